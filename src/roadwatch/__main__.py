@@ -1,0 +1,3 @@
+from roadwatch.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Provisioning of the local Kafka, PostgreSQL and FerretDB servers that roadwatch runs on."""

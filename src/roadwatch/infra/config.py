@@ -1,0 +1,36 @@
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InfraConfig(BaseSettings):
+    """Where the local servers live and which loopback ports they take (`ROADWATCH_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ROADWATCH_", extra="ignore")
+
+    home: Path = Path(".roadwatch")
+    cache: Path = Path.home() / ".cache" / "roadwatch"
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap_mb: int = 512
+    postgres_port: int = 5433
+    ferretdb_port: int = 27017
+    ferretdb_debug_port: int = 27018
+    start_timeout_seconds: float = 90.0
+
+    def model_post_init(self, context: object, /) -> None:
+        self.home = self.home.resolve()
+        self.cache = self.cache.expanduser().resolve()
+
+    def log_file(self, service: str) -> Path:
+        return self.home / "logs" / f"{service}.log"
+
+    def pid_file(self, service: str) -> Path:
+        return self.home / "run" / f"{service}.pid"
+
+    def data_dir(self, service: str) -> Path:
+        return self.home / service
+
+    def secret_file(self, name: str) -> Path:
+        return self.home / "secrets" / name

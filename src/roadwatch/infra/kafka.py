@@ -1,0 +1,214 @@
+import asyncio
+import base64
+import os
+import shutil
+import tempfile
+import uuid
+from importlib.resources import files
+from pathlib import Path
+from typing import ClassVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.errors import InfraError
+from roadwatch.infra.service import Service
+from roadwatch.infra.tools import find_program, run_logged
+
+KAFKA_VERSION = "4.1.1"
+PROBE_TOPIC = "roadwatch.infra.probe"
+# The broker's own lines go to standard output, which the launcher sends to kafka.log.
+LOG4J_CONFIG = """\
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.clients.name = org.apache.kafka
+logger.clients.level = WARN
+"""
+
+
+class KafkaService(Service):
+    """A single-node Apache Kafka broker in KRaft mode, combined broker and controller."""
+
+    name: ClassVar[str] = "kafka"
+
+    def __init__(self, config: InfraConfig, *, topics: dict[str, int]) -> None:
+        super().__init__(config)
+        self.topics = topics
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.config.kafka_port, self.config.kafka_controller_port]
+
+    @property
+    def bootstrap(self) -> str:
+        return self.address
+
+    @property
+    def _libs(self) -> Path:
+        return self.config.cache / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def _data(self) -> Path:
+        return self.config.data_dir(self.name)
+
+    def _java(self) -> str:
+        hint = "Kafka needs Java 17 or newer (apt-get install openjdk-17-jre-headless)"
+        java_home = os.environ.get("JAVA_HOME")
+        if java_home:
+            return find_program(self.name, "java", hint=hint, only_in=Path(java_home) / "bin")
+        return find_program(self.name, "java", hint=hint)
+
+    def _provision(self) -> None:
+        java = self._java()
+        if not self._libs.is_dir():
+            self._download_jars()
+        self._data.mkdir(parents=True, exist_ok=True)
+        (self._data / "server.properties").write_text(self._server_properties())
+        (self._data / "log4j2.properties").write_text(LOG4J_CONFIG)
+        if not (self._data / "log" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            run_logged(
+                self.name,
+                [
+                    java,
+                    "-cp",
+                    f"{self._libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--cluster-id",
+                    cluster_id,
+                    "--config",
+                    str(self._data / "server.properties"),
+                ],
+                what="formatting the broker's storage",
+                log=self.daemon.log_file,
+            )
+
+    def _download_jars(self) -> None:
+        mvn = find_program(
+            self.name,
+            "mvn",
+            hint="the broker's jars are fetched with Maven (apt-get install maven)",
+        )
+        self._libs.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._libs.parent) as scratch:
+            pom = Path(scratch) / "pom.xml"
+            pom.write_bytes(files("roadwatch.infra").joinpath("kafka-pom.xml").read_bytes())
+            run_logged(
+                self.name,
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={scratch}/libs",
+                    "-DincludeScope=runtime",
+                ],
+                what=f"downloading Kafka {KAFKA_VERSION} from Maven Central",
+                log=self.daemon.log_file,
+            )
+            shutil.move(f"{scratch}/libs", self._libs)
+
+    def _server_properties(self) -> str:
+        host, port = self.config.host, self.config.kafka_port
+        controller = self.config.kafka_controller_port
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@{host}:{controller}",
+                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+                f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={self._data / 'log'}",
+                "auto.create.topics.enable=false",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=6",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "transaction.state.log.num.partitions=6",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "",
+            ]
+        )
+
+    def _command(self) -> list[str]:
+        heap = f"{self.config.kafka_heap_mb}m"
+        return [
+            self._java(),
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self._data / 'log4j2.properties'}",
+            "-cp",
+            f"{self._libs}/*",
+            "kafka.Kafka",
+            str(self._data / "server.properties"),
+        ]
+
+    async def _probe(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
+    async def _configure(self) -> None:
+        await self._create_missing_topics({**self.topics, PROBE_TOPIC: 1})
+        await self._round_trip()
+
+    async def _create_missing_topics(self, wanted: dict[str, int]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, num_partitions=partitions, replication_factor=1)
+                for name, partitions in wanted.items()
+                if name not in existing
+            ]
+            if missing:
+                await admin.create_topics(missing)
+        finally:
+            await admin.close()
+
+    async def _round_trip(self) -> None:
+        """Produce a message and read it back, which proves the broker does real work."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await producer.start()
+        await consumer.start()
+        try:
+            token = uuid.uuid4().bytes
+            sent = await producer.send_and_wait(PROBE_TOPIC, token, partition=0)
+            partition = TopicPartition(PROBE_TOPIC, 0)
+            consumer.assign([partition])
+            consumer.seek(partition, sent.offset)
+            received = await asyncio.wait_for(consumer.getone(), timeout=15)
+            if received.value != token:
+                raise InfraError(self.name, "the probe message read back differs from the one sent")
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    def connection_settings(self) -> dict[str, str]:
+        return {"KAFKA_BROKER_URL": self.bootstrap}

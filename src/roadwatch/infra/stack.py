@@ -1,0 +1,68 @@
+import asyncio
+from collections.abc import Callable, Iterable
+
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.ferretdb import FerretDBService
+from roadwatch.infra.kafka import KafkaService
+from roadwatch.infra.postgres import PostgresService
+from roadwatch.infra.service import Service, ServiceStatus
+from roadwatch.settings import INFRA_ENV_FILE, Settings
+
+SERVICE_NAMES = ("postgres", "ferretdb", "kafka")
+
+
+class Infrastructure:
+    """The local servers roadwatch runs on, started in dependency order and stopped in reverse."""
+
+    def __init__(self, config: InfraConfig, settings: Settings) -> None:
+        self.config = config
+        self.postgres = PostgresService(config)
+        self.ferretdb = FerretDBService(config, postgres=self.postgres)
+        self.kafka = KafkaService(
+            config,
+            topics={
+                settings.detections_topic: 6,
+                settings.alerts_topic: 3,
+                settings.dead_letter_topic: 3,
+            },
+        )
+        self.services: list[Service] = [self.postgres, self.ferretdb, self.kafka]
+
+    async def up(
+        self, names: Iterable[str] = SERVICE_NAMES, *, report: Callable[[str], None] = print
+    ) -> None:
+        wanted = set(names)
+        if "ferretdb" in wanted:
+            wanted.add("postgres")
+
+        async def start(chain: list[Service]) -> None:
+            for service in chain:
+                if service.name in wanted:
+                    started = await service.up()
+                    verb = "started" if started else "already running"
+                    report(f"{service.name}: {verb} on {service.address}")
+
+        # Kafka does not wait on the databases; starting both chains at once saves seconds.
+        await asyncio.gather(start([self.postgres, self.ferretdb]), start([self.kafka]))
+        self.write_env_file()
+
+    def down(self, *, report: Callable[[str], None] = print) -> None:
+        for service in reversed(self.services):
+            stopped = service.down()
+            report(f"{service.name}: {'stopped' if stopped else 'was not running'}")
+
+    async def status(self) -> list[ServiceStatus]:
+        return list(await asyncio.gather(*(service.status() for service in self.services)))
+
+    def connection_settings(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for service in self.services:
+            merged.update(service.connection_settings())
+        return merged
+
+    def write_env_file(self) -> None:
+        path = self.config.home / INFRA_ENV_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        lines = [f"{key}={value}" for key, value in self.connection_settings().items()]
+        path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,44 @@
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INFRA_ENV_FILE = "infra.env"
+
+
+class Settings(BaseSettings):
+    """Everything roadwatch reads from its environment, with the challenge's variable names.
+
+    Values come from the process environment first, then from the `infra.env` file that
+    `roadwatch infra up` writes into the state directory, then from these defaults.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "production"] = "development"
+    kafka_broker_url: str = "127.0.0.1:9092"
+    detections_topic: str = "intellisite.detections"
+    alerts_topic: str = "intellisite.alerts"
+    dead_letter_topic: str = "intellisite.detections.dlq"
+    suspicious_vehicle: str = "SUV"
+    detections_per_second: float = Field(default=10.0, gt=0)
+    detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
+    users_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
+    jwt_secret: SecretStr | None = None
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("detections_db_url")
+    @classmethod
+    def _known_store_scheme(cls, url: str) -> str:
+        if not url.startswith(("postgresql://", "postgres://", "mongodb://")):
+            raise ValueError(
+                f"DETECTIONS_DB_URL must start with postgresql:// or mongodb://, got {url!r}"
+            )
+        return url
+
+
+def load_settings(state_dir: Path) -> Settings:
+    """Settings for a process started beside the local infrastructure kept in `state_dir`."""
+    return Settings(_env_file=state_dir / INFRA_ENV_FILE)

@@ -1,0 +1,73 @@
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.stack import Infrastructure
+from roadwatch.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Where the local servers answer, as `roadwatch infra up` reports them."""
+
+    kafka: str
+    postgres_url: str
+    mongo_url: str
+    settings: Settings
+    infrastructure: Infrastructure
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+async def servers() -> Servers:
+    config = InfraConfig()
+    settings = load_settings(config.home)
+    infrastructure = Infrastructure(config, settings)
+    await infrastructure.up(report=lambda _line: None)
+    env = infrastructure.connection_settings()
+    return Servers(
+        kafka=env["KAFKA_BROKER_URL"],
+        postgres_url=env["POSTGRES_URL"],
+        mongo_url=env["MONGO_URL"],
+        settings=load_settings(config.home),
+        infrastructure=infrastructure,
+    )
+
+
+@pytest.fixture
+async def postgres_database(servers: Servers) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = unique("test")
+    admin = await asyncpg.connect(servers.postgres_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = servers.postgres_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+def mongo_database_url(servers: Servers) -> str:
+    """The URL of a MongoDB database no other test uses."""
+    return servers.mongo_url.rsplit("/", 1)[0] + "/" + unique("test")
+
+
+async def create_topic(bootstrap: str, partitions: int = 1) -> str:
+    name = unique("test.topic").replace("_", ".")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
