@@ -1,5 +1,6 @@
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -42,9 +43,9 @@ async def servers() -> Servers:
     )
 
 
-@pytest.fixture
-async def postgres_database(servers: Servers) -> AsyncIterator[str]:
-    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+@asynccontextmanager
+async def fresh_postgres_database(servers: Servers) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
     name = unique("test")
     admin = await asyncpg.connect(servers.postgres_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -56,10 +57,20 @@ async def postgres_database(servers: Servers) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-def mongo_database_url(servers: Servers) -> str:
+def fresh_mongo_database_url(servers: Servers) -> str:
     """The URL of a MongoDB database no other test uses."""
     return servers.mongo_url.rsplit("/", 1)[0] + "/" + unique("test")
+
+
+@pytest.fixture
+async def postgres_database(servers: Servers) -> AsyncIterator[str]:
+    async with fresh_postgres_database(servers) as url:
+        yield url
+
+
+@pytest.fixture
+def mongo_database_url(servers: Servers) -> str:
+    return fresh_mongo_database_url(servers)
 
 
 async def create_topic(bootstrap: str, partitions: int = 1) -> str:

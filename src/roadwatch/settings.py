@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 
+    @field_validator("suspicious_vehicle")
+    @classmethod
+    def _names_a_category(cls, value: str) -> str:
+        if not value.replace(",", "").strip():
+            raise ValueError("SUSPICIOUS_VEHICLE must name at least one category, such as SUV")
+        return value
+
     @field_validator("detections_db_url")
     @classmethod
     def _known_store_scheme(cls, url: str) -> str:

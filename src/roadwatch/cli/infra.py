@@ -1,35 +1,15 @@
 import asyncio
-import sys
 from typing import Annotated
 
 import typer
 
+from roadwatch.cli.common import fail
 from roadwatch.errors import RoadwatchError
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import SERVICE_NAMES, Infrastructure
-from roadwatch.logs import configure_logging
 from roadwatch.settings import load_settings
 
-app = typer.Typer(
-    help="roadwatch: index vehicle detections from Kafka, alert, and serve them.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-infra_app = typer.Typer(
-    help="The local Kafka, PostgreSQL and FerretDB servers.", no_args_is_help=True
-)
-app.add_typer(infra_app, name="infra")
-
-
-@app.callback()
-def main() -> None:
-    settings = load_settings(InfraConfig().home)
-    configure_logging(settings.log_level, settings.log_format)
-
-
-def _fail(error: RoadwatchError) -> typer.Exit:
-    print(f"roadwatch: {error}", file=sys.stderr)
-    return typer.Exit(code=1)
+app = typer.Typer(help="The local Kafka, PostgreSQL and FerretDB servers.", no_args_is_help=True)
 
 
 def _infrastructure() -> Infrastructure:
@@ -43,7 +23,7 @@ Services = Annotated[
 ]
 
 
-@infra_app.command("up")
+@app.command("up")
 def infra_up(only: Services = None) -> None:
     """Provision and start the local servers, and return once each one answers."""
     names = only or list(SERVICE_NAMES)
@@ -53,16 +33,16 @@ def infra_up(only: Services = None) -> None:
     try:
         asyncio.run(_infrastructure().up(names))
     except RoadwatchError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
-@infra_app.command("down")
+@app.command("down")
 def infra_down() -> None:
     """Stop every local server that roadwatch started."""
     _infrastructure().down()
 
 
-@infra_app.command("status")
+@app.command("status")
 def infra_status() -> None:
     """Say which local servers run and whether they answer; exit 1 if any does not."""
     statuses = asyncio.run(_infrastructure().status())
@@ -73,7 +53,7 @@ def infra_status() -> None:
         raise typer.Exit(code=1)
 
 
-@infra_app.command("env")
+@app.command("env")
 def infra_env() -> None:
     """Print the connection settings, one `NAME=value` a line, ready for `export`."""
     for key, value in _infrastructure().connection_settings().items():

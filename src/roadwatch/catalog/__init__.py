@@ -1,0 +1,1 @@
+"""The vehicle catalog and the producer that publishes detections drawn from it."""

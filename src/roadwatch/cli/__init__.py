@@ -1,0 +1,23 @@
+"""The `roadwatch` command: one sub-command per process roadwatch runs."""
+
+import typer
+
+from roadwatch.cli import indexer, infra, produce
+from roadwatch.infra.config import InfraConfig
+from roadwatch.logs import configure_logging
+from roadwatch.settings import load_settings
+
+app = typer.Typer(
+    help="roadwatch: index vehicle detections from Kafka, alert, and serve them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(infra.app, name="infra")
+app.command("produce")(produce.produce)
+app.command("indexer")(indexer.indexer)
+
+
+@app.callback()
+def main() -> None:
+    settings = load_settings(InfraConfig().home)
+    configure_logging(settings.log_level, settings.log_format)

@@ -1,0 +1,90 @@
+import asyncio
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from roadwatch.bootstrap import kafka_producer
+from roadwatch.catalog.producer import DetectionProducer, ProducerStats
+from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.cli.common import settings as load_settings
+from roadwatch.settings import Settings
+from roadwatch.shutdown import stop_on_signals
+
+log = logging.getLogger("roadwatch.produce")
+
+Rate = Annotated[
+    float | None,
+    typer.Option(min=0.001, help="Detections per second [default: DETECTIONS_PER_SECOND]."),
+]
+Count = Annotated[
+    int | None, typer.Option(min=0, help="Stop after this many [default: run until stopped].")
+]
+Seed = Annotated[int | None, typer.Option(help="Seed for a reproducible sequence.")]
+
+
+def produce(rate: Rate = None, count: Count = None, seed: Seed = None) -> None:
+    """Publish detections drawn from the vehicle catalog to DETECTIONS_TOPIC."""
+    settings = load_settings()
+    stats = asyncio.run(
+        _produce(settings, rate=rate or settings.detections_per_second, count=count, seed=seed)
+    )
+    if stats.failed:
+        first = stats.errors[0] if stats.errors else "unknown error"
+        print(f"roadwatch: produce: {stats.failed} not acknowledged: {first}", file=sys.stderr)
+        raise typer.Exit(code=1)
+
+
+async def _produce(
+    settings: Settings, *, rate: float, count: int | None, seed: int | None
+) -> ProducerStats:
+    stop = stop_on_signals()
+    producer = kafka_producer(settings, linger_ms=20)
+    await producer.start()
+    try:
+        source = DetectionProducer(
+            producer,
+            topic=settings.detections_topic,
+            vehicles=load_catalog(),
+            rng=random.Random(seed),
+        )
+        if not sys.stderr.isatty():
+            return await source.run(rate=rate, count=count, stop=stop, on_progress=_log_every(5))
+        columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+        with Progress(*columns, TimeElapsedColumn()) as progress:
+            task = progress.add_task("starting", total=count)
+
+            def show(stats: ProducerStats) -> None:
+                progress.update(
+                    task,
+                    completed=stats.sent,
+                    description=f"sent {stats.sent:,}, acknowledged {stats.acknowledged:,}",
+                )
+
+            return await source.run(rate=rate, count=count, stop=stop, on_progress=show)
+    finally:
+        await producer.stop()
+
+
+def _log_every(seconds: float) -> Callable[[ProducerStats], None]:
+    last_time, last_sent = time.monotonic(), 0
+
+    def report(stats: ProducerStats) -> None:
+        nonlocal last_time, last_sent
+        now = time.monotonic()
+        if now - last_time >= seconds or (stats.sent and stats.sent == stats.acknowledged):
+            rate = (stats.sent - last_sent) / max(now - last_time, 1e-9)
+            log.info(
+                "sent %d detections (%.0f/s), %d acknowledged",
+                stats.sent,
+                rate,
+                stats.acknowledged,
+            )
+            last_time, last_sent = now, stats.sent
+
+    return report

@@ -1,0 +1,25 @@
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a detection was read from: the Kafka record that carried it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One vehicle seen by a camera, validated and normalised."""
+
+    id: UUID
+    timestamp: datetime
+    year: int
+    make: str
+    model: str
+    category: str
+    source: Source

@@ -1,0 +1,1 @@
+"""The indexer: consumes detections, runs them through the processor chain, commits."""

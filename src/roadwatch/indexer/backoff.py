@@ -1,0 +1,53 @@
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from roadwatch.errors import RoadwatchError
+from roadwatch.shutdown import sleep_until_stopped
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class GaveUpOnShutdown(RoadwatchError):
+    """Asked to stop while a step kept failing: the step is left undone, to be replayed."""
+
+
+async def retry_until_done(
+    step: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    stop: asyncio.Event,
+    first_delay: float = 0.2,
+    longest_delay: float = 10.0,
+) -> T:
+    """Run `step` until it succeeds, waiting longer after each failure (an outage).
+
+    A stop request ends the waiting with GaveUpOnShutdown: whatever the step would have
+    done is redone from Kafka by the next run, since nothing was committed.
+    """
+    delay = first_delay
+    failures = 0
+    while True:
+        try:
+            result = await step()
+        except Exception as error:
+            failures += 1
+            log.warning(
+                "%s failed (%s: %s); trying again in %.1f s",
+                what,
+                type(error).__name__,
+                error,
+                delay,
+                extra={"step": what, "failures": failures},
+            )
+            if stop.is_set():
+                raise GaveUpOnShutdown(f"{what} still failing at shutdown") from error
+            await sleep_until_stopped(stop, delay)
+            delay = min(delay * 2, longest_delay)
+            continue
+        if failures:
+            log.info("%s succeeded after %d failed attempt(s)", what, failures)
+        return result

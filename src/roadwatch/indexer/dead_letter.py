@@ -1,0 +1,61 @@
+"""What becomes of a message that is not a valid detection: the dead-letter topic."""
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from roadwatch.parsing import RejectedMessage
+
+log = logging.getLogger(__name__)
+
+Rejection = tuple[ConsumerRecord[bytes, bytes], RejectedMessage]
+
+
+def dead_letter_headers(
+    record: ConsumerRecord[bytes, bytes], rejection: RejectedMessage
+) -> list[tuple[str, bytes]]:
+    return [
+        *record.headers,
+        ("roadwatch.reason", rejection.reason.value.encode()),
+        ("roadwatch.detail", rejection.detail.encode()),
+        ("roadwatch.source.topic", record.topic.encode()),
+        ("roadwatch.source.partition", str(record.partition).encode()),
+        ("roadwatch.source.offset", str(record.offset).encode()),
+    ]
+
+
+class DeadLetterTopic:
+    """Sends rejected messages, original bytes and key, to a topic, their reason in headers."""
+
+    def __init__(self, producer: AIOKafkaProducer, *, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self.totals: Counter[str] = Counter()
+
+    async def __call__(self, rejections: Sequence[Rejection]) -> None:
+        deliveries = [
+            await self._producer.send(
+                self._topic,
+                record.value,
+                key=record.key,
+                headers=dead_letter_headers(record, rejection),
+            )
+            for record, rejection in rejections
+        ]
+        await asyncio.gather(*deliveries)
+        in_batch = Counter(rejection.reason.value for _record, rejection in rejections)
+        self.totals.update(in_batch)
+        for reason, count in sorted(in_batch.items()):
+            example = next(r for _rec, r in rejections if r.reason == reason)
+            log.warning(
+                "dead-lettered %d message(s) as %s (%d so far), e.g. %s",
+                count,
+                reason,
+                self.totals[reason],
+                example.detail,
+                extra={"reason": reason, "count": count, "total": self.totals[reason]},
+            )

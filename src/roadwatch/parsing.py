@@ -1,0 +1,169 @@
+"""Raw Kafka message -> Detection, or the reason it is rejected."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import orjson
+
+from roadwatch.domain import Detection, Source
+from roadwatch.errors import RoadwatchError
+
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_TEXT_LENGTH = 128
+MIN_YEAR = 1886
+# Next year's models are on the road before next year begins.
+MAX_YEAR_AHEAD = 2
+# Ids derived from a record's position are UUIDv5 names under this namespace.
+DETECTION_NAMESPACE = uuid.UUID("6f1d5a0e-5a51-4c4b-9a55-3c43d9e5b6f1")
+TEXT_FIELDS = ("make", "model", "category")
+
+
+class Reason(StrEnum):
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    TOO_LARGE = "too_large"
+
+
+class RejectedMessage(RoadwatchError):
+    """A message that is not a valid detection; `reason` is a fixed word, `detail` says more."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    max_bytes: int = MAX_MESSAGE_BYTES
+    max_text_length: int = MAX_TEXT_LENGTH
+
+
+def derived_id(source: Source) -> uuid.UUID:
+    """The id of a detection whose message has none: a replay of the record gets the same one."""
+    return uuid.uuid5(DETECTION_NAMESPACE, f"{source.topic}/{source.partition}/{source.offset}")
+
+
+def parse_detection(
+    value: bytes | None,
+    *,
+    source: Source,
+    timestamp_ms: int,
+    limits: ParseLimits = ParseLimits(),
+) -> Detection:
+    if value is None:
+        raise RejectedMessage(Reason.NOT_JSON, "the message has no value")
+    if len(value) > limits.max_bytes:
+        raise RejectedMessage(
+            Reason.TOO_LARGE, f"{len(value)} bytes, more than the {limits.max_bytes} allowed"
+        )
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise RejectedMessage(Reason.NOT_JSON, str(error)) from None
+    if not isinstance(document, dict):
+        raise RejectedMessage(
+            Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}"
+        )
+    fields = {str(key).lower(): field for key, field in document.items()}
+    texts = [_text(fields, name, limits.max_text_length) for name in TEXT_FIELDS]
+    return Detection(
+        id=_id(fields.get("id"), source),
+        timestamp=_timestamp(fields.get("timestamp"), timestamp_ms),
+        year=_year(fields),
+        make=texts[0],
+        model=texts[1],
+        category=texts[2],
+        source=source,
+    )
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A value for an error message, cut short: messages are logged, bodies must not be."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _required(fields: dict[str, object], name: str) -> object:
+    if name not in fields or fields[name] is None:
+        raise RejectedMessage(Reason.MISSING_FIELD, f"{name!r} is missing")
+    return fields[name]
+
+
+def _text(fields: dict[str, object], name: str, max_length: int) -> str:
+    value = _required(fields, name)
+    if not isinstance(value, str):
+        raise RejectedMessage(
+            Reason.INVALID_FIELD, f"{name!r} must be a string, got {type(value).__name__}"
+        )
+    text = value.strip()
+    if not text:
+        raise RejectedMessage(Reason.INVALID_FIELD, f"{name!r} is empty")
+    if len(text) > max_length:
+        raise RejectedMessage(
+            Reason.INVALID_FIELD, f"{name!r} is {len(text)} characters, over {max_length}"
+        )
+    return text
+
+
+def _year(fields: dict[str, object]) -> int:
+    value = _required(fields, "year")
+    # bool is an int to Python, but `true` is no model year.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RejectedMessage(
+            Reason.INVALID_FIELD, f"'year' must be an integer, got {type(value).__name__}"
+        )
+    latest = datetime.now(UTC).year + MAX_YEAR_AHEAD
+    if not MIN_YEAR <= value <= latest:
+        raise RejectedMessage(
+            Reason.INVALID_FIELD, f"'year' {value} is outside {MIN_YEAR}..{latest}"
+        )
+    return value
+
+
+def _id(value: object, source: Source) -> uuid.UUID:
+    if value is None:
+        return derived_id(source)
+    if not isinstance(value, str):
+        raise RejectedMessage(
+            Reason.INVALID_FIELD, f"'id' must be a UUID string, got {_show(value)}"
+        )
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise RejectedMessage(Reason.INVALID_FIELD, f"'id' {_show(value)} is not a UUID") from None
+
+
+def _from_epoch_ms(milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(milliseconds // 1000, UTC).replace(
+        microsecond=milliseconds % 1000 * 1000
+    )
+
+
+def _timestamp(value: object, kafka_timestamp_ms: int) -> datetime:
+    """The time of detection, to the millisecond: what both stores can hold exactly."""
+    if value is None:
+        return _from_epoch_ms(kafka_timestamp_ms)
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _from_epoch_ms(value)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                raise RejectedMessage(
+                    Reason.INVALID_FIELD, f"'timestamp' {_show(value)} has no time zone"
+                )
+            return parsed.astimezone(UTC).replace(microsecond=parsed.microsecond // 1000 * 1000)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise RejectedMessage(
+        Reason.INVALID_FIELD,
+        f"'timestamp' must be epoch milliseconds or an ISO 8601 time, got {_show(value)}",
+    )

@@ -1,0 +1,18 @@
+"""Is this detection suspicious?"""
+
+from roadwatch.domain import Detection
+
+
+def categories_of(value: str) -> frozenset[str]:
+    """The categories named in a comma-separated value, case-folded and trimmed."""
+    return frozenset(part.strip().casefold() for part in value.split(",") if part.strip())
+
+
+class SuspicionRule:
+    """Suspicious: any of a detection's categories is one of the configured ones."""
+
+    def __init__(self, suspicious: str) -> None:
+        self.categories = categories_of(suspicious)
+
+    def __call__(self, detection: Detection) -> bool:
+        return not self.categories.isdisjoint(categories_of(detection.category))

@@ -1,0 +1,1 @@
+"""Where detections and users are kept: one interface per kind, one module per backend."""

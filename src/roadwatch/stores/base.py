@@ -1,0 +1,81 @@
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from roadwatch.domain import Detection
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionFilter:
+    """Which detections a listing covers; None matches any value."""
+
+    make: str | None = None
+    model: str | None = None
+    category: str | None = None
+    year: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A place in the newest-first order: (timestamp, id) of the last detection seen."""
+
+    timestamp: datetime
+    id: UUID
+
+
+class DetectionStore(ABC):
+    """Where the indexer keeps detections and the per-make counts that go with them.
+
+    `save` is idempotent: a detection whose id is stored already is not stored again, and
+    the per-make counts move only for detections stored for the first time, in the same
+    atomic step, so `count_by_make()` always equals `group_by_make()`.
+    """
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect, and bring the schema or indexes up to date."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Return if the database answers; raise otherwise."""
+
+    @abstractmethod
+    async def save(self, detections: Sequence[Detection]) -> int:
+        """Store the detections not stored yet; return how many were new."""
+
+    @abstractmethod
+    async def count_by_make(self) -> dict[str, int]:
+        """The maintained per-make counts, largest first; cheap whatever the store's size."""
+
+    @abstractmethod
+    async def group_by_make(self) -> dict[str, int]:
+        """The per-make counts computed from the stored detections, largest first."""
+
+    @abstractmethod
+    async def count(self, where: DetectionFilter = DetectionFilter()) -> int: ...
+
+    @abstractmethod
+    async def list(
+        self,
+        where: DetectionFilter = DetectionFilter(),
+        *,
+        skip: int = 0,
+        limit: int = 50,
+        after: Position | None = None,
+    ) -> list[Detection]:
+        """Detections newest first, ties broken by id (descending).
+
+        `after` continues from a position (keyset pagination, whose cost does not grow with
+        depth); `skip` counts from there.
+        """
+
+
+def largest_first(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))

@@ -1,0 +1,167 @@
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from roadwatch.domain import Detection, Source
+from roadwatch.stores.base import DetectionFilter, DetectionStore, Position, largest_first
+from roadwatch.stores.postgres_tables import detections, make_counts
+from roadwatch.stores.sql import async_engine, migrate, migrations_folder
+
+log = logging.getLogger(__name__)
+
+# One statement, so one atomic step: the rows not stored yet go in, and the per-make counts
+# grow by exactly those rows. Makes are counted in a fixed order so that two indexers never
+# lock the same count rows in opposite orders.
+SAVE = sa.text("""
+WITH inserted AS (
+    INSERT INTO detections
+        (id, "timestamp", year, make, model, category,
+         source_topic, source_partition, source_offset)
+    SELECT * FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:timestamps AS timestamptz[]), CAST(:years AS smallint[]),
+        CAST(:makes AS text[]), CAST(:models AS text[]), CAST(:categories AS text[]),
+        CAST(:topics AS text[]), CAST(:partitions AS integer[]), CAST(:offsets AS bigint[]))
+    ON CONFLICT (id) DO NOTHING
+    RETURNING make
+), counted AS (
+    INSERT INTO make_counts (make, count)
+    SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
+    ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
+)
+SELECT count(*) FROM inserted
+""")
+
+# Deadlock and serialization failures roll the whole statement back: it is safe to run again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+SAVE_ATTEMPTS = 5
+
+
+class PostgresDetectionStore(DetectionStore):
+    """Detections in PostgreSQL (SQLAlchemy over asyncpg), schema by Alembic migrations."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self._url = url
+        self._pool_size = pool_size
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("the store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        self._engine = async_engine(self._url, pool_size=self._pool_size)
+        await migrate(
+            self._engine,
+            folder=migrations_folder("detections"),
+            version_table="alembic_version_detections",
+        )
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
+    async def save(self, batch: Sequence[Detection]) -> int:
+        if not batch:
+            return 0
+        parameters = {
+            "ids": [d.id for d in batch],
+            "timestamps": [d.timestamp for d in batch],
+            "years": [d.year for d in batch],
+            "makes": [d.make for d in batch],
+            "models": [d.model for d in batch],
+            "categories": [d.category for d in batch],
+            "topics": [d.source.topic for d in batch],
+            "partitions": [d.source.partition for d in batch],
+            "offsets": [d.source.offset for d in batch],
+        }
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as connection:
+                    result = await connection.execute(SAVE, parameters)
+                    return int(result.scalar_one())
+            except DBAPIError as error:
+                sqlstate = getattr(error.orig, "sqlstate", None)
+                if sqlstate not in RETRYABLE_SQLSTATES or attempt == SAVE_ATTEMPTS:
+                    raise
+                log.warning("saving a batch hit %s; trying again (attempt %d)", sqlstate, attempt)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    async def count_by_make(self) -> dict[str, int]:
+        query = sa.select(make_counts.c.make, make_counts.c.count).where(make_counts.c.count > 0)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return largest_first({make: int(count) for make, count in rows})
+
+    async def group_by_make(self) -> dict[str, int]:
+        query = sa.select(detections.c.make, sa.func.count()).group_by(detections.c.make)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return largest_first({make: int(count) for make, count in rows})
+
+    async def count(self, where: DetectionFilter = DetectionFilter()) -> int:  # noqa: B008
+        query = sa.select(sa.func.count()).select_from(detections).where(*_conditions(where))
+        async with self.engine.connect() as connection:
+            return int((await connection.execute(query)).scalar_one())
+
+    async def list(
+        self,
+        where: DetectionFilter = DetectionFilter(),  # noqa: B008
+        *,
+        skip: int = 0,
+        limit: int = 50,
+        after: Position | None = None,
+    ) -> list[Detection]:
+        conditions = _conditions(where)
+        if after is not None:
+            conditions.append(
+                sa.tuple_(detections.c.timestamp, detections.c.id)
+                < sa.tuple_(sa.literal(after.timestamp), sa.literal(after.id))
+            )
+        query = (
+            sa.select(detections)
+            .where(*conditions)
+            .order_by(detections.c.timestamp.desc(), detections.c.id.desc())
+            .offset(skip)
+            .limit(limit)
+        )
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_detection(row) for row in rows]
+
+
+def _conditions(where: DetectionFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    for column in ("make", "model", "category", "year"):
+        value = getattr(where, column)
+        if value is not None:
+            conditions.append(detections.c[column] == value)
+    if where.since is not None:
+        conditions.append(detections.c.timestamp >= where.since)
+    if where.until is not None:
+        conditions.append(detections.c.timestamp < where.until)
+    return conditions
+
+
+def _detection(row: Any) -> Detection:
+    return Detection(
+        id=row["id"],
+        timestamp=row["timestamp"],
+        year=row["year"],
+        make=row["make"],
+        model=row["model"],
+        category=row["category"],
+        source=Source(row["source_topic"], row["source_partition"], row["source_offset"]),
+    )

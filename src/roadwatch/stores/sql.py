@@ -1,0 +1,45 @@
+"""What the PostgreSQL-backed stores share: engines and controlled migrations."""
+
+from importlib.resources import files
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# One advisory lock for all roadwatch migrations, so that processes starting together wait
+# for each other instead of racing to create the same tables.
+MIGRATION_LOCK = 0x726F6164
+
+
+def async_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    scheme, rest = url.split("://", 1)
+    if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+        raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
+    return create_async_engine(
+        f"postgresql+asyncpg://{rest}",
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def migrations_folder(name: str) -> Path:
+    return Path(str(files("roadwatch.stores").joinpath("migrations", name)))
+
+
+async def migrate(engine: AsyncEngine, *, folder: Path, version_table: str) -> None:
+    """Bring the schema up to the newest migration in `folder` (Alembic)."""
+    async with engine.begin() as connection:
+        lock = text("SELECT pg_advisory_xact_lock(:key)")
+        await connection.execute(lock, {"key": MIGRATION_LOCK})
+        await connection.run_sync(_upgrade, folder, version_table)
+
+
+def _upgrade(connection: Connection, folder: Path, version_table: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(folder))
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = version_table
+    command.upgrade(config, "head")

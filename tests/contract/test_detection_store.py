@@ -1,0 +1,145 @@
+"""One contract, every backend: what the indexer and the API rely on from a detection store."""
+
+import dataclasses
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import timedelta
+
+import pytest
+
+from roadwatch.domain import Detection
+from roadwatch.stores.base import DetectionFilter, DetectionStore, Position
+from roadwatch.stores.mongo import MongoDetectionStore
+from roadwatch.stores.postgres import PostgresDetectionStore
+from tests.conftest import Servers, fresh_mongo_database_url, fresh_postgres_database
+from tests.factories import EPOCH, make_detection
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mongo", marks=pytest.mark.mongo),
+    ]
+)
+async def store(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[DetectionStore]:
+    async with AsyncExitStack() as stack:
+        backend: DetectionStore
+        if request.param == "postgres":
+            url = await stack.enter_async_context(fresh_postgres_database(servers))
+            backend = PostgresDetectionStore(url)
+        else:
+            backend = MongoDetectionStore(fresh_mongo_database_url(servers))
+        await backend.open()
+        stack.push_async_callback(backend.close)
+        yield backend
+
+
+MAKES = ["Toyota", "Ford", "Chevrolet", "Mercedes-Benz", "smart", "Ford"]
+
+
+async def test_a_saved_detection_reads_back_with_every_field(store: DetectionStore) -> None:
+    original = make_detection(make="Mercedes-Benz", model="G 550", category="SUV", year=2019)
+
+    assert await store.save([original]) == 1
+
+    assert await store.list() == [original]
+
+
+async def test_saving_the_same_detections_again_stores_nothing_twice(
+    store: DetectionStore,
+) -> None:
+    batch = [make_detection(make=make) for make in MAKES]
+    assert await store.save(batch) == len(batch)
+
+    assert await store.save(batch) == 0
+    assert await store.save([*batch[2:], make_detection(make="Kia")]) == 1
+
+    assert await store.count() == len(batch) + 1
+    assert await store.count_by_make() == await store.group_by_make()
+
+
+async def test_counts_per_make_equal_a_group_by_through_replays_and_duplicates(
+    store: DetectionStore,
+) -> None:
+    first = [make_detection(make=make) for make in MAKES * 5]
+    second = [make_detection(make=make) for make in reversed(MAKES * 3)]
+    # The same detection id arriving again in another record, as a retrying camera sends it.
+    resent = dataclasses.replace(
+        first[0], source=dataclasses.replace(first[0].source, offset=10**9)
+    )
+
+    await store.save(first[:10])
+    await store.save(first)  # a replay overlapping what was stored
+    await store.save([*second, resent])
+    await store.save(second[:4])
+
+    expected = Counter(d.make for d in first + second)
+    assert await store.group_by_make() == dict(expected.most_common())
+    assert await store.count_by_make() == await store.group_by_make()
+    assert list((await store.count_by_make()).values()) == sorted(expected.values(), reverse=True)
+
+
+async def test_listing_is_newest_first_with_ties_broken_by_id(store: DetectionStore) -> None:
+    same_time = [make_detection(timestamp=EPOCH) for _ in range(5)]
+    older = make_detection(timestamp=EPOCH - timedelta(seconds=1))
+    newer = make_detection(timestamp=EPOCH + timedelta(seconds=1))
+    await store.save([older, *same_time, newer])
+
+    listed = await store.list(limit=10)
+
+    ties = sorted(same_time, key=lambda d: d.id, reverse=True)
+    assert listed == [newer, *ties, older]
+    assert await store.list(skip=2, limit=3) == [*ties[1:4]]
+
+
+async def test_keyset_pages_cover_everything_once(store: DetectionStore) -> None:
+    saved = [make_detection(timestamp=EPOCH + timedelta(seconds=i // 3)) for i in range(40)]
+    await store.save(saved)
+
+    seen: list[Detection] = []
+    after: Position | None = None
+    while page := await store.list(limit=7, after=after):
+        seen += page
+        after = Position(page[-1].timestamp, page[-1].id)
+
+    assert seen == await store.list(limit=100)
+    assert sorted(d.id for d in seen) == sorted(d.id for d in saved)
+
+
+async def test_filters_select_exactly_the_matching_detections(store: DetectionStore) -> None:
+    suv = make_detection(make="Jeep", model="Wrangler", category="SUV", year=2015)
+    sedan = make_detection(make="Honda", model="Accord", category="Sedan", year=2015)
+    late = make_detection(
+        make="Jeep",
+        model="Cherokee",
+        category="SUV",
+        year=2020,
+        timestamp=EPOCH + timedelta(days=1),
+    )
+    await store.save([suv, sedan, late])
+
+    async def ids(where: DetectionFilter) -> set[uuid.UUID]:
+        found = await store.list(where, limit=10)
+        assert await store.count(where) == len(found)
+        return {d.id for d in found}
+
+    assert await ids(DetectionFilter(make="Jeep")) == {suv.id, late.id}
+    assert await ids(DetectionFilter(model="Accord")) == {sedan.id}
+    assert await ids(DetectionFilter(category="SUV", year=2015)) == {suv.id}
+    assert await ids(DetectionFilter(since=EPOCH + timedelta(hours=1))) == {late.id}
+    assert await ids(DetectionFilter(until=EPOCH + timedelta(hours=1))) == {suv.id, sedan.id}
+
+
+async def test_an_operator_shaped_filter_value_is_a_plain_string(store: DetectionStore) -> None:
+    await store.save([make_detection(make="Jeep")])
+
+    assert await store.count(DetectionFilter(make='{"$ne": null}')) == 0
+    assert await store.list(DetectionFilter(model="$where")) == []
+
+
+async def test_an_empty_batch_is_a_no_op(store: DetectionStore) -> None:
+    assert await store.save([]) == 0
+    assert await store.count() == 0
+    assert await store.count_by_make() == {}
