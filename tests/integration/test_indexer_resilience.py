@@ -1,0 +1,165 @@
+"""Crashes, outages and rebalances lose no detection and store none twice."""
+
+import asyncio
+import random
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from roadwatch.bootstrap import detection_store
+from roadwatch.catalog.producer import DetectionProducer
+from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.postgres import PostgresService
+from roadwatch.parsing import derived_id
+from roadwatch.settings import Settings
+from roadwatch.stores.base import DetectionStore
+from tests.conftest import Servers, unique
+from tests.integration.test_infra_lifecycle import free_port
+from tests.streams import (
+    eventually,
+    indexer_running,
+    start_indexer_process,
+    stream_settings,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+async def produce(settings: Settings, *, count: int, rate: float) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_broker_url, acks="all", linger_ms=10
+    )
+    await producer.start()
+    try:
+        stats = await DetectionProducer(
+            producer,
+            topic=settings.detections_topic,
+            vehicles=load_catalog(),
+            rng=random.Random(count),
+        ).run(rate=rate, count=count, stop=asyncio.Event())
+    finally:
+        await producer.stop()
+    assert stats.acknowledged == count
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[DetectionStore]:
+    store = detection_store(store_url)
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def assert_exactly_once(store: DetectionStore, *, produced: int) -> None:
+    stored = await store.list(limit=produced + 100)
+    assert len(stored) == produced, f"{len(stored)} stored of {produced} produced"
+    assert len({(d.source.partition, d.source.offset) for d in stored}) == produced
+    assert all(d.id == derived_id(d.source) for d in stored)
+    assert await store.count_by_make() == await store.group_by_make()
+
+
+async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
+    servers: Servers, store_url: str, store: DetectionStore, tmp_path: Path
+) -> None:
+    settings = await stream_settings(servers, store_url=store_url)
+    produced = 50_000
+    group = unique("group")
+    stream = asyncio.create_task(produce(settings, count=produced, rate=1_000))
+    kills = 0
+    while kills < 4:
+        process = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
+        busy = await store.count() + 1_000
+        # Kill it only once it is busy storing, so that the kill lands mid-stream.
+        await eventually(
+            partial(_count_above, store, busy), within=60, what="the restarted indexer storing"
+        )
+        await asyncio.sleep(random.uniform(0.0, 0.5))
+        process.kill()
+        process.wait()
+        kills += 1
+    assert not stream.done(), "the stream ended before the last kill"
+    final = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
+    try:
+        await stream
+        await eventually(
+            lambda: _count_above(store, produced - 1), within=120, what="everything stored"
+        )
+    finally:
+        final.send_signal(signal.SIGTERM)
+        assert final.wait(timeout=30) == 0
+    await assert_exactly_once(store, produced=produced)
+
+
+@pytest.mark.postgres
+async def test_two_indexers_in_one_group_share_the_stream_exactly(
+    servers: Servers, postgres_database: str, tmp_path: Path
+) -> None:
+    settings = await stream_settings(servers, store_url=postgres_database)
+    produced = 30_000
+    group = unique("group")
+    log = tmp_path / "indexers.log"
+    store = detection_store(postgres_database)
+    await store.open()
+    try:
+        stream = asyncio.create_task(produce(settings, count=produced, rate=3_000))
+        first = start_indexer_process(settings, group=group, log=log)
+        await eventually(lambda: _count_above(store, 2_000), within=60, what="first indexing")
+        second = start_indexer_process(settings, group=group, log=log)  # a rebalance
+        await eventually(lambda: _count_above(store, 12_000), within=60, what="both indexing")
+        first.send_signal(signal.SIGTERM)  # another, and a clean shutdown mid-stream
+        assert await asyncio.to_thread(first.wait, 30) == 0
+        await stream
+        await eventually(
+            lambda: _count_above(store, produced - 1), within=120, what="everything stored"
+        )
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(second.wait, 30) == 0
+        await assert_exactly_once(store, produced=produced)
+    finally:
+        await store.close()
+        for process in (first, second):
+            if process.poll() is None:
+                process.kill()
+
+
+@pytest.mark.postgres
+async def test_a_database_outage_of_ten_seconds_loses_nothing(
+    servers: Servers, tmp_path: Path
+) -> None:
+    config = InfraConfig(home=tmp_path / "state", postgres_port=free_port())
+    database = PostgresService(config)
+    await database.up()
+    try:
+        settings = await stream_settings(servers, store_url=database.url("roadwatch"))
+        produced = 6_000
+        store = detection_store(settings.detections_db_url)
+        await store.open()
+        async with indexer_running(settings) as indexer:
+            stream = asyncio.create_task(produce(settings, count=produced, rate=400))
+            await eventually(lambda: _count_above(store, 500), within=30, what="indexing")
+            await store.close()
+            await asyncio.to_thread(database.down)
+            await asyncio.sleep(10)
+            assert not indexer.done(), "the indexer gave up during the outage"
+            await database.up()
+            await stream
+            await store.open()
+            await eventually(
+                lambda: _count_above(store, produced - 1), within=90, what="everything stored"
+            )
+        await assert_exactly_once(store, produced=produced)
+        await store.close()
+    finally:
+        database.down()
+        root = (config.home / "postgres").resolve()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _count_above(store: DetectionStore, count: int) -> bool:
+    return await store.count() > count
