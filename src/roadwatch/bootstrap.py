@@ -1,13 +1,20 @@
 """Builds roadwatch's parts from the settings: the one place where they are wired together."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
 
 from roadwatch.alerts import KafkaAlertPublisher
-from roadwatch.errors import ConfigurationError
+from roadwatch.api.alerts_feed import KafkaAlertFeed
+from roadwatch.api.app import create_app
+from roadwatch.api.security import MIN_SECRET_BYTES, LoginThrottle, Passwords, Tokens
+from roadwatch.api.services import ApiServices
+from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
 from roadwatch.indexer.processors import DetectSuspicious, Persist, Processor, PublishAlerts
@@ -17,8 +24,11 @@ from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.mongo import MongoDetectionStore
 from roadwatch.stores.postgres import PostgresDetectionStore
+from roadwatch.stores.users_postgres import PostgresUserStore
 
 INDEXER_GROUP = "roadwatch-indexer"
+
+log = logging.getLogger(__name__)
 
 
 def detection_store(url: str) -> DetectionStore:
@@ -84,3 +94,70 @@ async def started_indexer(
             max_batch=max_batch,
             on_batch=on_batch,
         )
+
+
+def token_secret(settings: Settings) -> str:
+    """The JWT signing key: required, and strong, in production; generated in development."""
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    if secret is not None and len(secret.encode()) >= MIN_SECRET_BYTES:
+        return secret
+    if settings.environment == "production":
+        raise ConfigurationError(
+            f"JWT_SECRET must be set to at least {MIN_SECRET_BYTES} bytes in production"
+        )
+    if secret is not None:
+        log.warning(
+            "JWT_SECRET is shorter than %d bytes: acceptable only in development", MIN_SECRET_BYTES
+        )
+        return secret
+    log.warning(
+        "DEVELOPMENT MODE: no JWT_SECRET set, so tokens are signed with a key generated for "
+        "this process; they stop working when it restarts. Set JWT_SECRET in production."
+    )
+    return secrets.token_urlsafe(48)
+
+
+class DependencyUnavailable(RoadwatchError):
+    """A database or the broker did not answer within the time allowed at start-up."""
+
+
+async def _open_within(seconds: float, what: str, step: Callable[[], Awaitable[None]]) -> None:
+    # Waits out a dependency that is still starting, but not for ever: a process that
+    # cannot start says so and exits, and its supervisor decides what next.
+    try:
+        async with asyncio.timeout(seconds):
+            await retry_until_done(step, what=what, stop=asyncio.Event())
+    except TimeoutError:
+        raise DependencyUnavailable(f"{what}: no success within {seconds:.0f} s") from None
+
+
+@asynccontextmanager
+async def opened_api_services(
+    settings: Settings, *, tokens: Tokens, patience: float = 60.0
+) -> AsyncIterator[ApiServices]:
+    """The API's stores and alert feed, open; waits up to `patience` s for each to answer."""
+    async with AsyncExitStack() as stack:
+        detections = detection_store(settings.detections_db_url)
+        await _open_within(patience, "opening the detection store", detections.open)
+        stack.push_async_callback(detections.close)
+        users = PostgresUserStore(settings.users_db_url)
+        await _open_within(patience, "opening the user store", users.open)
+        stack.push_async_callback(users.close)
+        feed = KafkaAlertFeed(bootstrap=settings.kafka_broker_url, topic=settings.alerts_topic)
+        await _open_within(patience, "following the alerts topic", feed.start)
+        stack.push_async_callback(feed.stop)
+        yield ApiServices(
+            detections=detections,
+            users=users,
+            alerts=feed,
+            passwords=Passwords(),
+            tokens=tokens,
+            user_throttle=LoginThrottle(max_failures=5),
+            address_throttle=LoginThrottle(max_failures=20),
+        )
+
+
+def api_app(settings: Settings) -> FastAPI:
+    """The API for these settings; ConfigurationError if they are not fit to serve it."""
+    tokens = Tokens(token_secret(settings))
+    return create_app(lambda: opened_api_services(settings, tokens=tokens))

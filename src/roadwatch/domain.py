@@ -23,3 +23,11 @@ class Detection:
     model: str
     category: str
     source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    username: str
+    is_admin: bool
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""The Detections API: users and tokens, detections, counts per make, live alerts."""

@@ -1,0 +1,196 @@
+"""Alerts for SSE clients: one Kafka consumer per API process, fanned out to every client.
+
+Each event's id is the feed's position after it, `partition:next_offset` for every partition,
+so a client that reconnects with Last-Event-ID is replayed exactly what it missed, from Kafka,
+before it rejoins the live fan-out.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from roadwatch.errors import RoadwatchError
+
+log = logging.getLogger(__name__)
+
+Position = dict[int, int]
+
+
+class InvalidEventId(RoadwatchError):
+    def __init__(self, value: str) -> None:
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        return f"Last-Event-ID {self.value[:80]!r} is not an event id this API issued"
+
+
+class ClientTooSlow(RoadwatchError):
+    """The client fell further behind than its buffer holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    id: str
+    data: str
+
+
+def encode_position(position: Position) -> str:
+    return ",".join(f"{partition}:{offset}" for partition, offset in sorted(position.items()))
+
+
+def decode_position(value: str) -> Position:
+    try:
+        pairs = (item.split(":") for item in value.split(","))
+        position = {int(partition): int(offset) for partition, offset in pairs}
+    except ValueError:
+        raise InvalidEventId(value) from None
+    if not position or any(p < 0 or o < 0 for p, o in position.items()):
+        raise InvalidEventId(value)
+    return position
+
+
+class _Subscriber:
+    """A client's bounded buffer; overflowing it drops the client rather than block others."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: deque[tuple[int, int, str]] = deque()
+        self._ready = asyncio.Event()
+        self.dropped = False
+
+    def offer(self, item: tuple[int, int, str]) -> None:
+        if self.dropped:
+            return
+        if len(self._items) >= self._capacity:
+            self.dropped = True
+            self._items.clear()
+        else:
+            self._items.append(item)
+        self._ready.set()
+
+    async def next(self) -> tuple[int, int, str]:
+        while not self._items and not self.dropped:
+            self._ready.clear()
+            await self._ready.wait()
+        if self.dropped:
+            raise ClientTooSlow
+        return self._items.popleft()
+
+
+class KafkaAlertFeed:
+    def __init__(self, *, bootstrap: str, topic: str, client_buffer: int = 1000) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._client_buffer = client_buffer
+        self._subscribers: set[_Subscriber] = set()
+        self._next: Position = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self.dropped_clients = 0
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        # No group: this process is assigned every partition, so it sees every alert.
+        consumer = AIOKafkaConsumer(
+            self._topic, bootstrap_servers=self._bootstrap, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partitions = list(consumer.assignment())
+            if not partitions:
+                raise RoadwatchError(f"the alerts topic {self._topic!r} does not exist")
+            await consumer.seek_to_end(*partitions)
+            self._next = {tp.partition: await consumer.position(tp) for tp in partitions}
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        self._pump = asyncio.create_task(self._run(consumer), name="alert feed")
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def ping(self) -> None:
+        if self._consumer is None or self._pump is None or self._pump.done():
+            raise RoadwatchError("the alert feed is not running")
+        await self._consumer.topics()
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    self._next[tp.partition] = record.offset + 1
+                    item = (tp.partition, record.offset, record.value.decode())
+                    for subscriber in self._subscribers:
+                        subscriber.offer(item)
+
+    async def events(self, last_event_id: str | None = None) -> AsyncIterator[AlertEvent]:
+        """The alerts from now on, or from after `last_event_id`; ClientTooSlow ends it."""
+        resume = decode_position(last_event_id) if last_event_id else None
+        subscriber = _Subscriber(self._client_buffer)
+        # No await between these two lines: the live buffer starts exactly at `live_from`.
+        self._subscribers.add(subscriber)
+        live_from = dict(self._next)
+        try:
+            cursor = dict(live_from)
+            if resume is not None:
+                cursor.update({p: o for p, o in resume.items() if p in live_from})
+                async for partition, offset, data in self._replay(cursor, until=live_from):
+                    cursor[partition] = offset + 1
+                    yield AlertEvent(encode_position(cursor), data)
+            while True:
+                try:
+                    partition, offset, data = await subscriber.next()
+                except ClientTooSlow:
+                    self.dropped_clients += 1
+                    raise
+                if offset < cursor.get(partition, 0):
+                    continue
+                cursor[partition] = offset + 1
+                yield AlertEvent(encode_position(cursor), data)
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def _replay(
+        self, start: Position, *, until: Position
+    ) -> AsyncIterator[tuple[int, int, str]]:
+        behind = {p: o for p, o in start.items() if o < until[p]}
+        if not behind:
+            return
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(self._topic, p) for p in behind]
+            consumer.assign(partitions)
+            for tp in partitions:
+                consumer.seek(tp, behind[tp.partition])
+            while behind:
+                batches = await consumer.getmany(*partitions, timeout_ms=1000)
+                for tp, records in batches.items():
+                    for record in records:
+                        if record.offset < until[tp.partition]:
+                            yield tp.partition, record.offset, record.value.decode()
+                for tp in partitions:
+                    # Also ends a partition whose missed records the broker no longer keeps.
+                    if (
+                        tp.partition in behind
+                        and await consumer.position(tp) >= until[tp.partition]
+                    ):
+                        del behind[tp.partition]
+        finally:
+            await consumer.stop()

@@ -1,0 +1,40 @@
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from roadwatch import __version__
+from roadwatch.api.errors import install_error_handlers
+from roadwatch.api.routes import alerts, detections, health, stats, token, users
+from roadwatch.api.services import ApiServices
+
+DESCRIPTION = """\
+Vehicle detections indexed from Kafka by roadwatch's indexer.
+
+Create the first user with `POST /users` (no token needed while there is none), log in with
+**Authorize** (or `POST /token`), then list detections, counts per make, and follow alerts
+live.
+"""
+
+
+def create_app(
+    open_services: Callable[[], AbstractAsyncContextManager[ApiServices]],
+) -> FastAPI:
+    """The API, whose services are opened when it starts and closed when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services() as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="roadwatch Detections API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (users, token, detections, stats, alerts, health):
+        app.include_router(module.router)
+    return app

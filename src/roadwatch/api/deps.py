@@ -1,0 +1,44 @@
+"""What routes ask for, as Annotated aliases, so that a route reads like its description."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from roadwatch.api.errors import NotAdministrator, NotAuthenticated
+from roadwatch.api.services import ApiServices
+from roadwatch.domain import User
+
+bearer = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+
+def _services(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+Services = Annotated[ApiServices, Depends(_services)]
+OptionalToken = Annotated[str | None, Depends(bearer)]
+
+
+async def authenticate(services: ApiServices, token: str | None) -> User:
+    if token is None:
+        raise NotAuthenticated
+    user = await services.users.get(services.tokens.verify(token))
+    if user is None:
+        raise NotAuthenticated("the token's user no longer exists")
+    return user
+
+
+async def _current_user(services: Services, token: OptionalToken) -> User:
+    return await authenticate(services, token)
+
+
+async def _administrator(user: Annotated[User, Depends(_current_user)]) -> User:
+    if not user.is_admin:
+        raise NotAdministrator
+    return user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+Administrator = Annotated[User, Depends(_administrator)]

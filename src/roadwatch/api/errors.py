@@ -1,0 +1,98 @@
+"""The API's errors, and the one place where errors become HTTP responses."""
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from roadwatch.api.alerts_feed import InvalidEventId
+from roadwatch.api.cursors import InvalidCursor
+from roadwatch.api.security import InvalidToken
+from roadwatch.errors import RoadwatchError
+from roadwatch.stores.users import UsernameTaken
+
+
+class NotAuthenticated(RoadwatchError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "a valid bearer token is needed"
+
+
+class NotAdministrator(RoadwatchError):
+    def __str__(self) -> str:
+        return "only an administrator may do this"
+
+
+class WrongCredentials(RoadwatchError):
+    def __str__(self) -> str:
+        return "wrong username or password"
+
+
+class TooManyAttempts(RoadwatchError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"too many failed logins; try again in {self.retry_after} s"
+
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+def _reply(code: int, error: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def unauthorized(_request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, InvalidToken):
+            error = NotAuthenticated("the token is invalid or expired")
+        return _reply(status.HTTP_401_UNAUTHORIZED, error, BEARER)
+
+    async def forbidden(_request: Request, error: Exception) -> JSONResponse:
+        return _reply(status.HTTP_403_FORBIDDEN, error)
+
+    async def conflict(_request: Request, error: Exception) -> JSONResponse:
+        return _reply(status.HTTP_409_CONFLICT, error)
+
+    async def unprocessable(_request: Request, error: Exception) -> JSONResponse:
+        return _reply(status.HTTP_422_UNPROCESSABLE_CONTENT, error)
+
+    async def throttled(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, TooManyAttempts)
+        return _reply(
+            status.HTTP_429_TOO_MANY_REQUESTS, error, {"Retry-After": str(error.retry_after)}
+        )
+
+    async def invalid_request(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        # Without the offending input: it may be a password.
+        problems = [
+            {"loc": list(problem["loc"]), "msg": problem["msg"], "type": problem["type"]}
+            for problem in error.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    for kind in (InvalidToken, NotAuthenticated, WrongCredentials):
+        app.add_exception_handler(kind, unauthorized)
+    app.add_exception_handler(NotAdministrator, forbidden)
+    app.add_exception_handler(UsernameTaken, conflict)
+    app.add_exception_handler(InvalidCursor, unprocessable)
+    app.add_exception_handler(InvalidEventId, unprocessable)
+    app.add_exception_handler(TooManyAttempts, throttled)
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the error responses a route may give."""
+    from roadwatch.api.schemas import ErrorOut
+
+    descriptions = {
+        400: "The request body is not JSON (or form data) at all",
+        401: "Missing, expired or invalid token",
+        403: "Not allowed for this user",
+        409: "Conflicts with what exists",
+        422: "Invalid parameters",
+        429: "Too many failed attempts",
+        503: "Not ready",
+    }
+    return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

@@ -1,0 +1,20 @@
+from dataclasses import dataclass
+
+from roadwatch.api.alerts_feed import KafkaAlertFeed
+from roadwatch.api.security import LoginThrottle, Passwords, Tokens
+from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.users import UserStore
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the routes work with, built once per process by bootstrap."""
+
+    detections: DetectionStore
+    users: UserStore
+    alerts: KafkaAlertFeed
+    passwords: Passwords
+    tokens: Tokens
+    # Failed logins: few per username; more per address, which many users may share.
+    user_throttle: LoginThrottle
+    address_throttle: LoginThrottle
