@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt scripts/system-deps
 	touch $@
 
 up: install
-	$(BIN)/roadwatch infra up
+	$(BIN)/roadwatch up
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
 test: install

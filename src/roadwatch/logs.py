@@ -41,3 +41,4 @@ def configure_logging(level: str = "INFO", style: Literal["console", "json"] = "
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The Kafka client logs every failed connection attempt; its retries are ours to report.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

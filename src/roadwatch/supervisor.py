@@ -1,0 +1,69 @@
+"""Runs roadwatch's processes side by side, their output prefixed, and stops them together."""
+
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    argv: list[str]
+
+
+class Supervisor:
+    def __init__(self, programs: list[Program], *, env: dict[str, str] | None = None) -> None:
+        self._programs = programs
+        self._env = env
+        self._running: dict[str, asyncio.subprocess.Process] = {}
+        self._echoes: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        width = max(len(program.name) for program in self._programs)
+        for program in self._programs:
+            process = await asyncio.create_subprocess_exec(
+                *program.argv,
+                env=self._env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            self._running[program.name] = process
+            assert process.stdout is not None
+            self._echoes.append(
+                asyncio.create_task(_echo(process.stdout, f"{program.name:<{width}} | "))
+            )
+
+    async def wait_for_first_exit(self) -> tuple[str, int]:
+        """The name and exit code of the first process to end."""
+        waits = {
+            asyncio.create_task(process.wait()): name for name, process in self._running.items()
+        }
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        first = done.pop()
+        return waits[first], first.result()
+
+    async def stop(self, *, grace: float = 20.0) -> None:
+        """SIGTERM to all, in reverse order of start; SIGKILL to any still running after grace."""
+        for process in reversed(self._running.values()):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self._running.values():
+            try:
+                await asyncio.wait_for(process.wait(), timeout=grace)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        for echo in self._echoes:
+            with contextlib.suppress(asyncio.CancelledError):
+                await echo
+
+
+async def _echo(stream: asyncio.StreamReader, prefix: str) -> None:
+    async for line in stream:
+        sys.stdout.write(prefix + line.decode(errors="replace"))
+        sys.stdout.flush()
