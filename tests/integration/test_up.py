@@ -36,7 +36,7 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _status(f"{base}/readyz") == 200, within=120, log=log)
+        _wait_for(lambda: _status(f"{base}/readyz") == 200, within=120, log=log, process=up)
         assert "dashboard  http://127.0.0.1" in log.read_text()
         pids = running_pids(Path(isolated_env["ROADWATCH_HOME"]))
         assert pids["kafka"]
@@ -53,6 +53,7 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
                 lambda: client.get("/detections", headers=headers).json()["total"] > 20,
                 within=60,
                 log=log,
+                process=up,
             )
     finally:
         up.send_signal(signal.SIGINT)
@@ -70,10 +71,16 @@ def _status(url: str) -> int:
         return 0
 
 
-def _wait_for(condition: Callable[[], bool], *, within: float, log: Path) -> None:
+def _wait_for(
+    condition: Callable[[], bool], *, within: float, log: Path, process: subprocess.Popen[bytes]
+) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if condition():
             return
+        if process.poll() is not None:
+            raise AssertionError(
+                f"roadwatch up exited with {process.returncode}:\n{log.read_text()}"
+            )
         time.sleep(0.5)
     raise AssertionError(f"not within {within} s; log:\n{log.read_text()[-3000:]}")

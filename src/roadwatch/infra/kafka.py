@@ -84,8 +84,8 @@ class KafkaService(Service):
                     f"{self._libs}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "--cluster-id",
-                    cluster_id,
+                    # A base64 id may begin with "-": joined to its flag, it is not read as one.
+                    f"--cluster-id={cluster_id}",
                     "--config",
                     str(self._data / "server.properties"),
                 ],
