@@ -19,6 +19,7 @@ up: install
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
 test: install
+	./scripts/system-deps --browser
 	$(BIN)/roadwatch infra up
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \

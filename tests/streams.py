@@ -114,11 +114,14 @@ async def indexer_running(
             await task
 
 
-def start_indexer_process(settings: Settings, *, group: str, log: Path) -> subprocess.Popen[bytes]:
+def start_indexer_process(
+    settings: Settings, *, group: str, log: Path, metrics_port: int = 0
+) -> subprocess.Popen[bytes]:
     """`roadwatch indexer` as its own process, its output appended to `log`."""
+    command = ["indexer", "--group", group, "--metrics-port", str(metrics_port)]
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "roadwatch", "indexer", "--group", group],
+            [sys.executable, "-m", "roadwatch", *command],
             env=settings_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,

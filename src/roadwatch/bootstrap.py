@@ -8,15 +8,18 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.api.alerts_feed import KafkaAlertFeed
 from roadwatch.api.app import create_app
+from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.security import MIN_SECRET_BYTES, LoginThrottle, Passwords, Tokens
 from roadwatch.api.services import ApiServices
 from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
+from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import DetectSuspicious, Persist, Processor, PublishAlerts
 from roadwatch.indexer.runner import BatchOutcome, Indexer
 from roadwatch.rules import SuspicionRule
@@ -50,9 +53,17 @@ def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProduce
 
 
 def processor_chain(
-    store: DetectionStore, rule: SuspicionRule, alerts: KafkaAlertPublisher
+    store: DetectionStore,
+    rule: SuspicionRule,
+    alerts: KafkaAlertPublisher,
+    *,
+    metrics: IndexerMetrics,
 ) -> list[Processor]:
-    return [Persist(store), DetectSuspicious(rule), PublishAlerts(alerts)]
+    return [
+        Persist(store, metrics=metrics),
+        DetectSuspicious(rule),
+        PublishAlerts(alerts, metrics=metrics),
+    ]
 
 
 @asynccontextmanager
@@ -63,6 +74,7 @@ async def started_indexer(
     group_id: str = INDEXER_GROUP,
     max_batch: int = 5000,
     on_batch: Callable[[BatchOutcome], None] = lambda _outcome: None,
+    registry: CollectorRegistry | None = None,
 ) -> AsyncIterator[Indexer]:
     """An indexer whose store and Kafka clients are open, waiting out outages at start."""
     async with AsyncExitStack() as stack:
@@ -85,14 +97,20 @@ async def started_indexer(
         await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(consumer.stop)
 
+        metrics = IndexerMetrics(registry or CollectorRegistry())
         alerts = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
+        rule = SuspicionRule(settings.suspicious_vehicle)
         yield Indexer(
             consumer,
             topic=settings.detections_topic,
-            chain=processor_chain(store, SuspicionRule(settings.suspicious_vehicle), alerts),
-            dead_letter=DeadLetterTopic(producer, topic=settings.dead_letter_topic),
+            chain=processor_chain(store, rule, alerts, metrics=metrics),
+            dead_letter=DeadLetterTopic(
+                producer, topic=settings.dead_letter_topic, metrics=metrics
+            ),
+            metrics=metrics,
             max_batch=max_batch,
             on_batch=on_batch,
+            store=store,
         )
 
 
@@ -133,7 +151,7 @@ async def _open_within(seconds: float, what: str, step: Callable[[], Awaitable[N
 
 @asynccontextmanager
 async def opened_api_services(
-    settings: Settings, *, tokens: Tokens, patience: float = 60.0
+    settings: Settings, *, tokens: Tokens, metrics: ApiMetrics, patience: float = 60.0
 ) -> AsyncIterator[ApiServices]:
     """The API's stores and alert feed, open; waits up to `patience` s for each to answer."""
     async with AsyncExitStack() as stack:
@@ -146,6 +164,7 @@ async def opened_api_services(
         feed = KafkaAlertFeed(bootstrap=settings.kafka_broker_url, topic=settings.alerts_topic)
         await _open_within(patience, "following the alerts topic", feed.start)
         stack.push_async_callback(feed.stop)
+        metrics.sse_clients.set_function(lambda: feed.clients)
         yield ApiServices(
             detections=detections,
             users=users,
@@ -154,10 +173,17 @@ async def opened_api_services(
             tokens=tokens,
             user_throttle=LoginThrottle(max_failures=5),
             address_throttle=LoginThrottle(max_failures=20),
+            metrics=metrics,
         )
 
 
 def api_app(settings: Settings) -> FastAPI:
     """The API for these settings; ConfigurationError if they are not fit to serve it."""
     tokens = Tokens(token_secret(settings))
-    return create_app(lambda: opened_api_services(settings, tokens=tokens))
+    registry = CollectorRegistry()
+    metrics = ApiMetrics(registry)
+    return create_app(
+        lambda: opened_api_services(settings, tokens=tokens, metrics=metrics),
+        registry=registry,
+        metrics=metrics,
+    )

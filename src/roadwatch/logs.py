@@ -7,7 +7,11 @@ import orjson
 from rich.logging import RichHandler
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is worth printing.
-_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 class JsonFormatter(logging.Formatter):

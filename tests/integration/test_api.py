@@ -19,6 +19,7 @@ from roadwatch.stores.base import DetectionFilter, DetectionStore
 from tests.api_process import TEST_JWT_SECRET, ApiProcess, start_api
 from tests.conftest import Servers, fresh_mongo_database_url, fresh_postgres_database, unique
 from tests.integration.test_infra_lifecycle import free_port
+from tests.integration.test_metrics import samples
 from tests.sse import Event, read_events
 from tests.streams import eventually, indexer_running, send_values, stream_settings
 
@@ -393,3 +394,23 @@ async def test_schemathesis_finds_no_server_error_and_no_response_off_schema(
     )
     output, _ = await result.communicate()
     assert result.returncode == 0, output.decode()[-6000:]
+
+
+async def test_metrics_time_requests_by_route_and_count_alert_clients(stack: Stack) -> None:
+    await stack.client.get("/detections", params={"limit": 1}, headers=stack.admin_headers)
+    await stack.client.get("/detections", params={"limit": 0}, headers=stack.admin_headers)
+    async with stack.client.stream("GET", "/alerts", headers=stack.admin_headers) as live:
+        assert live.status_code == 200
+        during = samples((await stack.client.get("/metrics")).text)
+
+    def requests(route: str, status: str) -> float:
+        key = (
+            "roadwatch_http_request_seconds_count",
+            (("method", "GET"), ("route", route), ("status", status)),
+        )
+        return during.get(key, 0)
+
+    assert requests("/detections", "200") >= 1
+    assert requests("/detections", "422") >= 1
+    assert during[("roadwatch_sse_clients", ())] >= 1
+    assert ("roadwatch_sse_clients_dropped_total", ()) in during

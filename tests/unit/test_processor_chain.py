@@ -1,6 +1,9 @@
 from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry
+
 from roadwatch.domain import Detection
+from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import DetectSuspicious, Processor, PublishAlerts, run_chain
 from roadwatch.rules import SuspicionRule
 from tests.factories import make_detection
@@ -27,14 +30,18 @@ class Recorder:
 
 async def test_only_suspicious_detections_reach_the_alert_step() -> None:
     publisher = RecordingPublisher()
+    registry = CollectorRegistry()
+    metrics = IndexerMetrics(registry)
     batch = [make_detection(category=c) for c in ("SUV", "Sedan", "Pickup, SUV", "Wagon")]
 
     passed = await run_chain(
-        [DetectSuspicious(SuspicionRule("SUV")), PublishAlerts(publisher)], batch
+        [DetectSuspicious(SuspicionRule("SUV")), PublishAlerts(publisher, metrics=metrics)],
+        batch,
     )
 
     assert publisher.published == [batch[0], batch[2]]
     assert passed == publisher.published
+    assert registry.get_sample_value("roadwatch_alerts_published_total") == 2
 
 
 async def test_a_step_that_filters_everything_ends_the_chain() -> None:

@@ -2,11 +2,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 
 from roadwatch import __version__
 from roadwatch.api.errors import install_error_handlers
-from roadwatch.api.routes import alerts, detections, health, stats, token, users
+from roadwatch.api.metrics import ApiMetrics, RequestTimer
+from roadwatch.api.routes import alerts, detections, health, stats, token, users, web
 from roadwatch.api.services import ApiServices
+from roadwatch.prometheus import metrics_route
 
 DESCRIPTION = """\
 Vehicle detections indexed from Kafka by roadwatch's indexer.
@@ -19,6 +23,9 @@ live.
 
 def create_app(
     open_services: Callable[[], AbstractAsyncContextManager[ApiServices]],
+    *,
+    registry: CollectorRegistry,
+    metrics: ApiMetrics,
 ) -> FastAPI:
     """The API, whose services are opened when it starts and closed when it stops."""
 
@@ -35,6 +42,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (users, token, detections, stats, alerts, health):
+    for module in (users, token, detections, stats, alerts, health, web):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.WEB_FILES), name="static")
+    app.router.routes.append(metrics_route(registry))
+    app.add_middleware(RequestTimer, metrics=metrics)
     return app

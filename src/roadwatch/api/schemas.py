@@ -41,6 +41,10 @@ class UserOut(BaseModel):
         )
 
 
+class SetupOut(BaseModel):
+    needs_first_user: bool = Field(description="True until the first user is created")
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret

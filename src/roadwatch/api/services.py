@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from roadwatch.api.alerts_feed import KafkaAlertFeed
+from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.security import LoginThrottle, Passwords, Tokens
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
@@ -18,3 +19,4 @@ class ApiServices:
     # Failed logins: few per username; more per address, which many users may share.
     user_throttle: LoginThrottle
     address_throttle: LoginThrottle
+    metrics: ApiMetrics

@@ -3,9 +3,14 @@ import logging
 from typing import Annotated
 
 import typer
+from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap import INDEXER_GROUP, started_indexer
+from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
+from roadwatch.errors import ConfigurationError
+from roadwatch.indexer.health_server import health_app, health_server
+from roadwatch.infra.service import port_is_free
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
 
@@ -13,17 +18,51 @@ log = logging.getLogger("roadwatch.indexer")
 
 Group = Annotated[str, typer.Option(help="Kafka consumer group; indexers in one group share.")]
 MaxBatch = Annotated[int, typer.Option(min=1, help="The most records handled as one batch.")]
+MetricsPort = Annotated[
+    int, typer.Option(min=0, max=65535, help="Port for /metrics, /healthz, /readyz; 0: none.")
+]
+MetricsHost = Annotated[str, typer.Option(help="Address for the metrics port.")]
 
 
-def indexer(group: Group = INDEXER_GROUP, max_batch: MaxBatch = 5000) -> None:
+def indexer(
+    group: Group = INDEXER_GROUP,
+    max_batch: MaxBatch = 5000,
+    metrics_port: MetricsPort = 0,
+    metrics_host: MetricsHost = "127.0.0.1",
+) -> None:
     """Consume DETECTIONS_TOPIC, store every detection, publish alerts, until stopped."""
-    asyncio.run(_index(load_settings(), group=group, max_batch=max_batch))
+    if metrics_port and not port_is_free(metrics_host, metrics_port):
+        raise fail(ConfigurationError(f"indexer: metrics port {metrics_port} is already in use"))
+    asyncio.run(
+        _index(
+            load_settings(),
+            group=group,
+            max_batch=max_batch,
+            metrics_address=(metrics_host, metrics_port) if metrics_port else None,
+        )
+    )
 
 
-async def _index(settings: Settings, *, group: str, max_batch: int) -> None:
+async def _index(
+    settings: Settings, *, group: str, max_batch: int, metrics_address: tuple[str, int] | None
+) -> None:
     stop = stop_on_signals()
+    registry = CollectorRegistry()
     store = settings.detections_db_url.split("://", 1)[0]
-    async with started_indexer(settings, stop=stop, group_id=group, max_batch=max_batch) as indexer:
+    async with started_indexer(
+        settings, stop=stop, group_id=group, max_batch=max_batch, registry=registry
+    ) as indexer:
+        server = None
+        if metrics_address is not None:
+            app = health_app(
+                registry=registry,
+                probes={"broker": indexer.ping_broker, "store": indexer.ping_store},
+            )
+            server = health_server(app, host=metrics_address[0], port=metrics_address[1])
+            serving = asyncio.create_task(server.serve())
         log.info("indexing %s into %s (group %s)", settings.detections_topic, store, group)
         await indexer.run(stop)
+        if server is not None:
+            server.should_exit = True
+            await serving
     log.info("stopped")

@@ -12,6 +12,8 @@ from roadwatch.settings import Settings, load_settings
 from roadwatch.shutdown import stop_on_signals
 from roadwatch.supervisor import Program, Supervisor
 
+INDEXER_METRICS_PORT = 9400
+
 Port = Annotated[int, typer.Option(min=1, max=65535, help="The API's (and dashboard's) port.")]
 NoProducer = Annotated[
     bool, typer.Option("--no-producer", help="Do not simulate cameras: index only what arrives.")
@@ -48,7 +50,7 @@ async def _up(config: InfraConfig, *, port: int, producer: bool) -> int:
     ]
     roadwatch = [sys.executable, "-m", "roadwatch"]
     programs = [
-        Program("indexer", [*roadwatch, "indexer"]),
+        Program("indexer", [*roadwatch, "indexer", "--metrics-port", str(INDEXER_METRICS_PORT)]),
         Program("api", [*roadwatch, "api", "--port", str(port)]),
     ]
     if producer:
@@ -60,6 +62,8 @@ async def _up(config: InfraConfig, *, port: int, producer: bool) -> int:
         f"\nroadwatch is up, storing detections in {store}.\n"
         f"  dashboard  http://127.0.0.1:{port}/\n"
         f"  API docs   http://127.0.0.1:{port}/docs\n"
+        f"  metrics    http://127.0.0.1:{port}/metrics (API), "
+        f"http://127.0.0.1:{INDEXER_METRICS_PORT}/metrics (indexer)\n"
         "  first visit: create the administrator (POST /users needs no token while there is\n"
         "  no user), then log in with it. Ctrl-C stops everything started here.\n",
         flush=True,

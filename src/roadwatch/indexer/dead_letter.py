@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.parsing import RejectedMessage
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,10 @@ def dead_letter_headers(
 class DeadLetterTopic:
     """Sends rejected messages, original bytes and key, to a topic, their reason in headers."""
 
-    def __init__(self, producer: AIOKafkaProducer, *, topic: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, topic: str, metrics: IndexerMetrics) -> None:
         self._producer = producer
         self._topic = topic
+        self._metrics = metrics
         self.totals: Counter[str] = Counter()
 
     async def __call__(self, rejections: Sequence[Rejection]) -> None:
@@ -50,6 +52,7 @@ class DeadLetterTopic:
         in_batch = Counter(rejection.reason.value for _record, rejection in rejections)
         self.totals.update(in_batch)
         for reason, count in sorted(in_batch.items()):
+            self._metrics.rejected.labels(reason).inc(count)
             example = next(r for _rec, r in rejections if r.reason == reason)
             log.warning(
                 "dead-lettered %d message(s) as %s (%d so far), e.g. %s",

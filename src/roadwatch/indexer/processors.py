@@ -6,6 +6,7 @@ from typing import Protocol
 
 from roadwatch.alerts import AlertPublisher
 from roadwatch.domain import Detection
+from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.stores.base import DetectionStore
 
 log = logging.getLogger(__name__)
@@ -20,11 +21,14 @@ class Processor(Protocol):
 class Persist:
     """Store the batch; pass all of it on, so a replayed detection still raises its alert."""
 
-    def __init__(self, store: DetectionStore) -> None:
+    def __init__(self, store: DetectionStore, *, metrics: IndexerMetrics) -> None:
         self._store = store
+        self._metrics = metrics
 
     async def __call__(self, batch: Batch) -> Batch:
-        await self._store.save(batch)
+        with self._metrics.store_write_seconds.time():
+            stored = await self._store.save(batch)
+        self._metrics.stored.inc(stored)
         return batch
 
 
@@ -41,12 +45,14 @@ class DetectSuspicious:
 class PublishAlerts:
     """Publish an alert for each detection that reaches this step."""
 
-    def __init__(self, publisher: AlertPublisher) -> None:
+    def __init__(self, publisher: AlertPublisher, *, metrics: IndexerMetrics) -> None:
         self._publisher = publisher
+        self._metrics = metrics
 
     async def __call__(self, batch: Batch) -> Batch:
         if batch:
             await self._publisher.publish(batch)
+            self._metrics.alerts.inc(len(batch))
         return batch
 
 

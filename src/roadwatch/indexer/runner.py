@@ -1,5 +1,6 @@
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -11,8 +12,10 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from roadwatch.domain import Detection, Source
 from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
 from roadwatch.indexer.dead_letter import Rejection
+from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import Processor, run_chain
 from roadwatch.parsing import RejectedMessage, parse_detection
+from roadwatch.stores.base import DetectionStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class Indexer:
         topic: str,
         chain: Sequence[Processor],
         dead_letter: Callable[[Sequence[Rejection]], Awaitable[None]],
+        metrics: IndexerMetrics,
+        store: DetectionStore,
         max_batch: int = 5000,
         on_batch: Callable[[BatchOutcome], None] = lambda _outcome: None,
     ) -> None:
@@ -75,7 +80,10 @@ class Indexer:
         self._dead_letter = dead_letter
         self._max_batch = max_batch
         self._on_batch = on_batch
+        self._metrics = metrics
+        self._store = store
         self._in_flight = asyncio.Lock()
+        self._next_offsets: dict[TopicPartition, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in flight then is finished and committed."""
@@ -86,13 +94,32 @@ class Indexer:
             )
             if not records:
                 continue
+            started = time.perf_counter()
             async with self._in_flight:
                 try:
                     outcome = await self._handle(records, stop)
                 except GaveUpOnShutdown as error:
                     log.warning("stopping with a batch undone, to be replayed: %s", error)
                     return
-            self._on_batch(outcome)
+            self._record(outcome, started)
+
+    async def ping_broker(self) -> None:
+        await self._consumer.topics()
+
+    async def ping_store(self) -> None:
+        await self._store.ping()
+
+    def _record(self, outcome: BatchOutcome, started: float) -> None:
+        count = outcome.detections + outcome.rejected
+        self._metrics.consumed.inc(count)
+        self._metrics.batch_size.observe(count)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            done = self._next_offsets.get(tp)
+            if highwater is not None and done is not None:
+                self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
+        self._on_batch(outcome)
 
     async def _handle(self, records: Records, stop: asyncio.Event) -> BatchOutcome:
         detections: list[Detection] = []
@@ -122,6 +149,7 @@ class Indexer:
             for partition, batch in records.items()
         }
         await retry_until_done(lambda: self._commit(offsets), what="committing", stop=stop)
+        self._next_offsets.update({tp: offset.offset for tp, offset in offsets.items()})
         return BatchOutcome(detections=len(detections), rejected=len(rejections))
 
     async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:

@@ -35,6 +35,7 @@ async def alerts(
             async for event in services.alerts.events(last_event_id):
                 yield ServerSentEvent(data=event.data, id=event.id, event="alert")
         except ClientTooSlow:
+            services.metrics.sse_dropped.inc()
             yield ServerSentEvent(
                 event="dropped",
                 data='{"detail": "too far behind; reconnect with Last-Event-ID to resume"}',

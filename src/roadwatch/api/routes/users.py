@@ -3,7 +3,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from roadwatch.api.deps import CurrentUser, OptionalToken, Services, authenticate
 from roadwatch.api.errors import NotAdministrator, NotAuthenticated, responses
-from roadwatch.api.schemas import UserCreate, UserOut
+from roadwatch.api.schemas import SetupOut, UserCreate, UserOut
 
 router = APIRouter(tags=["users"])
 
@@ -37,3 +37,8 @@ async def create_user(body: UserCreate, services: Services, token: OptionalToken
 @router.get("/users/me", responses=responses(401), summary="The current user")
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.of(user)
+
+
+@router.get("/setup", summary="Whether the system still awaits its first user")
+async def setup(services: Services) -> SetupOut:
+    return SetupOut(needs_first_user=not await services.users.has_users())

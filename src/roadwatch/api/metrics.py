@@ -1,0 +1,59 @@
+"""The API's Prometheus metrics, and the middleware that times every request."""
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCIES = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class ApiMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Histogram(
+            "roadwatch_http_request_seconds",
+            "Time to answer a request (to its first byte)",
+            ["method", "route", "status"],
+            buckets=LATENCIES,
+            registry=registry,
+        )
+        self.sse_clients = Gauge(
+            "roadwatch_sse_clients", "Clients following /alerts", registry=registry
+        )
+        self.sse_dropped = Counter(
+            "roadwatch_sse_clients_dropped",
+            "Clients dropped for falling too far behind",
+            registry=registry,
+        )
+
+
+class RequestTimer:
+    """Times each request by its route template (not its path, which would be unbounded)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "500"
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+                self._metrics.requests.labels(scope["method"], _route(scope), status).observe(
+                    time.perf_counter() - started
+                )
+            await send(message)
+
+        await self._app(scope, receive, timed_send)
+
+
+def _route(scope: Scope) -> str:
+    # Routing records the matched route in the scope, which this middleware shares.
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))

@@ -1,0 +1,55 @@
+"""The indexer's own small HTTP server: /metrics, /healthz and /readyz."""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from roadwatch.prometheus import metrics_route
+
+Probe = Callable[[], Awaitable[None]]
+
+
+def health_app(*, registry: CollectorRegistry, probes: dict[str, Probe]) -> Starlette:
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(_request: Request) -> JSONResponse:
+        checks = {name: await _check(probe) for name, probe in probes.items()}
+        ready = all(result == "ok" for result in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            metrics_route(registry),
+        ]
+    )
+
+
+async def _check(probe: Probe) -> str:
+    try:
+        await asyncio.wait_for(probe(), timeout=2)
+    except Exception as error:
+        return f"unreachable: {type(error).__name__}"
+    return "ok"
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server inside a process that handles SIGINT and SIGTERM itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def health_server(app: Starlette, *, host: str, port: int) -> EmbeddedServer:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    return EmbeddedServer(config)

@@ -1,0 +1,50 @@
+"""The indexer's Prometheus metrics."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BATCH_SIZES = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+LATENCIES = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class IndexerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "roadwatch_detections_consumed",
+            "Records read from the detections topic",
+            registry=registry,
+        )
+        self.stored = Counter(
+            "roadwatch_detections_stored",
+            "Detections stored for the first time",
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "roadwatch_detections_rejected",
+            "Records sent to the dead-letter topic",
+            ["reason"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "roadwatch_alerts_published", "Alerts acknowledged by the broker", registry=registry
+        )
+        self.batch_size = Histogram(
+            "roadwatch_batch_size", "Records per batch", buckets=BATCH_SIZES, registry=registry
+        )
+        self.batch_seconds = Histogram(
+            "roadwatch_batch_seconds",
+            "From a batch's arrival to its commit",
+            buckets=LATENCIES,
+            registry=registry,
+        )
+        self.store_write_seconds = Histogram(
+            "roadwatch_store_write_seconds",
+            "Time to save one batch",
+            buckets=LATENCIES,
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "roadwatch_consumer_lag",
+            "Records not yet consumed, per partition",
+            ["topic", "partition"],
+            registry=registry,
+        )

@@ -1,0 +1,131 @@
+"""The dashboard in headless Chromium, against the real stack: what an operator sees."""
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from roadwatch.bootstrap import detection_store
+from roadwatch.stores.base import DetectionStore
+from tests.api_process import ApiProcess, start_api
+from tests.conftest import Servers, fresh_postgres_database, unique
+from tests.integration.test_infra_lifecycle import free_port
+from tests.streams import eventually, indexer_running, send_values, stream_settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.browser]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ADMIN, PASSWORD = "operator", "watch the road closely"
+SEDAN = {"Year": 2012, "Make": "Honda", "Model": "Civic", "Category": "Sedan"}
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = await browser.new_context(viewport={"width": 1366, "height": 900})
+        yield await context.new_page()
+        await browser.close()
+
+
+async def test_an_operator_logs_in_sees_a_live_alert_the_counts_and_pages_detections(
+    servers: Servers, page: Page, tmp_path: Path
+) -> None:
+    async with fresh_postgres_database(servers) as database:
+        settings = (await stream_settings(servers, store_url=database)).model_copy(
+            update={"users_db_url": database}
+        )
+        api: ApiProcess = await asyncio.to_thread(
+            start_api, settings, port=free_port(), log=tmp_path / "api.log"
+        )
+        store = detection_store(database)
+        await store.open()
+        try:
+            async with indexer_running(settings, group=unique("group")):
+                await send_values(
+                    settings.kafka_broker_url,
+                    settings.detections_topic,
+                    [orjson.dumps({**SEDAN, "Year": 1995 + i % 25}) for i in range(60)],
+                )
+                await eventually(lambda: _stored(store, 60), within=60, what="60 stored")
+                await _watch(page, api, settings.kafka_broker_url, settings.detections_topic)
+        finally:
+            await store.close()
+            api.stop()
+
+
+async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
+    await page.goto(api.url)
+    await expect(page.locator("#login-title")).to_have_text("Create the administrator")
+    await page.fill("input[name=username]", ADMIN)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-submit")
+    await expect(page.locator("#dashboard")).to_be_visible()
+    await expect(page.locator("#who")).to_have_text(ADMIN)
+    await expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+
+    model = f"E2E {uuid.uuid4().hex[:8]}"
+    suspicious = {"Year": 2021, "Make": "Jeep", "Model": model, "Category": "SUV"}
+    await send_values(broker, topic, [orjson.dumps(suspicious)])
+    newest = page.locator("#alerts li").first
+    await expect(newest).to_contain_text(model, timeout=10_000)
+    await expect(newest).to_contain_text("SUV")
+
+    token = await page.evaluate("sessionStorage.getItem('roadwatch.token')")
+    assert token
+    assert token not in page.url
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        stats = (await client.get("/stats", headers={"Authorization": f"Bearer {token}"})).json()
+    total = sum(stats.values())
+    assert total == 61
+    await expect(page.locator("#stats-total")).to_have_attribute(
+        "data-value", str(total), timeout=15_000
+    )
+    await expect(page.locator("#chart .bar")).to_have_count(len(stats))
+
+    await expect(page.locator("#detections-total")).to_have_text(str(total), timeout=15_000)
+    rows = page.locator("#detections tr")
+    await expect(rows).to_have_count(25)
+    first_page = await rows.all_inner_texts()
+    await page.click("#next")
+    await expect(page.locator("#page")).to_have_text("page 2")
+    await expect(rows).to_have_count(25)
+    assert await rows.all_inner_texts() != first_page
+    await page.click("#next")
+    await expect(rows).to_have_count(11)
+    await expect(page.locator("#next")).to_be_disabled()
+    await page.click("#previous")
+    await page.click("#previous")
+    await expect(page.locator("#page")).to_have_text("page 1")
+    assert await rows.all_inner_texts() == first_page
+
+    await page.fill("#filters input[name=make]", "Jeep")
+    await page.click("#filters button")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(model)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+    assert re.match(r"^http://127\.0\.0\.1:\d+/$", page.url)
+
+
+async def _stored(store: DetectionStore, count: int) -> bool:
+    return await store.count() >= count
