@@ -1,8 +1,10 @@
 """Raw Kafka message -> Detection, or the reason it is rejected."""
 
+import hashlib
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import orjson
@@ -18,6 +20,8 @@ MAX_YEAR_AHEAD = 2
 # Ids derived from a record's position are UUIDv5 names under this namespace.
 DETECTION_NAMESPACE = uuid.UUID("6f1d5a0e-5a51-4c4b-9a55-3c43d9e5b6f1")
 TEXT_FIELDS = ("make", "model", "category")
+_NAMESPACE_BYTES = DETECTION_NAMESPACE.bytes
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Reason(StrEnum):
@@ -47,8 +51,14 @@ class ParseLimits:
 
 
 def derived_id(source: Source) -> uuid.UUID:
-    """The id of a detection whose message has none: a replay of the record gets the same one."""
-    return uuid.uuid5(DETECTION_NAMESPACE, f"{source.topic}/{source.partition}/{source.offset}")
+    """The id of a detection whose message has none: a replay of the record gets the same one.
+
+    This is uuid.uuid5(DETECTION_NAMESPACE, "topic/partition/offset"), spelled out because
+    it runs once per message and the standard library's version does the same work slower.
+    """
+    name = f"{source.topic}/{source.partition}/{source.offset}".encode()
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 def parse_detection(
@@ -120,7 +130,7 @@ def _year(fields: dict[str, object]) -> int:
         raise RejectedMessage(
             Reason.INVALID_FIELD, f"'year' must be an integer, got {type(value).__name__}"
         )
-    latest = datetime.now(UTC).year + MAX_YEAR_AHEAD
+    latest = time.gmtime().tm_year + MAX_YEAR_AHEAD
     if not MIN_YEAR <= value <= latest:
         raise RejectedMessage(
             Reason.INVALID_FIELD, f"'year' {value} is outside {MIN_YEAR}..{latest}"
@@ -142,9 +152,7 @@ def _id(value: object, source: Source) -> uuid.UUID:
 
 
 def _from_epoch_ms(milliseconds: int) -> datetime:
-    return datetime.fromtimestamp(milliseconds // 1000, UTC).replace(
-        microsecond=milliseconds % 1000 * 1000
-    )
+    return _EPOCH + timedelta(milliseconds=milliseconds)
 
 
 def _timestamp(value: object, kafka_timestamp_ms: int) -> datetime:

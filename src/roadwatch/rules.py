@@ -1,8 +1,11 @@
 """Is this detection suspicious?"""
 
+import functools
+
 from roadwatch.domain import Detection
 
 
+@functools.lru_cache(maxsize=4096)
 def categories_of(value: str) -> frozenset[str]:
     """The categories named in a comma-separated value, case-folded and trimmed."""
     return frozenset(part.strip().casefold() for part in value.split(",") if part.strip())

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from roadwatch.domain import Detection, Source
 from roadwatch.parsing import (
+    DETECTION_NAMESPACE,
     MAX_MESSAGE_BYTES,
     MAX_TEXT_LENGTH,
     Reason,
@@ -196,3 +197,9 @@ def test_any_json_object_gives_a_detection_or_a_rejection(message: dict[str, obj
     assert_well_formed(result)
     if isinstance(result, RejectedMessage):
         assert result.reason in {Reason.MISSING_FIELD, Reason.INVALID_FIELD}
+
+
+def test_a_derived_id_is_the_standard_uuid5_of_the_records_position() -> None:
+    assert derived_id(SOURCE) == uuid.uuid5(
+        DETECTION_NAMESPACE, f"{SOURCE.topic}/{SOURCE.partition}/{SOURCE.offset}"
+    )

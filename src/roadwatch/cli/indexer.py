@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import logging
 from typing import Annotated
 
@@ -60,6 +61,10 @@ async def _index(
             )
             server = health_server(app, host=metrics_address[0], port=metrics_address[1])
             serving = asyncio.create_task(server.serve())
+        # Every batch makes thousands of short-lived objects; collecting the young generation
+        # less often, and never scanning what start-up made, saves a good share of the CPU.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         log.info("indexing %s into %s (group %s)", settings.detections_topic, store, group)
         await indexer.run(stop)
         if server is not None:

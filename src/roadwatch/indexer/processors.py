@@ -54,11 +54,3 @@ class PublishAlerts:
             await self._publisher.publish(batch)
             self._metrics.alerts.inc(len(batch))
         return batch
-
-
-async def run_chain(chain: Sequence[Processor], batch: Batch) -> Batch:
-    for processor in chain:
-        if not batch:
-            break
-        batch = await processor(batch)
-    return batch

@@ -13,7 +13,8 @@ from roadwatch.domain import Detection, Source
 from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.indexer.processors import Processor, run_chain
+from roadwatch.indexer.pipeline import OrderedPipeline, Stage
+from roadwatch.indexer.processors import Processor
 from roadwatch.parsing import RejectedMessage, parse_detection
 from roadwatch.stores.base import DetectionStore
 
@@ -28,16 +29,28 @@ class BatchOutcome:
     rejected: int
 
 
-class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hands partitions over only once the batch in flight is stored and committed."""
+@dataclass
+class _Batch:
+    detections: list[Detection]
+    rejections: list[Rejection]
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    arrived: float
+    generation: int
+    # What the next processor sees: each one's output, as in a chain.
+    passing: Sequence[Detection] = ()
+    stale: bool = False
 
-    def __init__(self, in_flight: asyncio.Lock) -> None:
-        self._in_flight = in_flight
+
+class _FinishBatchesBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partitions over only once the batches read from them are stored and committed."""
+
+    def __init__(self, indexer: "Indexer") -> None:
+        self._indexer = indexer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self._in_flight:
-            if revoked:
-                log.info("giving up partitions %s", _describe(revoked))
+        await self._indexer.finish_batches()
+        if revoked:
+            log.info("giving up partitions %s", _describe(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("consuming partitions %s", _describe(assigned))
@@ -82,26 +95,83 @@ class Indexer:
         self._on_batch = on_batch
         self._metrics = metrics
         self._store = store
-        self._in_flight = asyncio.Lock()
         self._next_offsets: dict[TopicPartition, int] = {}
+        self._pipeline: OrderedPipeline[_Batch] | None = None
+        self._generation = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; the batch in flight then is finished and committed."""
-        self._consumer.subscribe([self._topic], listener=_FinishBatchBeforeRevoke(self._in_flight))
-        while not stop.is_set():
-            records: Records = await self._consumer.getmany(
-                timeout_ms=200, max_records=self._max_batch
+        """Consume until `stop` is set; the batches read by then are finished and committed.
+
+        A batch goes through stages: dead-lettering its rejects, each processor of the chain,
+        then the commit of its offsets. The stages overlap across batches (OrderedPipeline),
+        and each sees the batches in the order read.
+        """
+        self._consumer.subscribe([self._topic], listener=_FinishBatchesBeforeRevoke(self))
+        stages = [
+            self._dead_letter_stage(stop),
+            *(self._processor_stage(processor, stop) for processor in self._chain),
+            self._commit_stage(stop),
+        ]
+        self._pipeline = OrderedPipeline(stages)
+        working = asyncio.create_task(self._pipeline.run())
+        try:
+            while not stop.is_set() and not working.done():
+                records: Records = await self._consumer.getmany(
+                    timeout_ms=200, max_records=self._max_batch
+                )
+                # getmany returns records of assigned partitions only: they belong to the
+                # generation current now.
+                if records:
+                    batch = self._parse(records, self._generation)
+                    await _unless_done(self._pipeline.put(batch), working)
+        finally:
+            if not working.done():
+                await _unless_done(self._pipeline.close(), working)
+            try:
+                await working
+            except* GaveUpOnShutdown as given_up:
+                log.warning(
+                    "stopping with batches undone, to be replayed: %s", given_up.exceptions[0]
+                )
+
+    async def finish_batches(self) -> None:
+        """Wait until every batch read so far is finished; later reads start a new generation
+        whose batches from before are left to be read again by the partitions' next owner."""
+        if self._pipeline is not None:
+            await self._pipeline.finished()
+        self._generation += 1
+
+    def _dead_letter_stage(self, stop: asyncio.Event) -> Stage[_Batch]:
+        async def dead_letter(batch: _Batch) -> None:
+            batch.stale = batch.generation != self._generation
+            if batch.rejections and not batch.stale:
+                await retry_until_done(
+                    lambda: self._dead_letter(batch.rejections), what="dead-lettering", stop=stop
+                )
+
+        return dead_letter
+
+    def _processor_stage(self, processor: Processor, stop: asyncio.Event) -> Stage[_Batch]:
+        async def step(batch: _Batch) -> None:
+            if batch.passing and not batch.stale:
+                batch.passing = await retry_until_done(
+                    lambda: processor(batch.passing), what="processing a batch", stop=stop
+                )
+
+        return step
+
+    def _commit_stage(self, stop: asyncio.Event) -> Stage[_Batch]:
+        async def commit(batch: _Batch) -> None:
+            if batch.stale:
+                return
+            await retry_until_done(
+                lambda: self._commit(batch.offsets), what="committing", stop=stop
             )
-            if not records:
-                continue
-            started = time.perf_counter()
-            async with self._in_flight:
-                try:
-                    outcome = await self._handle(records, stop)
-                except GaveUpOnShutdown as error:
-                    log.warning("stopping with a batch undone, to be replayed: %s", error)
-                    return
-            self._record(outcome, started)
+            self._next_offsets.update({tp: offset.offset for tp, offset in batch.offsets.items()})
+            outcome = BatchOutcome(detections=len(batch.detections), rejected=len(batch.rejections))
+            self._record(outcome, batch.arrived)
+
+        return commit
 
     async def ping_broker(self) -> None:
         await self._consumer.topics()
@@ -121,7 +191,8 @@ class Indexer:
                 self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
         self._on_batch(outcome)
 
-    async def _handle(self, records: Records, stop: asyncio.Event) -> BatchOutcome:
+    def _parse(self, records: Records, generation: int) -> _Batch:
+        arrived = time.perf_counter()
         detections: list[Detection] = []
         rejections: list[Rejection] = []
         for partition_records in records.values():
@@ -136,21 +207,11 @@ class Indexer:
                     )
                 except RejectedMessage as rejection:
                     rejections.append((record, rejection))
-        if rejections:
-            await retry_until_done(
-                lambda: self._dead_letter(rejections), what="dead-lettering", stop=stop
-            )
-        if detections:
-            await retry_until_done(
-                lambda: run_chain(self._chain, detections), what="processing a batch", stop=stop
-            )
         offsets = {
             partition: OffsetAndMetadata(batch[-1].offset + 1, "")
             for partition, batch in records.items()
         }
-        await retry_until_done(lambda: self._commit(offsets), what="committing", stop=stop)
-        self._next_offsets.update({tp: offset.offset for tp, offset in offsets.items()})
-        return BatchOutcome(detections=len(detections), rejected=len(rejections))
+        return _Batch(detections, rejections, offsets, arrived, generation, passing=detections)
 
     async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:
@@ -159,3 +220,11 @@ class Indexer:
             # The partitions moved to another indexer, which re-reads the batch from the last
             # commit: the store absorbs the repeat, so the batch is done from here.
             log.warning("batch stored, but its partitions were reassigned: %s", error)
+
+
+async def _unless_done(step: Awaitable[None], working: asyncio.Task[None]) -> None:
+    """Await `step`, unless the pipeline stops first (then nothing would ever take the batch)."""
+    waiting = asyncio.ensure_future(step)
+    await asyncio.wait({waiting, working}, return_when=asyncio.FIRST_COMPLETED)
+    if not waiting.done():
+        waiting.cancel()

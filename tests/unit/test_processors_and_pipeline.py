@@ -1,0 +1,91 @@
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from roadwatch.domain import Detection
+from roadwatch.indexer.metrics import IndexerMetrics
+from roadwatch.indexer.pipeline import OrderedPipeline, Stage
+from roadwatch.indexer.processors import DetectSuspicious, PublishAlerts
+from roadwatch.rules import SuspicionRule
+from tests.factories import make_detection
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.published: list[Detection] = []
+
+    async def publish(self, suspicious: Sequence[Detection]) -> None:
+        self.published += suspicious
+
+
+async def test_only_suspicious_detections_pass_detection_and_are_published() -> None:
+    publisher = RecordingPublisher()
+    registry = CollectorRegistry()
+    batch = [make_detection(category=c) for c in ("SUV", "Sedan", "Pickup, SUV", "Wagon")]
+
+    suspicious = await DetectSuspicious(SuspicionRule("SUV"))(batch)
+    published = await PublishAlerts(publisher, metrics=IndexerMetrics(registry))(suspicious)
+
+    assert suspicious == [batch[0], batch[2]]
+    assert publisher.published == published == suspicious
+    assert registry.get_sample_value("roadwatch_alerts_published_total") == 2
+
+
+async def test_nothing_is_published_for_a_batch_without_suspicious_detections() -> None:
+    publisher = RecordingPublisher()
+    registry = CollectorRegistry()
+
+    await PublishAlerts(publisher, metrics=IndexerMetrics(registry))([])
+
+    assert publisher.published == []
+    assert registry.get_sample_value("roadwatch_alerts_published_total") == 0
+
+
+async def test_every_stage_sees_every_batch_in_order_while_stages_overlap() -> None:
+    seen: dict[str, list[int]] = {"slow": [], "fast": [], "last": []}
+    busy: set[str] = set()
+    overlapped = False
+
+    def stage(name: str, seconds: float) -> Stage[int]:
+        async def work(item: int) -> None:
+            nonlocal overlapped
+            busy.add(name)
+            overlapped = overlapped or len(busy) > 1
+            await asyncio.sleep(seconds)
+            seen[name].append(item)
+            busy.discard(name)
+
+        return work
+
+    pipeline: OrderedPipeline[int] = OrderedPipeline(
+        [stage("slow", 0.01), stage("fast", 0.001), stage("last", 0.005)]
+    )
+    running = asyncio.create_task(pipeline.run())
+    for item in range(20):
+        await pipeline.put(item)
+    await pipeline.finished()
+    await pipeline.close()
+    await running
+
+    assert seen == {name: list(range(20)) for name in seen}
+    assert overlapped
+
+
+async def test_a_failing_stage_stops_the_pipeline_with_its_error() -> None:
+    async def fine(_item: int) -> None:
+        return None
+
+    async def broken(item: int) -> None:
+        if item == 3:
+            raise RuntimeError("store gone")
+
+    pipeline: OrderedPipeline[int] = OrderedPipeline([fine, broken])
+    running = asyncio.create_task(pipeline.run())
+    for item in range(3):
+        await pipeline.put(item)
+    await pipeline.put(3)
+
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="store gone")):
+        await running
