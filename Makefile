@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up test lint down clean
+.PHONY: install up test lint bench down clean
 
 install: $(VENV)/.installed
 
@@ -26,9 +26,14 @@ test: install
 	exit $$status
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# The figures in docs/benchmarks.md; about four minutes on 2 cores.
+bench: install
+	$(BIN)/roadwatch infra up
+	$(BIN)/python -m bench
 
 down:
 	$(BIN)/roadwatch infra down

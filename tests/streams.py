@@ -35,17 +35,7 @@ async def stream_settings(servers: Servers, *, store_url: str, suspicious: str =
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment through which a roadwatch process gets these settings."""
-    return {
-        **os.environ,
-        "KAFKA_BROKER_URL": settings.kafka_broker_url,
-        "DETECTIONS_TOPIC": settings.detections_topic,
-        "ALERTS_TOPIC": settings.alerts_topic,
-        "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
-        "DETECTIONS_DB_URL": settings.detections_db_url,
-        "USERS_DB_URL": settings.users_db_url,
-        "SUSPICIOUS_VEHICLE": settings.suspicious_vehicle,
-        "LOG_FORMAT": "json",
-    }
+    return {**os.environ, **settings.as_environment(), "LOG_FORMAT": "json"}
 
 
 async def send_values(

@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 
+    def as_environment(self) -> dict[str, str]:
+        """The environment variables that give another process these same settings."""
+        environment = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            environment[name.upper()] = str(value)
+        return environment
+
     @field_validator("suspicious_vehicle")
     @classmethod
     def _names_a_category(cls, value: str) -> str:

@@ -81,3 +81,15 @@ def test_the_image_runs_roadwatch_as_an_unprivileged_user() -> None:
     for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.MULTILINE):
         for path in copied.split():
             assert (ROOT / path).exists(), path
+
+
+def test_settings_rendered_as_an_environment_read_back_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(
+        suspicious_vehicle="SUV, Pickup", jwt_secret="s" * 40, detections_per_second=2.5
+    )
+    for name, value in settings.as_environment().items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == settings
+    assert set(settings.as_environment()) <= READ_BY_ROADWATCH

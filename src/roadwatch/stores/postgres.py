@@ -5,12 +5,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roadwatch.domain import Detection, Source
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Position, largest_first
 from roadwatch.stores.postgres_tables import detections, make_counts
-from roadwatch.stores.sql import async_engine, migrate, migrations_folder
+from roadwatch.stores.sql import MigratedDatabase
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +40,11 @@ RETRYABLE_SQLSTATES = {"40P01", "40001"}
 SAVE_ATTEMPTS = 5
 
 
-class PostgresDetectionStore(DetectionStore):
+class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     """Detections in PostgreSQL (SQLAlchemy over asyncpg), schema by Alembic migrations."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
-        self._url = url
-        self._pool_size = pool_size
-        self._engine: AsyncEngine | None = None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("the store is not open")
-        return self._engine
-
-    async def open(self) -> None:
-        self._engine = async_engine(self._url, pool_size=self._pool_size)
-        await migrate(
-            self._engine,
-            folder=migrations_folder("detections"),
-            version_table="alembic_version_detections",
-        )
-
-    async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+        super().__init__(url, migrations="detections", pool_size=pool_size)
 
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:

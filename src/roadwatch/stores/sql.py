@@ -43,3 +43,37 @@ def _upgrade(connection: Connection, folder: Path, version_table: str) -> None:
     config.attributes["connection"] = connection
     config.attributes["version_table"] = version_table
     command.upgrade(config, "head")
+
+
+class MigratedDatabase:
+    """A PostgreSQL database whose schema `open()` brings up to date: the engine's lifecycle
+    that every SQL-backed store shares."""
+
+    def __init__(self, url: str, *, migrations: str, pool_size: int = 5) -> None:
+        self._url = url
+        self._migrations = migrations
+        self._pool_size = pool_size
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("the store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        self._engine = async_engine(self._url, pool_size=self._pool_size)
+        await migrate(
+            self._engine,
+            folder=migrations_folder(self._migrations),
+            version_table=f"alembic_version_{self._migrations}",
+        )
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))

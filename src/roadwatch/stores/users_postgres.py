@@ -5,10 +5,10 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roadwatch.domain import User
-from roadwatch.stores.sql import async_engine, migrate, migrations_folder
+from roadwatch.stores.sql import MigratedDatabase
 from roadwatch.stores.users import UsernameTaken, UserStore
 
 PASSWORD = "password"  # noqa: S105 - the kind of credential, not one
@@ -32,31 +32,9 @@ credentials = sa.Table(
 )
 
 
-class PostgresUserStore(UserStore):
+class PostgresUserStore(MigratedDatabase, UserStore):
     def __init__(self, url: str) -> None:
-        self._url = url
-        self._engine: AsyncEngine | None = None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("the user store is not open")
-        return self._engine
-
-    async def open(self) -> None:
-        self._engine = async_engine(self._url)
-        await migrate(
-            self._engine, folder=migrations_folder("users"), version_table="alembic_version_users"
-        )
-
-    async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+        super().__init__(url, migrations="users")
 
     async def create(self, *, username: str, password_hash: str, is_admin: bool) -> User:
         async with self.engine.begin() as connection:

@@ -1,9 +1,3 @@
-from alembic import context
+from roadwatch.stores.migrations.environment import run_migrations
 
-config = context.config
-context.configure(
-    connection=config.attributes["connection"],
-    version_table=config.attributes["version_table"],
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_migrations()

@@ -1,0 +1,44 @@
+"""`make bench`: every benchmark against the local servers; results to bench/results/ and
+docs/benchmarks.md."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bench import alert_latency, api_scale, fanout, indexer_throughput, report
+from bench.stack import Bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def main() -> None:
+    bench = Bench()
+    results: dict[str, Any] = {"machine": report.machine()}
+    steps: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+        "indexer_throughput": lambda: indexer_throughput.measure(
+            bench, count=500_000, runs=3, backends={"postgres": 500_000, "mongo": 100_000}
+        ),
+        "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
+        "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
+        "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),
+    }
+    for name, step in steps.items():
+        began = time.perf_counter()
+        print(f"bench: {name} …", flush=True)
+        results[name] = await step()
+        print(
+            f"bench: {name} done in {time.perf_counter() - began:.0f} s: {results[name]}",
+            flush=True,
+        )
+    path = report.write(
+        results, folder=ROOT / "bench" / "results", markdown=ROOT / "docs" / "benchmarks.md"
+    )
+    print(f"bench: results in {path} and docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(main())

@@ -1,0 +1,125 @@
+"""How many detections per second the indexer stores, against a bare consumer's rate."""
+
+import asyncio
+import random
+import statistics
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench.stack import Bench, peak_rss_mb, preload, start, stop, unique, wait_until
+from roadwatch.bootstrap import detection_store
+from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.settings import Settings
+
+
+async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float:
+    """Read and decode the whole topic, doing nothing else: the ceiling for the indexer."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        started = 0.0
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if not started and batches:
+                started = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    orjson.loads(record.value)
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    return expected / (time.perf_counter() - started)
+
+
+async def indexer_rate(settings: Settings, expected: int) -> tuple[float, float]:
+    """Detections stored per second by one `roadwatch indexer` process, and its peak RSS."""
+    store = detection_store(settings.detections_db_url)
+    process = start("indexer", ["indexer", "--group", unique("bench")], settings)
+    await store.open()
+    try:
+
+        async def stored() -> int:
+            return sum((await store.count_by_make()).values())
+
+        await wait_until(lambda: _above(stored, 0), within=120, every=0.02)
+        first_seen, started = await stored(), time.perf_counter()
+        await wait_until(lambda: _above(stored, expected - 1), within=900, every=0.1)
+        elapsed = time.perf_counter() - started
+        memory = peak_rss_mb(process)
+    finally:
+        stop(process)
+        await store.close()
+    return (expected - first_seen) / elapsed, memory
+
+
+async def _above(count: Any, threshold: int) -> bool:
+    return bool(await count() > threshold)
+
+
+async def measure(
+    bench: Bench, *, count: int, runs: int, backends: dict[str, int]
+) -> dict[str, Any]:
+    rng = random.Random(1)
+    catalog = load_catalog()
+    messages = [rng.choice(catalog).as_message() for _ in range(count)]
+    base = await bench.settings_for(store_url=bench.settings.detections_db_url)
+    produce_rate = await preload(bench.kafka, base.detections_topic, messages)
+    bare = [
+        await bare_consumer_rate(bench.kafka, base.detections_topic, count) for _ in range(runs)
+    ]
+    result: dict[str, Any] = {
+        "detections": count,
+        "preload_per_second": round(produce_rate),
+        "bare_consumer_per_second": _summary(bare),
+    }
+    for backend, backend_count in backends.items():
+        rates, memories = [], []
+        for _ in range(runs):
+            if backend == "postgres":
+                async with bench.postgres_database() as url:
+                    settings = base.model_copy(update={"detections_db_url": url})
+                    rate, memory = await indexer_rate(settings, backend_count)
+            else:
+                settings = base.model_copy(update={"detections_db_url": bench.mongo_database()})
+                rate, memory = await indexer_rate(settings, backend_count)
+            rates.append(rate)
+            memories.append(memory)
+        result[backend] = {
+            "detections": backend_count,
+            "per_second": _summary(rates),
+            "ratio_to_bare_consumer": round(statistics.median(rates) / statistics.median(bare), 2),
+            "peak_rss_mb": round(max(memories), 1),
+        }
+    return result
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values)),
+        "min": round(min(values)),
+        "max": round(max(values)),
+        "runs": len(values),
+    }
+
+
+if __name__ == "__main__":
+    print(
+        orjson.dumps(
+            asyncio.run(
+                measure(
+                    Bench(), count=100_000, runs=1, backends={"postgres": 100_000, "mongo": 20_000}
+                )
+            ),
+            option=orjson.OPT_INDENT_2,
+        ).decode()
+    )

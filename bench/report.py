@@ -1,0 +1,134 @@
+"""Writes a benchmark run as JSON and as the markdown table in docs/benchmarks.md."""
+
+import os
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from roadwatch.infra.ferretdb import FERRETDB_VERSION
+from roadwatch.infra.kafka import KAFKA_VERSION
+
+
+def machine() -> dict[str, Any]:
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kafka": KAFKA_VERSION,
+        "ferretdb": FERRETDB_VERSION,
+        "aiokafka": version("aiokafka"),
+        "asyncpg": version("asyncpg"),
+        "pymongo": version("pymongo"),
+    }
+
+
+def write(results: dict[str, Any], *, folder: Path, markdown: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    results = {**results, "measured_at": now.isoformat(timespec="seconds")}
+    path = folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    markdown.write_text(render(results))
+    return path
+
+
+def render(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    stamp = r.get("measured_at", "")[:16].replace("T", " ") + " UTC"
+    t = r["indexer_throughput"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` on {stamp}: {m['cores']} cores, {m['memory_gib']} GiB, shared "
+        f"by the broker (Kafka {m['kafka']}), the databases (PostgreSQL, FerretDB "
+        f"{m['ferretdb']}) and roadwatch (Python {m['python']}, aiokafka {m['aiokafka']}, "
+        f"asyncpg {m['asyncpg']}, PyMongo {m['pymongo']}). Figures are medians over the runs "
+        "named, with the range beside them. Raw results: `bench/results/`.",
+        "",
+        "## Indexer throughput",
+        "",
+        f"A topic of 6 partitions preloaded with {t['detections']:,} detections; one "
+        "`roadwatch indexer` process stores them (and publishes their alerts), timed from its "
+        "first stored detection to its last. The MongoDB run times the first "
+        f"{t.get('mongo', {}).get('detections', 0):,}.",
+        "",
+        "| consumer | detections | per second (median) | range | runs | vs bare consumer "
+        "| peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    bare = t["bare_consumer_per_second"]
+    lines.append(
+        f"| bare consumer (read + decode only) | {t['detections']:,} | {bare['median']:,} | "
+        f"{bare['min']:,}–{bare['max']:,} | {bare['runs']} | 1.00 | – |"
+    )
+    for backend in ("postgres", "mongo"):
+        if backend in t:
+            b = t[backend]
+            p = b["per_second"]
+            lines.append(
+                f"| indexer → {backend} | {b['detections']:,} | {p['median']:,} | "
+                f"{p['min']:,}–{p['max']:,} | {p['runs']} | {b['ratio_to_bare_consumer']:.2f} | "
+                f"{b['peak_rss_mb']} MB |"
+            )
+    if "alert_latency" in r:
+        a = r["alert_latency"]
+        lines += [
+            "",
+            "## Alert latency",
+            "",
+            f"{a['alerts']} suspicious detections, one every 100 ms, under a background load "
+            f"of {a['background_per_second']:,.0f} detections/s; from the producer's send to the "
+            "event's arrival on an `/alerts` stream.",
+            "",
+            "| p50 | p99 | max | received |",
+            "|---|---|---|---|",
+            f"| {a['p50_ms']} ms | {a['p99_ms']} ms | {a['max_ms']} ms | "
+            f"{a['received']}/{a['alerts']} |",
+        ]
+    if "api_scale" in r:
+        s = r["api_scale"]
+        deep = next(key for key in s if key.startswith("skip_"))
+        cursor = next(key for key in s if key.startswith("cursor_at_"))
+        lines += [
+            "",
+            "## API at scale",
+            "",
+            f"{s['detections']:,} detections in PostgreSQL (stored at "
+            f"{s['fill_per_second']:,}/s by the store's batch save); one API process; requests "
+            "one after another on a kept-alive connection.",
+            "",
+            "| request | p50 | p99 |",
+            "|---|---|---|",
+            f"| `/stats` | {s['stats']['p50_ms']} ms | {s['stats']['p99_ms']} ms |",
+            f"| `/detections` first page | {s['first_page']['p50_ms']} ms | "
+            f"{s['first_page']['p99_ms']} ms |",
+            f"| `/detections?skip={deep[5:]}` | {s[deep]['p50_ms']} ms | {s[deep]['p99_ms']} ms |",
+            f"| `/detections?cursor=…` at depth {cursor[10:]} | {s[cursor]['p50_ms']} ms | "
+            f"{s[cursor]['p99_ms']} ms |",
+            "",
+            f"First page under 50 concurrent clients: {s['first_page_rps_50_clients']:,} "
+            "requests/s.",
+        ]
+    if "fanout" in r:
+        f = r["fanout"]
+        lines += [
+            "",
+            "## Fan-out",
+            "",
+            f"{f['clients']} `/alerts` clients on one API process, {f['alerts']} alerts at 10/s.",
+            "",
+            "| clients with every alert | p50 | p99 | max | API peak RSS |",
+            "|---|---|---|---|---|",
+            f"| {f['clients_with_every_alert']}/{f['clients']} | {f['p50_ms']} ms | "
+            f"{f['p99_ms']} ms | {f['max_ms']} ms | {f['api_peak_rss_mb']} MB |",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,159 @@
+"""The pieces every benchmark needs: fresh topics and databases, processes, their memory."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.stack import Infrastructure
+from roadwatch.settings import Settings, load_settings
+
+LOGS = Path(".roadwatch/bench")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+class Bench:
+    """The local servers, and fresh, isolated resources on them."""
+
+    def __init__(self) -> None:
+        config = InfraConfig()
+        self.settings = load_settings(config.home)
+        self.infrastructure = Infrastructure(config, self.settings)
+        env = self.infrastructure.connection_settings()
+        self.kafka = env["KAFKA_BROKER_URL"]
+        self.postgres_url = env["POSTGRES_URL"]
+        self.mongo_url = env["MONGO_URL"]
+        LOGS.mkdir(parents=True, exist_ok=True)
+
+    async def topic(self, partitions: int) -> str:
+        name = unique("bench").replace("_", ".")
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
+        finally:
+            await admin.close()
+        return name
+
+    @asynccontextmanager
+    async def postgres_database(self) -> AsyncIterator[str]:
+        name = unique("bench")
+        admin = await asyncpg.connect(self.postgres_url)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{self.postgres_url.rsplit('/', 1)[0]}/{name}"
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            await admin.close()
+
+    def mongo_database(self) -> str:
+        return f"{self.mongo_url.rsplit('/', 1)[0]}/{unique('bench')}"
+
+    async def settings_for(self, *, store_url: str, users_url: str | None = None) -> Settings:
+        return self.settings.model_copy(
+            update={
+                "detections_topic": await self.topic(6),
+                "alerts_topic": await self.topic(3),
+                "dead_letter_topic": await self.topic(1),
+                "detections_db_url": store_url,
+                "users_db_url": users_url or self.settings.users_db_url,
+            }
+        )
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BROKER_URL": settings.kafka_broker_url,
+        "DETECTIONS_TOPIC": settings.detections_topic,
+        "ALERTS_TOPIC": settings.alerts_topic,
+        "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+        "DETECTIONS_DB_URL": settings.detections_db_url,
+        "USERS_DB_URL": settings.users_db_url,
+        "SUSPICIOUS_VEHICLE": settings.suspicious_vehicle,
+        "JWT_SECRET": "bench-" + "0123456789abcdef" * 4,
+        "LOG_FORMAT": "json",
+    }
+
+
+def start(name: str, args: list[str], settings: Settings) -> subprocess.Popen[bytes]:
+    log = (LOGS / f"{name}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "roadwatch", *args],
+        env=environment(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def preload(bootstrap: str, topic: str, messages: list[bytes]) -> float:
+    """Publish `messages` as fast as the broker takes them; the rate reached, per second."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for index, message in enumerate(messages):
+            pending.append(await producer.send(topic, message))
+            if index % 50_000 == 0:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return len(messages) / (time.perf_counter() - started)
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, within: float, every: float = 0.1
+) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {within} s")
+        await asyncio.sleep(every)
+
+
+async def api_ready(url: str, *, within: float = 60) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=2) as client:
+
+        async def ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_until(ready, within=within, every=0.2)
