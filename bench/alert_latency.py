@@ -11,38 +11,22 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.sse_client import alert_payloads
-from bench.stack import Bench, api_ready, start, stop, unique
+from bench.stack import Bench, running_api, start, stop, unique
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.infra.service import port_is_free
-
-ADMIN = {"username": "bench", "password": "a benchmark password"}
-
-
-def free_port() -> int:
-    port = random.randint(20_000, 40_000)
-    while not port_is_free("127.0.0.1", port):
-        port = random.randint(20_000, 40_000)
-    return port
 
 
 async def measure(bench: Bench, *, alerts: int, background_rate: float) -> dict[str, Any]:
     async with bench.postgres_database() as url:
         settings = await bench.settings_for(store_url=url, users_url=url)
-        port = free_port()
         indexer = start("latency-indexer", ["indexer", "--group", unique("bench")], settings)
-        api = start("latency-api", ["api", "--port", str(port)], settings)
-        base = f"http://127.0.0.1:{port}"
         try:
-            await api_ready(base)
-            async with httpx.AsyncClient(
-                base_url=base, timeout=httpx.Timeout(10, read=None)
-            ) as client:
-                await client.post("/users", json=ADMIN)
-                token = (await client.post("/token", data=ADMIN)).json()["access_token"]
-                latencies = await _follow(client, token, settings, alerts, background_rate)
+            async with (
+                running_api("latency-api", settings) as api,
+                httpx.AsyncClient(base_url=api.url, timeout=httpx.Timeout(10, read=None)) as client,
+            ):
+                latencies = await _follow(client, api.token, settings, alerts, background_rate)
         finally:
-            stop(api)
             stop(indexer)
     ordered = sorted(latencies)
     return {

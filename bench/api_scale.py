@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 
-from bench.alert_latency import ADMIN, free_port
-from bench.stack import Bench, api_ready, start, stop
+from bench.stack import Bench, running_api
 from roadwatch.api.cursors import encode_cursor
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
@@ -94,15 +93,9 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
         deep = (await store.list(skip=depth - 1, limit=1))[0]
         await store.close()
         settings = await bench.settings_for(store_url=url, users_url=url)
-        port = free_port()
-        api = start("scale-api", ["api", "--port", str(port)], settings)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            await api_ready(base)
-            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-                await client.post("/users", json=ADMIN)
-                token = (await client.post("/token", data=ADMIN)).json()["access_token"]
-                client.headers["Authorization"] = f"Bearer {token}"
+        async with running_api("scale-api", settings) as api:
+            headers = {"Authorization": f"Bearer {api.token}"}
+            async with httpx.AsyncClient(base_url=api.url, timeout=60, headers=headers) as client:
                 cursor = encode_cursor(Position(deep.timestamp, deep.id))
                 result = {
                     "detections": count,
@@ -117,10 +110,6 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
                     ),
                 }
             result["first_page_rps_50_clients"] = round(
-                await _throughput(
-                    base, {"Authorization": f"Bearer {token}"}, clients=50, seconds=10
-                )
+                await _throughput(api.url, headers, clients=50, seconds=10)
             )
-        finally:
-            stop(api)
     return result

@@ -10,26 +10,16 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench.alert_latency import ADMIN, free_port
 from bench.sse_client import alert_payloads
-from bench.stack import Bench, api_ready, peak_rss_mb, start, stop
+from bench.stack import Bench, peak_rss_mb, running_api
 
 
 async def measure(bench: Bench, *, clients: int, alerts: int) -> dict[str, Any]:
     async with bench.postgres_database() as url:
         settings = await bench.settings_for(store_url=url, users_url=url)
-        port = free_port()
-        api = start("fanout-api", ["api", "--port", str(port)], settings)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            await api_ready(base)
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                await client.post("/users", json=ADMIN)
-                token = (await client.post("/token", data=ADMIN)).json()["access_token"]
-            received, latencies = await _fan_out(base, token, settings, clients, alerts)
-            memory = peak_rss_mb(api)
-        finally:
-            stop(api)
+        async with running_api("fanout-api", settings) as api:
+            received, latencies = await _fan_out(api.url, api.token, settings, clients, alerts)
+            memory = peak_rss_mb(api.process)
     latencies.sort()
     return {
         "clients": clients,

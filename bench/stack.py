@@ -2,12 +2,14 @@
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.service import port_is_free
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.settings import Settings, load_settings
 
@@ -78,13 +81,7 @@ class Bench:
 def environment(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
-        "KAFKA_BROKER_URL": settings.kafka_broker_url,
-        "DETECTIONS_TOPIC": settings.detections_topic,
-        "ALERTS_TOPIC": settings.alerts_topic,
-        "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
-        "DETECTIONS_DB_URL": settings.detections_db_url,
-        "USERS_DB_URL": settings.users_db_url,
-        "SUSPICIOUS_VEHICLE": settings.suspicious_vehicle,
+        **settings.as_environment(),
         "JWT_SECRET": "bench-" + "0123456789abcdef" * 4,
         "LOG_FORMAT": "json",
     }
@@ -157,3 +154,36 @@ async def api_ready(url: str, *, within: float = 60) -> None:
                 return False
 
         await wait_until(ready, within=within, every=0.2)
+
+
+ADMIN = {"username": "bench", "password": "a benchmark password"}
+
+
+def free_port() -> int:
+    port = random.randint(20_000, 40_000)
+    while not port_is_free("127.0.0.1", port):
+        port = random.randint(20_000, 40_000)
+    return port
+
+
+@dataclass(frozen=True)
+class RunningApi:
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+
+
+@asynccontextmanager
+async def running_api(name: str, settings: Settings) -> AsyncIterator[RunningApi]:
+    """`roadwatch api` as its own process, ready, with an administrator's token."""
+    port = free_port()
+    process = start(name, ["api", "--port", str(port)], settings)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await api_ready(url)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await client.post("/users", json=ADMIN)
+            token = (await client.post("/token", data=ADMIN)).json()["access_token"]
+        yield RunningApi(url, token, process)
+    finally:
+        stop(process)
