@@ -29,7 +29,16 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(
-            [sys.executable, "-m", "roadwatch", "up", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "roadwatch",
+                "up",
+                "--port",
+                str(port),
+                "--metrics-port",
+                str(free_port()),
+            ],
             env={**isolated_env, "DETECTIONS_PER_SECOND": "50", "JWT_SECRET": "s" * 40},
             stdout=out,
             stderr=subprocess.STDOUT,

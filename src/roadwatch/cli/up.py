@@ -15,16 +15,25 @@ from roadwatch.supervisor import Program, Supervisor
 INDEXER_METRICS_PORT = 9400
 
 Port = Annotated[int, typer.Option(min=1, max=65535, help="The API's (and dashboard's) port.")]
+MetricsPort = Annotated[
+    int, typer.Option(min=1, max=65535, help="The indexer's /metrics and health port.")
+]
 NoProducer = Annotated[
     bool, typer.Option("--no-producer", help="Do not simulate cameras: index only what arrives.")
 ]
 
 
-def up(port: Port = 8000, no_producer: NoProducer = False) -> None:
+def up(
+    port: Port = 8000,
+    metrics_port: MetricsPort = INDEXER_METRICS_PORT,
+    no_producer: NoProducer = False,
+) -> None:
     """Start the local servers, then the indexer, the API and the producer, until Ctrl-C."""
     config = InfraConfig()
     try:
-        code = asyncio.run(_up(config, port=port, producer=not no_producer))
+        code = asyncio.run(
+            _up(config, port=port, metrics_port=metrics_port, producer=not no_producer)
+        )
     except RoadwatchError as error:
         raise fail(error) from None
     raise typer.Exit(code=code)
@@ -37,7 +46,7 @@ def _needed_services(settings: Settings) -> list[str]:
     return services
 
 
-async def _up(config: InfraConfig, *, port: int, producer: bool) -> int:
+async def _up(config: InfraConfig, *, port: int, metrics_port: int, producer: bool) -> int:
     stop = stop_on_signals()
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
@@ -50,7 +59,7 @@ async def _up(config: InfraConfig, *, port: int, producer: bool) -> int:
     ]
     roadwatch = [sys.executable, "-m", "roadwatch"]
     programs = [
-        Program("indexer", [*roadwatch, "indexer", "--metrics-port", str(INDEXER_METRICS_PORT)]),
+        Program("indexer", [*roadwatch, "indexer", "--metrics-port", str(metrics_port)]),
         Program("api", [*roadwatch, "api", "--port", str(port)]),
     ]
     if producer:
@@ -63,7 +72,7 @@ async def _up(config: InfraConfig, *, port: int, producer: bool) -> int:
         f"  dashboard  http://127.0.0.1:{port}/\n"
         f"  API docs   http://127.0.0.1:{port}/docs\n"
         f"  metrics    http://127.0.0.1:{port}/metrics (API), "
-        f"http://127.0.0.1:{INDEXER_METRICS_PORT}/metrics (indexer)\n"
+        f"http://127.0.0.1:{metrics_port}/metrics (indexer)\n"
         "  first visit: create the administrator (POST /users needs no token while there is\n"
         "  no user), then log in with it. Ctrl-C stops everything started here.\n",
         flush=True,

@@ -1,0 +1,30 @@
+import logging
+
+import pytest
+
+from roadwatch.bootstrap import api_app, token_secret
+from roadwatch.errors import ConfigurationError
+from roadwatch.settings import Settings
+
+
+@pytest.mark.parametrize("secret", [None, "too short", "x" * 31])
+def test_production_refuses_to_start_without_a_strong_secret(secret: str | None) -> None:
+    settings = Settings(environment="production", jwt_secret=secret)
+    with pytest.raises(ConfigurationError, match="JWT_SECRET"):
+        api_app(settings)
+
+
+def test_production_takes_a_secret_of_32_bytes() -> None:
+    secret = "y" * 32
+    assert token_secret(Settings(environment="production", jwt_secret=secret)) == secret
+
+
+def test_development_generates_a_secret_and_says_so_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        first = token_secret(Settings(environment="development"))
+        second = token_secret(Settings(environment="development"))
+    assert first != second
+    assert len(first) >= 32
+    assert "DEVELOPMENT MODE" in caplog.text
