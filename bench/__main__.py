@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import alert_latency, api_scale, fanout, indexer_throughput, report
+from bench import alert_latency, api_scale, fanout, indexer_throughput, producer_rate, report
 from bench.stack import Bench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +24,9 @@ async def main() -> None:
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),
+        "producer_rate": lambda: producer_rate.measure(
+            bench, rates=[1, 10, 1_000, 10_000, 50_000], seconds=10
+        ),
     }
     for name, step in steps.items():
         began = time.perf_counter()

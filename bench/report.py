@@ -131,4 +131,20 @@ def render(r: dict[str, Any]) -> str:
             f"| {f['clients_with_every_alert']}/{f['clients']} | {f['p50_ms']} ms | "
             f"{f['p99_ms']} ms | {f['max_ms']} ms | {f['api_peak_rss_mb']} MB |",
         ]
+    if "producer_rate" in r:
+        pr = r["producer_rate"]
+        lines += [
+            "",
+            "## Producer rate",
+            "",
+            f"`roadwatch produce --rate R` for {pr['seconds_each']:.0f} s each, counting "
+            "acknowledged detections.",
+            "",
+            "| asked per second | achieved | error |",
+            "|---|---|---|",
+            *(
+                f"| {row['asked']:,} | {row['achieved']:,} | {row['error_pct']:+.2f}% |"
+                for row in pr["rates"]
+            ),
+        ]
     return "\n".join(lines) + "\n"

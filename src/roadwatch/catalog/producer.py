@@ -57,6 +57,8 @@ class DetectionProducer:
                 future.add_done_callback(self._settled)
                 self.stats.sent += 1
             on_progress(self.stats)
+            if count is not None and self.stats.sent >= count:
+                break
             next_due = started + self.stats.sent / rate
             delay = next_due - loop.time()
             if delay > 0:
