@@ -70,7 +70,7 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     settings = await stream_settings(servers, store_url=store_url)
     produced = 50_000
     group = unique("group")
-    stream = asyncio.create_task(produce(settings, count=produced, rate=1_000))
+    stream = asyncio.create_task(produce(settings, count=produced, rate=800))
     kills = 0
     while kills < 4:
         process = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
