@@ -2,9 +2,7 @@
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -23,15 +21,6 @@ def encode_alert(detection: Detection) -> bytes:
             "category": detection.category,
         }
     )
-
-
-def decode_alert(value: bytes) -> dict[str, object]:
-    alert = orjson.loads(value)
-    if not isinstance(alert, dict):
-        raise ValueError("an alert is a JSON object")
-    UUID(alert["id"])
-    datetime.fromisoformat(alert["timestamp"])
-    return alert
 
 
 class AlertPublisher(Protocol):

@@ -21,7 +21,7 @@ from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import DetectSuspicious, Persist, Processor, PublishAlerts
-from roadwatch.indexer.runner import BatchOutcome, Indexer
+from roadwatch.indexer.runner import Indexer
 from roadwatch.rules import SuspicionRule
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
@@ -73,7 +73,6 @@ async def started_indexer(
     stop: asyncio.Event,
     group_id: str = INDEXER_GROUP,
     max_batch: int = 5000,
-    on_batch: Callable[[BatchOutcome], None] = lambda _outcome: None,
     registry: CollectorRegistry | None = None,
 ) -> AsyncIterator[Indexer]:
     """An indexer whose store and Kafka clients are open, waiting out outages at start."""
@@ -109,7 +108,6 @@ async def started_indexer(
             ),
             metrics=metrics,
             max_batch=max_batch,
-            on_batch=on_batch,
             store=store,
         )
 

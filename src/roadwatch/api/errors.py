@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 
 from roadwatch.api.alerts_feed import InvalidEventId
 from roadwatch.api.cursors import InvalidCursor
+from roadwatch.api.schemas import ErrorOut
 from roadwatch.api.security import InvalidToken
 from roadwatch.errors import RoadwatchError
 from roadwatch.stores.users import UsernameTaken
@@ -84,8 +85,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def responses(*codes: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the error responses a route may give."""
-    from roadwatch.api.schemas import ErrorOut
-
     descriptions = {
         400: "The request body is not JSON (or form data) at all",
         401: "Missing, expired or invalid token",

@@ -23,12 +23,6 @@ log = logging.getLogger(__name__)
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
-@dataclass(frozen=True)
-class BatchOutcome:
-    detections: int
-    rejected: int
-
-
 @dataclass
 class _Batch:
     detections: list[Detection]
@@ -85,14 +79,12 @@ class Indexer:
         metrics: IndexerMetrics,
         store: DetectionStore,
         max_batch: int = 5000,
-        on_batch: Callable[[BatchOutcome], None] = lambda _outcome: None,
     ) -> None:
         self._consumer = consumer
         self._topic = topic
         self._chain = chain
         self._dead_letter = dead_letter
         self._max_batch = max_batch
-        self._on_batch = on_batch
         self._metrics = metrics
         self._store = store
         self._next_offsets: dict[TopicPartition, int] = {}
@@ -168,8 +160,7 @@ class Indexer:
                 lambda: self._commit(batch.offsets), what="committing", stop=stop
             )
             self._next_offsets.update({tp: offset.offset for tp, offset in batch.offsets.items()})
-            outcome = BatchOutcome(detections=len(batch.detections), rejected=len(batch.rejections))
-            self._record(outcome, batch.arrived)
+            self._record(batch)
 
         return commit
 
@@ -179,17 +170,16 @@ class Indexer:
     async def ping_store(self) -> None:
         await self._store.ping()
 
-    def _record(self, outcome: BatchOutcome, started: float) -> None:
-        count = outcome.detections + outcome.rejected
+    def _record(self, batch: _Batch) -> None:
+        count = len(batch.detections) + len(batch.rejections)
         self._metrics.consumed.inc(count)
         self._metrics.batch_size.observe(count)
-        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_seconds.observe(time.perf_counter() - batch.arrived)
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             done = self._next_offsets.get(tp)
             if highwater is not None and done is not None:
                 self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
-        self._on_batch(outcome)
 
     def _parse(self, records: Records, generation: int) -> _Batch:
         arrived = time.perf_counter()
