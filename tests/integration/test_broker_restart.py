@@ -20,6 +20,7 @@ from roadwatch.stores.base import DetectionStore
 from tests.api_process import start_api
 from tests.conftest import Servers, unique
 from tests.integration.test_infra_lifecycle import free_port
+from tests.integration.test_metrics import samples
 from tests.sse import read_events
 from tests.streams import eventually, indexer_running
 
@@ -77,7 +78,12 @@ async def test_a_broker_restart_mid_stream_loses_nothing(
                             alert_ids.append(orjson.loads(event.data)["id"])
 
             follower = asyncio.create_task(follow())
-            await asyncio.sleep(1)
+
+            async def following() -> bool:
+                metrics = samples((await client.get("/metrics")).text)
+                return metrics.get(("roadwatch_sse_clients", ()), 0) >= 1
+
+            await eventually(following, within=30, what="the alert stream subscribed")
             stream = asyncio.create_task(_produce(settings.kafka_broker_url, produced))
             await eventually(lambda: _stored_over(store, 300), within=60, what="indexing")
 
