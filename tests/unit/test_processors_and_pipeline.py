@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from roadwatch.domain import Detection
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.indexer.pipeline import OrderedPipeline, Stage
+from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import DetectSuspicious, PublishAlerts
 from roadwatch.rules import SuspicionRule
 from tests.factories import make_detection
@@ -71,6 +71,34 @@ async def test_every_stage_sees_every_batch_in_order_while_stages_overlap() -> N
 
     assert seen == {name: list(range(20)) for name in seen}
     assert overlapped
+
+
+async def test_a_wide_stage_works_on_batches_at_once_and_passes_them_on_in_order() -> None:
+    at_once = 0
+    most_at_once = 0
+    after: list[int] = []
+
+    async def wide(item: int) -> None:
+        nonlocal at_once, most_at_once
+        at_once += 1
+        most_at_once = max(most_at_once, at_once)
+        # Even items take longer, so odd ones finish first unless held back.
+        await asyncio.sleep(0.02 if item % 2 == 0 else 0.001)
+        at_once -= 1
+
+    async def next_stage(item: int) -> None:
+        after.append(item)
+
+    pipeline: OrderedPipeline[int] = OrderedPipeline([Wide(wide, 2), next_stage])
+    running = asyncio.create_task(pipeline.run())
+    for item in range(10):
+        await pipeline.put(item)
+    await pipeline.finished()
+    await pipeline.close()
+    await running
+
+    assert after == list(range(10))
+    assert most_at_once == 2
 
 
 async def test_a_failing_stage_stops_the_pipeline_with_its_error() -> None:

@@ -15,6 +15,9 @@ Batch = Sequence[Detection]
 
 
 class Processor(Protocol):
+    # How many batches the step may work on at once (they still leave it in order).
+    batches_at_once: int
+
     async def __call__(self, batch: Batch) -> Batch: ...
 
 
@@ -24,6 +27,7 @@ class Persist:
     def __init__(self, store: DetectionStore, *, metrics: IndexerMetrics) -> None:
         self._store = store
         self._metrics = metrics
+        self.batches_at_once = store.saves_at_once
 
     async def __call__(self, batch: Batch) -> Batch:
         with self._metrics.store_write_seconds.time():
@@ -35,6 +39,8 @@ class Persist:
 class DetectSuspicious:
     """Keep only the detections the rule finds suspicious."""
 
+    batches_at_once = 1
+
     def __init__(self, is_suspicious: Callable[[Detection], bool]) -> None:
         self._is_suspicious = is_suspicious
 
@@ -44,6 +50,8 @@ class DetectSuspicious:
 
 class PublishAlerts:
     """Publish an alert for each detection that reaches this step."""
+
+    batches_at_once = 1
 
     def __init__(self, publisher: AlertPublisher, *, metrics: IndexerMetrics) -> None:
         self._publisher = publisher

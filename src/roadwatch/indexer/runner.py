@@ -13,7 +13,7 @@ from roadwatch.domain import Detection, Source
 from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.indexer.pipeline import OrderedPipeline, Stage
+from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import Processor
 from roadwatch.parsing import RejectedMessage, parse_detection
 from roadwatch.stores.base import DetectionStore
@@ -99,7 +99,7 @@ class Indexer:
         and each sees the batches in the order read.
         """
         self._consumer.subscribe([self._topic], listener=_FinishBatchesBeforeRevoke(self))
-        stages = [
+        stages: list[Stage[_Batch] | Wide[_Batch]] = [
             self._dead_letter_stage(stop),
             *(self._processor_stage(processor, stop) for processor in self._chain),
             self._commit_stage(stop),
@@ -143,14 +143,14 @@ class Indexer:
 
         return dead_letter
 
-    def _processor_stage(self, processor: Processor, stop: asyncio.Event) -> Stage[_Batch]:
+    def _processor_stage(self, processor: Processor, stop: asyncio.Event) -> Wide[_Batch]:
         async def step(batch: _Batch) -> None:
             if batch.passing and not batch.stale:
                 batch.passing = await retry_until_done(
                     lambda: processor(batch.passing), what="processing a batch", stop=stop
                 )
 
-        return step
+        return Wide(step, processor.batches_at_once)
 
     def _commit_stage(self, stop: asyncio.Event) -> Stage[_Batch]:
         async def commit(batch: _Batch) -> None:

@@ -35,6 +35,10 @@ class DetectionStore(ABC):
     atomic step, so `count_by_make()` always equals `group_by_make()`.
     """
 
+    # How many `save` calls the indexer may have running at once. Above 1 only for a store
+    # whose saves of consecutive batches of one partition stay correct in any order.
+    saves_at_once: int = 1
+
     @abstractmethod
     async def open(self) -> None:
         """Connect, and bring the schema or indexes up to date."""
