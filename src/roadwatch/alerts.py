@@ -1,6 +1,7 @@
 """Alerts: what is published for a suspicious detection, and the seam that publishes it."""
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -29,17 +30,39 @@ class AlertPublisher(Protocol):
 
 
 class KafkaAlertPublisher:
-    """Alerts to a Kafka topic, keyed by detection id, so a re-sent alert is recognisable."""
+    """Alerts to a Kafka topic, keyed by detection id, so a re-sent alert is recognisable.
+
+    An alert goes to the partition numbered like its detection's, modulo the alert topic's
+    partitions: alerts from one partition of detections stay in their order, and a re-sent
+    alert lands where the first one did. They are sent as whole record batches, which costs
+    the producer a fraction of sending them one by one.
+    """
 
     def __init__(self, producer: AIOKafkaProducer, *, topic: str) -> None:
         self._producer = producer
         self._topic = topic
 
     async def publish(self, suspicious: Sequence[Detection]) -> None:
-        deliveries = [
-            await self._producer.send(
-                self._topic, encode_alert(detection), key=str(detection.id).encode()
-            )
-            for detection in suspicious
-        ]
+        if not suspicious:
+            return
+        partitions = sorted(await self._producer.partitions_for(self._topic))
+        by_partition: dict[int, list[Detection]] = defaultdict(list)
+        for detection in suspicious:
+            by_partition[partitions[detection.source.partition % len(partitions)]].append(detection)
+        deliveries = []
+        for partition, detections in by_partition.items():
+            batch = self._producer.create_batch()
+            for detection in detections:
+                key, value = str(detection.id).encode(), encode_alert(detection)
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    deliveries.append(await self._send(batch, partition))
+                    batch = self._producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            deliveries.append(await self._send(batch, partition))
         await asyncio.gather(*deliveries)
+
+    async def _send(self, batch: object, partition: int) -> "asyncio.Future[object]":
+        future: asyncio.Future[object] = await self._producer.send_batch(
+            batch, self._topic, partition=partition
+        )
+        return future
