@@ -1,8 +1,9 @@
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
@@ -13,18 +14,38 @@ from roadwatch.stores.sql import MigratedDatabase
 
 log = logging.getLogger(__name__)
 
-# One statement, so one atomic step: the rows not stored yet go in, and the per-make counts
-# grow by exactly those rows. Makes are counted in a fixed order so that two indexers never
-# lock the same count rows in opposite orders.
-SAVE = sa.text("""
+# A batch is first copied (COPY, the cheapest way in) into a temporary table of the
+# connection's own, which empties itself at commit.
+COLUMNS = (
+    "id",
+    "timestamp",
+    "year",
+    "make",
+    "model",
+    "category",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
+INCOMING = "incoming_detections"
+CREATE_INCOMING = sa.text("""
+CREATE TEMPORARY TABLE IF NOT EXISTS incoming_detections ON COMMIT DELETE ROWS AS
+SELECT id, "timestamp", year, make, model, category,
+       source_topic, source_partition, source_offset
+FROM detections WITH NO DATA
+""")
+
+# Then one statement, so one atomic step: the rows not stored yet go in, and the per-make
+# counts grow by exactly those rows. Makes are counted in a fixed order so that two savers
+# never lock the same count rows in opposite orders.
+SAVE_INCOMING = sa.text("""
 WITH inserted AS (
     INSERT INTO detections
         (id, "timestamp", year, make, model, category,
          source_topic, source_partition, source_offset)
-    SELECT * FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:timestamps AS timestamptz[]), CAST(:years AS smallint[]),
-        CAST(:makes AS text[]), CAST(:models AS text[]), CAST(:categories AS text[]),
-        CAST(:topics AS text[]), CAST(:partitions AS integer[]), CAST(:offsets AS bigint[]))
+    SELECT id, "timestamp", year, make, model, category,
+           source_topic, source_partition, source_offset
+    FROM incoming_detections
     ON CONFLICT (id) DO NOTHING
     RETURNING make
 ), counted AS (
@@ -54,21 +75,29 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:
             return 0
-        parameters = {
-            "ids": [d.id for d in batch],
-            "timestamps": [d.timestamp for d in batch],
-            "years": [d.year for d in batch],
-            "makes": [d.make for d in batch],
-            "models": [d.model for d in batch],
-            "categories": [d.category for d in batch],
-            "topics": [d.source.topic for d in batch],
-            "partitions": [d.source.partition for d in batch],
-            "offsets": [d.source.offset for d in batch],
-        }
+        rows = [
+            (
+                d.id,
+                d.timestamp,
+                d.year,
+                d.make,
+                d.model,
+                d.category,
+                d.source.topic,
+                d.source.partition,
+                d.source.offset,
+            )
+            for d in batch
+        ]
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as connection:
-                    result = await connection.execute(SAVE, parameters)
+                    await connection.execute(CREATE_INCOMING)
+                    raw = await connection.get_raw_connection()
+                    # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
+                    driver = cast(asyncpg.Connection, raw.driver_connection)
+                    await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
+                    result = await connection.execute(SAVE_INCOMING)
                     return int(result.scalar_one())
             except DBAPIError as error:
                 sqlstate = getattr(error.orig, "sqlstate", None)
