@@ -1,3 +1,4 @@
+import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,9 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
 COUNT_UPDATE_ATTEMPTS = 20
+# A batch goes in as this many inserts at once: a server that works through one insert's
+# documents one by one (FerretDB) is kept busy on several connections.
+INSERTS_AT_ONCE = 2
 
 
 class MongoDetectionStore(DetectionStore):
@@ -53,14 +57,14 @@ class MongoDetectionStore(DetectionStore):
         if not batch:
             return 0
         documents = [_document(detection) for detection in batch]
-        duplicates: set[int] = set()
-        try:
-            await self._detections.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(entry["code"] != DUPLICATE_KEY for entry in errors):
-                raise
-            duplicates = {entry["index"] for entry in errors}
+        size = -(-len(documents) // INSERTS_AT_ONCE)
+        found = await asyncio.gather(
+            *(
+                self._insert(documents[start : start + size], start)
+                for start in range(0, len(documents), size)
+            )
+        )
+        duplicates: set[int] = set().union(*found)
         stored_by_this_record = [
             detection for index, detection in enumerate(batch) if index not in duplicates
         ]
@@ -70,6 +74,17 @@ class MongoDetectionStore(DetectionStore):
             )
         await self._count(batch, stored_by_this_record)
         return len(batch) - len(duplicates)
+
+    async def _insert(self, documents: list[Document], first_index: int) -> set[int]:
+        """Insert what is not stored yet; return the batch indexes of the duplicates."""
+        try:
+            await self._detections.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(entry["code"] != DUPLICATE_KEY for entry in errors):
+                raise
+            return {first_index + entry["index"] for entry in errors}
+        return set()
 
     async def _stored_earlier_from_same_record(
         self, duplicates: list[Detection]
