@@ -101,6 +101,40 @@ async def test_a_wide_stage_works_on_batches_at_once_and_passes_them_on_in_order
     assert most_at_once == 2
 
 
+async def test_batches_wait_outside_the_pipeline_while_its_stages_are_full() -> None:
+    in_pipeline = 0
+    most_in_pipeline = 0
+    release = asyncio.Event()
+
+    async def first(_item: int) -> None:
+        nonlocal in_pipeline, most_in_pipeline
+        in_pipeline += 1
+        most_in_pipeline = max(most_in_pipeline, in_pipeline)
+
+    async def blocked(_item: int) -> None:
+        await release.wait()
+
+    async def last(_item: int) -> None:
+        nonlocal in_pipeline
+        in_pipeline -= 1
+
+    pipeline: OrderedPipeline[int] = OrderedPipeline([first, Wide(blocked, 2), last])
+    running = asyncio.create_task(pipeline.run())
+    for item in range(3):  # two in the wide stage, one held in the first
+        await pipeline.put(item)
+    fourth = asyncio.create_task(pipeline.put(3))
+    await asyncio.sleep(0.05)
+
+    assert not fourth.done()
+    release.set()
+    await fourth
+    await pipeline.finished()
+    await pipeline.close()
+    await running
+    assert most_in_pipeline == 3
+    assert in_pipeline == 0
+
+
 async def test_a_failing_stage_stops_the_pipeline_with_its_error() -> None:
     async def fine(_item: int) -> None:
         return None

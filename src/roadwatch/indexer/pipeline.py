@@ -4,6 +4,11 @@ Stage k works on batch n+1 while stage k+1 works on batch n, so waiting on the d
 one batch overlaps publishing the alerts of the one before and parsing the one after, while
 every stage, the last (committing) included, still sees the batches in the order read.
 A wide stage works on several batches at once; they still leave it in the order they came.
+
+No batch waits in a queue between stages: a batch keeps its place in a stage until the next
+stage has room for it, and `put` waits until the first has. Under load, records then wait in
+the consumer and come out as one larger batch, instead of as many small ones that would each
+wait their turn at every stage.
 """
 
 import asyncio
@@ -19,11 +24,19 @@ class Wide(NamedTuple, Generic[T]):
     width: int
 
 
+class _Started(NamedTuple, Generic[T]):
+    item: T
+    work: "asyncio.Task[None]"
+
+
 class OrderedPipeline(Generic[T]):
     def __init__(self, stages: Sequence[Stage[T] | Wide[T]]) -> None:
         self._stages = [stage if isinstance(stage, Wide) else Wide(stage, 1) for stage in stages]
-        # One batch may wait before each stage: reading never runs far ahead of committing.
-        self._queues: list[asyncio.Queue[T | None]] = [asyncio.Queue(maxsize=1) for _ in stages]
+        self._slots = [asyncio.Semaphore(width) for _, width in self._stages]
+        # What each stage has started, in the order it came; None once closed.
+        self._started: list[asyncio.Queue[_Started[T] | None]] = [asyncio.Queue() for _ in stages]
+        self._group: asyncio.TaskGroup | None = None
+        self._ready = asyncio.Event()
         self._unfinished = 0
         self._all_finished = asyncio.Event()
         self._all_finished.set()
@@ -31,61 +44,48 @@ class OrderedPipeline(Generic[T]):
     async def run(self) -> None:
         """Work until closed; a stage's exception stops every stage and is raised here."""
         async with asyncio.TaskGroup() as group:
-            for index, (stage, width) in enumerate(self._stages):
-                # Started items pass from the one task to the other in the order they came.
-                started: asyncio.Queue[tuple[T, asyncio.Task[None]] | None] = asyncio.Queue()
-                slots = asyncio.Semaphore(width)
-                group.create_task(self._start(index, stage, slots, started, group))
-                group.create_task(self._finish(index, slots, started))
+            self._group = group
+            for index in range(len(self._stages)):
+                group.create_task(self._pass_on(index))
+            self._ready.set()
 
     async def put(self, item: T) -> None:
+        """Start `item` through the first stage, once the first stage has room for it."""
+        await self._ready.wait()
+        await self._slots[0].acquire()
         self._unfinished += 1
         self._all_finished.clear()
-        await self._queues[0].put(item)
+        self._start(0, item)
 
     async def close(self) -> None:
         """Let the batches already in finish, then end `run`."""
-        await self._queues[0].put(None)
+        await self._ready.wait()
+        self._started[0].put_nowait(None)
 
     async def finished(self) -> None:
         """Return once every batch put in so far has been through every stage."""
         await self._all_finished.wait()
 
-    async def _start(
-        self,
-        index: int,
-        stage: Stage[T],
-        slots: asyncio.Semaphore,
-        started: "asyncio.Queue[tuple[T, asyncio.Task[None]] | None]",
-        group: asyncio.TaskGroup,
-    ) -> None:
-        while True:
-            # A free slot first: an item taken from the queue is one the stage works on now.
-            await slots.acquire()
-            item = await self._queues[index].get()
-            if item is None:
-                break
-            started.put_nowait((item, group.create_task(stage(item))))
-        started.put_nowait(None)
+    def _start(self, index: int, item: T) -> None:
+        if self._group is None:
+            raise RuntimeError("the pipeline is not running")
+        work = self._group.create_task(self._stages[index].stage(item))
+        self._started[index].put_nowait(_Started(item, work))
 
-    async def _finish(
-        self,
-        index: int,
-        slots: asyncio.Semaphore,
-        started: "asyncio.Queue[tuple[T, asyncio.Task[None]] | None]",
-    ) -> None:
+    async def _pass_on(self, index: int) -> None:
+        """Take the stage's batches as they finish, in order, to the next stage."""
         last = index == len(self._stages) - 1
-        while (entry := await started.get()) is not None:
-            item, work = entry
-            await asyncio.wait([work])
-            if work.exception() is not None:
+        while (started := await self._started[index].get()) is not None:
+            await asyncio.wait([started.work])
+            if started.work.exception() is not None:
                 return  # the task group raises it and stops every stage
-            slots.release()
             if last:
                 self._unfinished -= 1
                 if not self._unfinished:
                     self._all_finished.set()
             else:
-                await self._queues[index + 1].put(item)
+                await self._slots[index + 1].acquire()
+                self._start(index + 1, started.item)
+            self._slots[index].release()
         if not last:
-            await self._queues[index + 1].put(None)
+            self._started[index + 1].put_nowait(None)
