@@ -20,6 +20,9 @@ from roadwatch.stores.base import DetectionStore
 
 log = logging.getLogger(__name__)
 
+# How many finished batches may wait for a commit under way, to be committed together next.
+COMMITS_COALESCED = 16
+
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
@@ -88,6 +91,11 @@ class Indexer:
         self._metrics = metrics
         self._store = store
         self._next_offsets: dict[TopicPartition, int] = {}
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._committing = asyncio.Lock()
+        # Batches counted into the commit stage, and how many of them are committed.
+        self._entered = 0
+        self._committed_upto = 0
         self._pipeline: OrderedPipeline[_Batch] | None = None
         self._generation = 0
 
@@ -152,17 +160,32 @@ class Indexer:
 
         return Wide(step, processor.batches_at_once)
 
-    def _commit_stage(self, stop: asyncio.Event) -> Stage[_Batch]:
+    def _commit_stage(self, stop: asyncio.Event) -> Wide[_Batch]:
+        """Commit each batch's offsets once every step before is done with it.
+
+        A commit is a round trip to the broker; batches that finish while one is under way
+        are committed together by the next, so that committing never sets the pace.
+        """
+
         async def commit(batch: _Batch) -> None:
             if batch.stale:
                 return
-            await retry_until_done(
-                lambda: self._commit(batch.offsets), what="committing", stop=stop
-            )
-            self._next_offsets.update({tp: offset.offset for tp, offset in batch.offsets.items()})
+            # Batches enter in order, so a partition's offset here only moves forward.
+            self._uncommitted.update(batch.offsets)
+            self._entered += 1
+            mine = self._entered
+            async with self._committing:
+                if self._committed_upto < mine:
+                    offsets, self._uncommitted = self._uncommitted, {}
+                    upto = self._entered
+                    await retry_until_done(
+                        lambda: self._commit(offsets), what="committing", stop=stop
+                    )
+                    self._committed_upto = upto
+                    self._next_offsets.update({tp: o.offset for tp, o in offsets.items()})
             self._record(batch)
 
-        return commit
+        return Wide(commit, COMMITS_COALESCED)
 
     async def ping_broker(self) -> None:
         await self._consumer.topics()
