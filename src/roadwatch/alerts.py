@@ -7,6 +7,7 @@ from typing import Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from roadwatch.domain import Detection
 
@@ -61,7 +62,7 @@ class KafkaAlertPublisher:
             deliveries.append(await self._send(batch, partition))
         await asyncio.gather(*deliveries)
 
-    async def _send(self, batch: object, partition: int) -> "asyncio.Future[object]":
+    async def _send(self, batch: BatchBuilder, partition: int) -> "asyncio.Future[object]":
         future: asyncio.Future[object] = await self._producer.send_batch(
             batch, self._topic, partition=partition
         )
