@@ -108,7 +108,8 @@ class Indexer:
         """
         self._consumer.subscribe([self._topic], listener=_FinishBatchesBeforeRevoke(self))
         stages: list[Stage[_Batch] | Wide[_Batch]] = [
-            self._dead_letter_stage(stop),
+            # Room for a batch read ahead, so the store never waits for the next to be parsed.
+            Wide(self._dead_letter_stage(stop), 2),
             *(self._processor_stage(processor, stop) for processor in self._chain),
             self._commit_stage(stop),
         ]
