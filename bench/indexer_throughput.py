@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaConsumer
 from bench.stack import Bench, peak_rss_mb, preload, start, stop, unique, wait_until
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.domain import Detection, Source
+from roadwatch.parsing import parse_detection
 from roadwatch.settings import Settings
 
 
@@ -39,6 +41,37 @@ async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float
     finally:
         await consumer.stop()
     return expected / (time.perf_counter() - started)
+
+
+async def store_rate(url: str, detections: list[Detection], *, batch: int = 5000) -> float:
+    """Detections per second the store saves when handed ready batches, as many at once as
+    the indexer runs: the ceiling that the database itself sets."""
+    store = detection_store(url)
+    await store.open()
+    try:
+        batches = iter([detections[i : i + batch] for i in range(0, len(detections), batch)])
+
+        async def saver() -> None:
+            for ready in batches:
+                await store.save(ready)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(saver() for _ in range(store.saves_at_once)))
+        return len(detections) / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
+def parsed(messages: list[bytes], topic: str, partitions: int = 6) -> list[Detection]:
+    """The messages as the indexer sees them, spread over partitions like the topic's."""
+    return [
+        parse_detection(
+            message,
+            source=Source(topic, index % partitions, index // partitions),
+            timestamp_ms=1_700_000_000_000 + index,
+        )
+        for index, message in enumerate(messages)
+    ]
 
 
 async def indexer_rate(settings: Settings, expected: int) -> tuple[float, float]:
@@ -83,21 +116,29 @@ async def measure(
         "bare_consumer_per_second": _summary(bare),
     }
     for backend, backend_count in backends.items():
-        rates, memories = [], []
+        rates, ceilings, memories = [], [], []
+        detections = parsed(messages[:backend_count], base.detections_topic)
         for _ in range(runs):
             if backend == "postgres":
                 async with bench.postgres_database() as url:
                     settings = base.model_copy(update={"detections_db_url": url})
                     rate, memory = await indexer_rate(settings, backend_count)
+                async with bench.postgres_database() as url:
+                    ceilings.append(await store_rate(url, detections))
             else:
                 settings = base.model_copy(update={"detections_db_url": bench.mongo_database()})
                 rate, memory = await indexer_rate(settings, backend_count)
+                ceilings.append(await store_rate(bench.mongo_database(), detections))
             rates.append(rate)
             memories.append(memory)
         result[backend] = {
             "detections": backend_count,
             "per_second": _summary(rates),
             "ratio_to_bare_consumer": round(statistics.median(rates) / statistics.median(bare), 2),
+            "store_alone_per_second": _summary(ceilings),
+            "ratio_to_store_alone": round(
+                statistics.median(rates) / statistics.median(ceilings), 2
+            ),
             "peak_rss_mb": round(max(memories), 1),
         }
     return result
