@@ -69,7 +69,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     # two at once keep the server busy inserting one batch while the next is on its way.
     saves_at_once = SAVES_AT_ONCE
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         super().__init__(url, migrations="detections", pool_size=pool_size)
 
     async def save(self, batch: Sequence[Detection]) -> int:
