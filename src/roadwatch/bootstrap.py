@@ -14,6 +14,7 @@ from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.api.alerts_feed import KafkaAlertFeed
 from roadwatch.api.app import create_app
 from roadwatch.api.metrics import ApiMetrics
+from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import MIN_SECRET_BYTES, LoginThrottle, Passwords, Tokens
 from roadwatch.api.services import ApiServices
 from roadwatch.errors import ConfigurationError, RoadwatchError
@@ -173,6 +174,7 @@ async def opened_api_services(
         yield ApiServices(
             detections=detections,
             users=users,
+            recent_users=RecentUsers(users),
             alerts=feed,
             passwords=Passwords(),
             tokens=tokens,

@@ -12,7 +12,9 @@ from roadwatch.domain import User
 bearer = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
 
-def _services(request: Request) -> ApiServices:
+# async, though it awaits nothing: FastAPI runs a plain function dependency in a worker thread,
+# which cost every request a thread hand-off.
+async def _services(request: Request) -> ApiServices:
     services: ApiServices = request.app.state.services
     return services
 
@@ -24,7 +26,7 @@ OptionalToken = Annotated[str | None, Depends(bearer)]
 async def authenticate(services: ApiServices, token: str | None) -> User:
     if token is None:
         raise NotAuthenticated
-    user = await services.users.get(services.tokens.verify(token))
+    user = await services.recent_users.get(services.tokens.verify(token))
     if user is None:
         raise NotAuthenticated("the token's user no longer exists")
     return user

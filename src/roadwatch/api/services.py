@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from roadwatch.api.alerts_feed import KafkaAlertFeed
 from roadwatch.api.metrics import ApiMetrics
+from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import LoginThrottle, Passwords, Tokens
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
@@ -13,6 +14,8 @@ class ApiServices:
 
     detections: DetectionStore
     users: UserStore
+    # What authenticating a request reads users through.
+    recent_users: RecentUsers
     alerts: KafkaAlertFeed
     passwords: Passwords
     tokens: Tokens
