@@ -30,8 +30,9 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# The figures in docs/benchmarks.md; about four minutes on 2 cores.
+# The figures in docs/benchmarks.md; about six minutes on 2 cores.
 bench: install
+	./scripts/system-deps --bench
 	$(BIN)/roadwatch infra up
 	$(BIN)/python -m bench
 

@@ -125,8 +125,8 @@ def render(r: dict[str, Any]) -> str:
             f"| `/detections?cursor=…` at depth {cursor[10:]} | {s[cursor]['p50_ms']} ms | "
             f"{s[cursor]['p99_ms']} ms |",
             "",
-            f"First page under 50 concurrent clients: {s['first_page_rps_50_clients']:,} "
-            "requests/s.",
+            f"First page under 50 concurrent clients (wrk, 50 kept-alive connections): "
+            f"{s['first_page_rps_50_clients']:,} requests/s.",
         ]
     if "fanout" in r:
         f = r["fanout"]
