@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import msgspec
 import orjson
 
 from roadwatch.domain import Detection, Source
@@ -50,6 +51,18 @@ class ParseLimits:
     max_text_length: int = MAX_TEXT_LENGTH
 
 
+class _ChallengeMessage(msgspec.Struct, forbid_unknown_fields=True, rename="pascal"):
+    """Exactly {"Year": …, "Make": …, "Model": …, "Category": …}, as the producer sends it."""
+
+    year: int
+    make: str
+    model: str
+    category: str
+
+
+_decode_challenge_message = msgspec.json.Decoder(_ChallengeMessage).decode
+
+
 def derived_id(source: Source) -> uuid.UUID:
     """The id of a detection whose message has none: a replay of the record gets the same one.
 
@@ -73,6 +86,26 @@ def parse_detection(
     if len(value) > limits.max_bytes:
         raise RejectedMessage(
             Reason.TOO_LARGE, f"{len(value)} bytes, more than the {limits.max_bytes} allowed"
+        )
+    # The producer's own spelling, and nothing else, decodes straight into typed fields, at a
+    # fraction of the cost; any other message goes the general way, which names what is wrong.
+    try:
+        message = _decode_challenge_message(value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    else:
+        # Checked in the order the general way checks them, so both name the same fault.
+        make = _valid_text("make", message.make, limits.max_text_length)
+        model = _valid_text("model", message.model, limits.max_text_length)
+        category = _valid_text("category", message.category, limits.max_text_length)
+        return Detection(
+            id=derived_id(source),
+            timestamp=_from_epoch_ms(timestamp_ms),
+            year=_valid_year(message.year),
+            make=make,
+            model=model,
+            category=category,
+            source=source,
         )
     try:
         document = orjson.loads(value)
@@ -108,7 +141,10 @@ def _required(fields: dict[str, object], name: str) -> object:
 
 
 def _text(fields: dict[str, object], name: str, max_length: int) -> str:
-    value = _required(fields, name)
+    return _valid_text(name, _required(fields, name), max_length)
+
+
+def _valid_text(name: str, value: object, max_length: int) -> str:
     if not isinstance(value, str):
         raise RejectedMessage(
             Reason.INVALID_FIELD, f"{name!r} must be a string, got {type(value).__name__}"
@@ -124,7 +160,10 @@ def _text(fields: dict[str, object], name: str, max_length: int) -> str:
 
 
 def _year(fields: dict[str, object]) -> int:
-    value = _required(fields, "year")
+    return _valid_year(_required(fields, "year"))
+
+
+def _valid_year(value: object) -> int:
     # bool is an int to Python, but `true` is no model year.
     if not isinstance(value, int) or isinstance(value, bool):
         raise RejectedMessage(

@@ -203,3 +203,24 @@ def test_a_derived_id_is_the_standard_uuid5_of_the_records_position() -> None:
     assert derived_id(SOURCE) == uuid.uuid5(
         DETECTION_NAMESPACE, f"{SOURCE.topic}/{SOURCE.partition}/{SOURCE.offset}"
     )
+
+
+plausible_values = {
+    "Year": st.integers(min_value=1800, max_value=2100) | json_values,
+    "Make": st.text(max_size=140) | json_values,
+    "Model": st.text(max_size=140) | json_values,
+    "Category": st.text(max_size=140) | json_values,
+}
+
+
+@given(st.fixed_dictionaries(plausible_values))
+def test_the_producers_spelling_parses_as_any_other_spelling_would(
+    message: dict[str, object],
+) -> None:
+    # The exact spelling takes a faster way; lower-case keys take the general one.
+    exact = outcome(json.dumps(message).encode())
+    general = outcome(json.dumps({key.lower(): value for key, value in message.items()}).encode())
+    if isinstance(exact, RejectedMessage) and isinstance(general, RejectedMessage):
+        assert (exact.reason, exact.detail) == (general.reason, general.detail)
+    else:
+        assert exact == general
