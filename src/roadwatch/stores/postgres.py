@@ -5,7 +5,6 @@ from typing import Any, cast
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 
 from roadwatch.domain import Detection, Source
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Position, largest_first
@@ -15,7 +14,7 @@ from roadwatch.stores.sql import MigratedDatabase
 log = logging.getLogger(__name__)
 
 # A batch is first copied (COPY, the cheapest way in) into a temporary table of the
-# connection's own, which empties itself at commit.
+# connection's own, created with the connection and emptied at every commit.
 COLUMNS = (
     "id",
     "timestamp",
@@ -28,17 +27,17 @@ COLUMNS = (
     "source_offset",
 )
 INCOMING = "incoming_detections"
-CREATE_INCOMING = sa.text("""
+CREATE_INCOMING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS incoming_detections ON COMMIT DELETE ROWS AS
 SELECT id, "timestamp", year, make, model, category,
        source_topic, source_partition, source_offset
 FROM detections WITH NO DATA
-""")
+"""
 
 # Then one statement, so one atomic step: the rows not stored yet go in, and the per-make
 # counts grow by exactly those rows. Makes are counted in a fixed order so that two savers
 # never lock the same count rows in opposite orders.
-SAVE_INCOMING = sa.text("""
+SAVE_INCOMING = """
 WITH inserted AS (
     INSERT INTO detections
         (id, "timestamp", year, make, model, category,
@@ -54,7 +53,7 @@ WITH inserted AS (
     ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
 )
 SELECT count(*) FROM inserted
-""")
+"""
 
 # Deadlock and serialization failures roll the whole statement back: it is safe to run again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -91,21 +90,29 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         ]
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
-                async with self.engine.begin() as connection:
-                    await connection.execute(CREATE_INCOMING)
-                    raw = await connection.get_raw_connection()
-                    # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
-                    driver = cast(asyncpg.Connection, raw.driver_connection)
-                    await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
-                    result = await connection.execute(SAVE_INCOMING)
-                    return int(result.scalar_one())
-            except DBAPIError as error:
-                sqlstate = getattr(error.orig, "sqlstate", None)
-                if sqlstate not in RETRYABLE_SQLSTATES or attempt == SAVE_ATTEMPTS:
+                return await self._save(rows)
+            except asyncpg.PostgresError as error:
+                if error.sqlstate not in RETRYABLE_SQLSTATES or attempt == SAVE_ATTEMPTS:
                     raise
-                log.warning("saving a batch hit %s; trying again (attempt %d)", sqlstate, attempt)
+                log.warning(
+                    "saving a batch hit %s; trying again (attempt %d)", error.sqlstate, attempt
+                )
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
+
+    async def _save(self, rows: list[tuple[Any, ...]]) -> int:
+        # The pool lends the connection; COPY is asyncpg's alone, so the save runs on the
+        # driver's connection, in a transaction of its own.
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
+            driver = cast(asyncpg.Connection, pooled.driver_connection)
+            if INCOMING not in pooled.info:  # the info lives as long as the connection
+                await driver.execute(CREATE_INCOMING)
+                pooled.info[INCOMING] = True
+            async with driver.transaction():
+                await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
+                return int(await driver.fetchval(SAVE_INCOMING))
 
     async def count_by_make(self) -> dict[str, int]:
         query = sa.select(make_counts.c.make, make_counts.c.count).where(make_counts.c.count > 0)
