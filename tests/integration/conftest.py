@@ -2,6 +2,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from roadwatch.bootstrap import detection_store
+from roadwatch.stores.base import DetectionStore
 from tests.conftest import Servers, fresh_mongo_database_url, fresh_postgres_database
 
 
@@ -18,3 +20,12 @@ async def store_url(request: pytest.FixtureRequest, servers: Servers) -> AsyncIt
             yield url
     else:
         yield fresh_mongo_database_url(servers)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[DetectionStore]:
+    """A store opened on that database."""
+    store = detection_store(store_url)
+    await store.open()
+    yield store
+    await store.close()

@@ -2,12 +2,10 @@
 
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 
-from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.parsing import derived_id
 from roadwatch.stores.base import DetectionStore
@@ -21,14 +19,6 @@ SUSPICIOUS = "suv, Convertible"
 
 def is_suspicious(category: str) -> bool:
     return any(part.strip().lower() in {"suv", "convertible"} for part in category.split(","))
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[DetectionStore]:
-    store = detection_store(store_url)
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_alerted(

@@ -4,7 +4,6 @@ import asyncio
 import random
 import shutil
 import signal
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -46,14 +45,6 @@ async def produce(settings: Settings, *, count: int, rate: float) -> None:
     finally:
         await producer.stop()
     assert stats.acknowledged == count
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[DetectionStore]:
-    store = detection_store(store_url)
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def assert_exactly_once(store: DetectionStore, *, produced: int) -> None:
