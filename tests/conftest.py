@@ -1,3 +1,4 @@
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -6,10 +7,24 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
+from roadwatch.bootstrap import detection_store
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.settings import Settings, load_settings
+from roadwatch.stores.base import DetectionStore
+
+# The machine is shared with the servers under test: how long an example takes says nothing.
+# `ci` (HYPOTHESIS_PROFILE=ci, set by .ci/run) also draws the same examples every run.
+hypothesis_settings.register_profile(
+    "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,30 @@ async def fresh_postgres_database(servers: Servers) -> AsyncIterator[str]:
 def fresh_mongo_database_url(servers: Servers) -> str:
     """The URL of a MongoDB database no other test uses."""
     return servers.mongo_url.rsplit("/", 1)[0] + "/" + unique("test")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mongo", marks=pytest.mark.mongo),
+    ]
+)
+async def store_url(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[str]:
+    """A fresh, empty detection database, on each backend in turn."""
+    if request.param == "postgres":
+        async with fresh_postgres_database(servers) as url:
+            yield url
+    else:
+        yield fresh_mongo_database_url(servers)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[DetectionStore]:
+    """A store opened on that database."""
+    store = detection_store(store_url)
+    await store.open()
+    yield store
+    await store.close()
 
 
 @pytest.fixture

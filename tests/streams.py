@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
@@ -14,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.bootstrap import started_indexer
+from roadwatch.indexer.error_policy import STUCK_AFTER
+from roadwatch.indexer.runner import Indexer
 from roadwatch.settings import Settings
 from tests.conftest import Servers, create_topic, unique
 
@@ -89,16 +92,27 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+@dataclass
+class RunningIndexer:
+    task: asyncio.Task[None]
+    indexer: Indexer
+
+    def done(self) -> bool:
+        return self.task.done()
+
+
 @asynccontextmanager
 async def indexer_running(
-    settings: Settings, *, group: str | None = None
-) -> AsyncIterator[asyncio.Task[None]]:
+    settings: Settings, *, group: str | None = None, stuck_after: float = STUCK_AFTER
+) -> AsyncIterator[RunningIndexer]:
     """An indexer in this process, stopped (its batch finished) on leaving."""
     stop = asyncio.Event()
-    async with started_indexer(settings, stop=stop, group_id=group or unique("group")) as indexer:
+    async with started_indexer(
+        settings, stop=stop, group_id=group or unique("group"), stuck_after=stuck_after
+    ) as indexer:
         task = asyncio.create_task(indexer.run(stop))
         try:
-            yield task
+            yield RunningIndexer(task, indexer)
         finally:
             stop.set()
             await task

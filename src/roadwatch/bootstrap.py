@@ -20,6 +20,7 @@ from roadwatch.api.services import ApiServices
 from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
+from roadwatch.indexer.error_policy import STUCK_AFTER, ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import DetectSuspicious, Persist, Processor, PublishAlerts
 from roadwatch.indexer.runner import Indexer
@@ -53,6 +54,33 @@ def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProduce
     )
 
 
+def kafka_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
+    """The indexer's consumer: commits are its own, made once a batch is done."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_broker_url,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # A database outage holds a batch for as long as it lasts; stay in the group.
+        max_poll_interval_ms=15 * 60 * 1000,
+        # A light stream is read every 10 ms rather than record by record: each batch
+        # costs a transaction and a commit, and at 1,000 detections/s this cuts the
+        # indexer's CPU threefold while alerts arrive sooner. A heavy one fills 256 KiB
+        # well within that time and is not held back.
+        fetch_min_bytes=256 * 1024,
+        fetch_max_wait_ms=10,
+    )
+
+
+ProducerFactory = Callable[[Settings], AIOKafkaProducer]
+ConsumerFactory = Callable[[Settings, str], AIOKafkaConsumer]
+
+
+def _indexer_producer(settings: Settings) -> AIOKafkaProducer:
+    # The indexer sends alerts in whole batches of its own: lingering for more only delays.
+    return kafka_producer(settings, linger_ms=0)
+
+
 def processor_chain(
     store: DetectionStore,
     rule: SuspicionRule,
@@ -75,6 +103,9 @@ async def started_indexer(
     group_id: str = INDEXER_GROUP,
     max_batch: int = 5000,
     registry: CollectorRegistry | None = None,
+    stuck_after: float = STUCK_AFTER,
+    producer_factory: ProducerFactory = _indexer_producer,
+    consumer_factory: ConsumerFactory = kafka_consumer,
 ) -> AsyncIterator[Indexer]:
     """An indexer whose store and Kafka clients are open, waiting out outages at start."""
     async with AsyncExitStack() as stack:
@@ -82,25 +113,11 @@ async def started_indexer(
         await retry_until_done(store.open, what="opening the detection store", stop=stop)
         stack.push_async_callback(store.close)
 
-        # The indexer sends alerts in whole batches of its own: lingering for more only delays.
-        producer = kafka_producer(settings, linger_ms=0)
+        producer = producer_factory(settings)
         await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(producer.stop)
 
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_broker_url,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # A database outage holds a batch for as long as it lasts; stay in the group.
-            max_poll_interval_ms=15 * 60 * 1000,
-            # A light stream is read every 10 ms rather than record by record: each batch
-            # costs a transaction and a commit, and at 1,000 detections/s this cuts the
-            # indexer's CPU threefold while alerts arrive sooner. A heavy one fills 256 KiB
-            # well within that time and is not held back.
-            fetch_min_bytes=256 * 1024,
-            fetch_max_wait_ms=10,
-        )
+        consumer = consumer_factory(settings, group_id)
         await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(consumer.stop)
 
@@ -115,8 +132,9 @@ async def started_indexer(
                 producer, topic=settings.dead_letter_topic, metrics=metrics
             ),
             metrics=metrics,
+            policy=ErrorPolicy(stop=stop, stuck_after=stuck_after),
+            ping_store=store.ping,
             max_batch=max_batch,
-            store=store,
         )
 
 

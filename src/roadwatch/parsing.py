@@ -5,13 +5,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 import msgspec
 import orjson
 
 from roadwatch.domain import Detection, Source
-from roadwatch.errors import RoadwatchError
+from roadwatch.rejections import Reason, RejectedMessage
+from roadwatch.text import UnsafeText, normalise
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TEXT_LENGTH = 128
@@ -23,26 +23,12 @@ DETECTION_NAMESPACE = uuid.UUID("6f1d5a0e-5a51-4c4b-9a55-3c43d9e5b6f1")
 TEXT_FIELDS = ("make", "model", "category")
 _NAMESPACE_BYTES = DETECTION_NAMESPACE.bytes
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class Reason(StrEnum):
-    NOT_JSON = "not_json"
-    NOT_AN_OBJECT = "not_an_object"
-    MISSING_FIELD = "missing_field"
-    INVALID_FIELD = "invalid_field"
-    TOO_LARGE = "too_large"
-
-
-class RejectedMessage(RoadwatchError):
-    """A message that is not a valid detection; `reason` is a fixed word, `detail` says more."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}"
+# A detection's time lies in this window: cameras of this century, clocks at most a day
+# fast. Outside it a time is a fault, and one the stores and cursors might not even hold.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
+_EARLIEST_MS = int((EARLIEST - _EPOCH).total_seconds() * 1000)
+_LATEST_AHEAD_MS = int(LATEST_AHEAD.total_seconds() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +77,8 @@ def parse_detection(
     # fraction of the cost; any other message goes the general way, which names what is wrong.
     try:
         message = _decode_challenge_message(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.MsgspecError, ValueError):
+        # Invalid UTF-8 among them, which the general way names.
         pass
     else:
         # Checked in the order the general way checks them, so both name the same fault.
@@ -100,7 +87,7 @@ def parse_detection(
         category = _valid_text("category", message.category, limits.max_text_length)
         return Detection(
             id=derived_id(source),
-            timestamp=_from_epoch_ms(timestamp_ms),
+            timestamp=_record_time(timestamp_ms),
             year=_valid_year(message.year),
             make=make,
             model=model,
@@ -149,7 +136,10 @@ def _valid_text(name: str, value: object, max_length: int) -> str:
         raise RejectedMessage(
             Reason.INVALID_FIELD, f"{name!r} must be a string, got {type(value).__name__}"
         )
-    text = value.strip()
+    try:
+        text = normalise(value)
+    except UnsafeText as unsafe:
+        raise RejectedMessage(Reason.INVALID_FIELD, f"{name!r} {unsafe}") from None
     if not text:
         raise RejectedMessage(Reason.INVALID_FIELD, f"{name!r} is empty")
     if len(text) > max_length:
@@ -190,26 +180,41 @@ def _id(value: object, source: Source) -> uuid.UUID:
         raise RejectedMessage(Reason.INVALID_FIELD, f"'id' {_show(value)} is not a UUID") from None
 
 
-def _from_epoch_ms(milliseconds: int) -> datetime:
+def _record_time(milliseconds: int) -> datetime:
+    """The Kafka record's own time, for a message that carries none."""
+    return _within_window(milliseconds, "the record's timestamp")
+
+
+def _within_window(milliseconds: int, what: str) -> datetime:
+    # Compared as integers first: any int64 would overflow a datetime somewhere.
+    latest_ms = time.time_ns() // 1_000_000 + _LATEST_AHEAD_MS
+    if not _EARLIEST_MS <= milliseconds <= latest_ms:
+        raise RejectedMessage(
+            Reason.INVALID_FIELD,
+            f"{what} {_show(milliseconds)} ms is not between {EARLIEST:%Y-%m-%d} "
+            "and a day from now",
+        )
     return _EPOCH + timedelta(milliseconds=milliseconds)
 
 
 def _timestamp(value: object, kafka_timestamp_ms: int) -> datetime:
     """The time of detection, to the millisecond: what both stores can hold exactly."""
     if value is None:
-        return _from_epoch_ms(kafka_timestamp_ms)
-    try:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return _from_epoch_ms(value)
-        if isinstance(value, str):
-            parsed = datetime.fromisoformat(value)
+        return _record_time(kafka_timestamp_ms)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _within_window(value, "'timestamp'")
+    if isinstance(value, str):
+        try:
+            parsed: datetime | None = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
             if parsed.tzinfo is None:
                 raise RejectedMessage(
                     Reason.INVALID_FIELD, f"'timestamp' {_show(value)} has no time zone"
                 )
-            return parsed.astimezone(UTC).replace(microsecond=parsed.microsecond // 1000 * 1000)
-    except (ValueError, OverflowError, OSError):
-        pass
+            # Aware times subtract without overflow, even at year 1 with an offset.
+            return _within_window((parsed - _EPOCH) // timedelta(milliseconds=1), "'timestamp'")
     raise RejectedMessage(
         Reason.INVALID_FIELD,
         f"'timestamp' must be epoch milliseconds or an ISO 8601 time, got {_show(value)}",

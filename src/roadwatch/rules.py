@@ -3,6 +3,7 @@
 import functools
 
 from roadwatch.domain import Detection
+from roadwatch.text import normalise
 
 
 @functools.lru_cache(maxsize=4096)
@@ -15,7 +16,8 @@ class SuspicionRule:
     """Suspicious: any of a detection's categories is one of the configured ones."""
 
     def __init__(self, suspicious: str) -> None:
-        self.categories = categories_of(suspicious)
+        # Spelled as detections are, once normalised.
+        self.categories = categories_of(normalise(suspicious))
 
     def __call__(self, detection: Detection) -> bool:
         return not self.categories.isdisjoint(categories_of(detection.category))

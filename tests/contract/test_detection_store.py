@@ -3,38 +3,14 @@
 import dataclasses
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import pytest
 
 from roadwatch.domain import Detection
+from roadwatch.rejections import Reason, RecordsRefused
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Position
-from roadwatch.stores.mongo import MongoDetectionStore
-from roadwatch.stores.postgres import PostgresDetectionStore
-from tests.conftest import Servers, fresh_mongo_database_url, fresh_postgres_database
 from tests.factories import EPOCH, make_detection
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mongo", marks=pytest.mark.mongo),
-    ]
-)
-async def store(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[DetectionStore]:
-    async with AsyncExitStack() as stack:
-        backend: DetectionStore
-        if request.param == "postgres":
-            url = await stack.enter_async_context(fresh_postgres_database(servers))
-            backend = PostgresDetectionStore(url)
-        else:
-            backend = MongoDetectionStore(fresh_mongo_database_url(servers))
-        await backend.open()
-        stack.push_async_callback(backend.close)
-        yield backend
-
 
 MAKES = ["Toyota", "Ford", "Chevrolet", "Mercedes-Benz", "smart", "Ford"]
 
@@ -65,14 +41,10 @@ async def test_counts_per_make_equal_a_group_by_through_replays_and_duplicates(
 ) -> None:
     first = [make_detection(make=make) for make in MAKES * 5]
     second = [make_detection(make=make) for make in reversed(MAKES * 3)]
-    # The same detection id arriving again in another record, as a retrying camera sends it.
-    resent = dataclasses.replace(
-        first[0], source=dataclasses.replace(first[0].source, offset=10**9)
-    )
 
     await store.save(first[:10])
     await store.save(first)  # a replay overlapping what was stored
-    await store.save([*second, resent])
+    await store.save(second)
     await store.save(second[:4])
 
     expected = Counter(d.make for d in first + second)
@@ -143,3 +115,67 @@ async def test_an_empty_batch_is_a_no_op(store: DetectionStore) -> None:
     assert await store.save([]) == 0
     assert await store.count() == 0
     assert await store.count_by_make() == {}
+
+
+def from_another_record(detection: Detection, **changes: object) -> Detection:
+    """The same id, carried by another record (and perhaps with other values)."""
+    source = dataclasses.replace(detection.source, offset=detection.source.offset + 10**9)
+    return dataclasses.replace(detection, source=source, **changes)  # type: ignore[arg-type]
+
+
+async def test_an_id_held_by_another_record_is_refused_naming_both_and_never_replaced(
+    store: DetectionStore,
+) -> None:
+    held = make_detection(make="Toyota")
+    forged = from_another_record(held, make="Forged")
+    bystander = make_detection(make="Kia")
+    await store.save([held])
+
+    with pytest.raises(RecordsRefused) as refused:
+        await store.save([bystander, forged])
+    await store.save([bystander])
+
+    assert list(refused.value.culprits) == [1]
+    why = refused.value.culprits[1]
+    assert why.reason == Reason.ID_CONFLICT
+    assert str(held.id) in why.detail
+    assert f"@{held.source.offset}" in why.detail
+    assert f"@{forged.source.offset}" in why.detail
+    assert await store.list(DetectionFilter(make="Toyota")) == [held]
+    assert await store.count(DetectionFilter(make="Forged")) == 0
+    assert await store.count_by_make() == await store.group_by_make() == {"Kia": 1, "Toyota": 1}
+
+
+async def test_two_records_with_one_id_in_a_batch_store_one_and_refuse_the_other(
+    store: DetectionStore,
+) -> None:
+    first = make_detection(make="Toyota")
+    batch = [first, *(make_detection() for _ in range(5)), from_another_record(first, make="Ford")]
+
+    with pytest.raises(RecordsRefused) as refused:
+        await store.save(batch)
+    (culprit,) = refused.value.culprits
+    rest = [d for i, d in enumerate(batch) if i != culprit]
+    await store.save(rest)
+
+    assert refused.value.culprits[culprit].reason == Reason.ID_CONFLICT
+    assert await store.count() == 6
+    assert {d.source for d in await store.list()} == {d.source for d in rest}
+    assert await store.count_by_make() == await store.group_by_make()
+
+
+@pytest.mark.parametrize("make", ["Ford\x00", "Ford\ud800"])
+async def test_a_value_the_database_cannot_hold_is_refused_not_failed(
+    store: DetectionStore, make: str
+) -> None:
+    batch = [make_detection(), make_detection(make=make), make_detection()]
+
+    with pytest.raises(RecordsRefused) as refused:
+        await store.save(batch)
+    # Saved again without the culprit, the rest goes in exactly once.
+    await store.save([batch[0], batch[2]])
+
+    assert refused.value.reason == Reason.STORE_REFUSED
+    assert refused.value.detail
+    assert await store.count() == 2
+    assert await store.count_by_make() == await store.group_by_make()

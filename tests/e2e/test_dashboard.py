@@ -15,7 +15,7 @@ from roadwatch.bootstrap import detection_store
 from roadwatch.stores.base import DetectionStore
 from tests.api_process import ApiProcess, start_api
 from tests.conftest import Servers, fresh_postgres_database, unique
-from tests.integration.test_infra_lifecycle import free_port
+from tests.helpers.ports import free_port
 from tests.streams import eventually, indexer_running, send_values, stream_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.browser]

@@ -18,8 +18,8 @@ from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionFilter, DetectionStore
 from tests.api_process import TEST_JWT_SECRET, ApiProcess, start_api
 from tests.conftest import Servers, fresh_mongo_database_url, fresh_postgres_database, unique
-from tests.integration.test_infra_lifecycle import free_port
-from tests.integration.test_metrics import samples
+from tests.helpers.metrics import samples
+from tests.helpers.ports import free_port
 from tests.sse import Event, read_events
 from tests.streams import eventually, indexer_running, send_values, stream_settings
 

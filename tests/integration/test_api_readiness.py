@@ -11,7 +11,7 @@ from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.postgres import PostgresService
 from tests.api_process import start_api
 from tests.conftest import Servers
-from tests.integration.test_infra_lifecycle import free_port
+from tests.helpers.ports import free_port
 from tests.streams import eventually, stream_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

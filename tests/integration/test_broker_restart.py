@@ -19,8 +19,8 @@ from roadwatch.infra.kafka import KafkaService
 from roadwatch.stores.base import DetectionStore
 from tests.api_process import start_api
 from tests.conftest import Servers, unique
-from tests.integration.test_infra_lifecycle import free_port
-from tests.integration.test_metrics import samples
+from tests.helpers.metrics import samples
+from tests.helpers.ports import free_port
 from tests.sse import read_events
 from tests.streams import eventually, indexer_running
 

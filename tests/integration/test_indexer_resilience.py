@@ -13,13 +13,14 @@ from aiokafka import AIOKafkaProducer
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.indexer.runner import Indexer, NotReady
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.postgres import PostgresService
 from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from tests.conftest import Servers, unique
-from tests.integration.test_infra_lifecycle import free_port
+from tests.helpers.ports import free_port
 from tests.streams import (
     eventually,
     indexer_running,
@@ -131,25 +132,37 @@ async def test_a_database_outage_of_ten_seconds_loses_nothing(
         produced = 6_000
         store = detection_store(settings.detections_db_url)
         await store.open()
-        async with indexer_running(settings) as indexer:
+        async with indexer_running(settings, stuck_after=3) as running:
             stream = asyncio.create_task(produce(settings, count=produced, rate=400))
             await eventually(lambda: _count_above(store, 500), within=30, what="indexing")
             await store.close()
             await asyncio.to_thread(database.down)
-            await asyncio.sleep(10)
-            assert not indexer.done(), "the indexer gave up during the outage"
+            await eventually(
+                partial(_not_ready, running.indexer), within=15, what="not ready, saying why"
+            )
+            await asyncio.sleep(5)
+            assert not running.done(), "the indexer gave up during the outage"
             await database.up()
             await stream
             await store.open()
             await eventually(
                 lambda: _count_above(store, produced - 1), within=90, what="everything stored"
             )
+            await running.indexer.check_progress()
         await assert_exactly_once(store, produced=produced)
         await store.close()
     finally:
         database.down()
         root = (config.home / "postgres").resolve()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def _not_ready(indexer: Indexer) -> bool:
+    try:
+        await indexer.check_progress()
+    except NotReady as not_ready:
+        return "has failed for" in str(not_ready)
+    return False
 
 
 async def _count_above(store: DetectionStore, count: int) -> bool:

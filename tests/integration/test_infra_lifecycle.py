@@ -1,78 +1,18 @@
 """`roadwatch infra`: idempotent start, a clean stop, and one-line errors naming the service."""
 
 import os
-import shutil
 import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from roadwatch.infra.config import InfraConfig
-from roadwatch.infra.daemon import Daemon
 from roadwatch.infra.service import port_is_free
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.settings import load_settings
+from tests.helpers.processes import process_alive, run_infra, running_pids
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.mongo]
-
-ROADWATCH = [sys.executable, "-m", "roadwatch"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def run_infra(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ROADWATCH, "infra", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-@pytest.fixture
-def isolated_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The environment of a second, private roadwatch stack on ports of its own."""
-    home = tmp_path / "state"
-    env = {
-        **os.environ,
-        "ROADWATCH_HOME": str(home),
-        "ROADWATCH_KAFKA_PORT": str(free_port()),
-        "ROADWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "ROADWATCH_POSTGRES_PORT": str(free_port()),
-        "ROADWATCH_FERRETDB_PORT": str(free_port()),
-        "ROADWATCH_FERRETDB_DEBUG_PORT": str(free_port()),
-    }
-    yield env
-    run_infra("down", env=env)
-    postgres_root = home / "postgres"
-    if postgres_root.is_symlink():
-        shutil.rmtree(postgres_root.resolve(), ignore_errors=True)
-
-
-def process_alive(pid: int) -> bool:
-    """True unless the process is gone or a zombie waiting to be reaped by init."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in {"Z", "X"}
-
-
-def running_pids(home: Path) -> dict[str, int | None]:
-    config = InfraConfig(home=home)
-    return {
-        name: Daemon(name, config.pid_file(name), config.log_file(name)).pid()
-        for name in ("postgres", "ferretdb", "kafka")
-    }
 
 
 def test_a_second_infra_up_changes_nothing() -> None:

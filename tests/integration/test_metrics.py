@@ -7,25 +7,17 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from roadwatch.bootstrap import detection_store
 from tests.conftest import Servers, unique
-from tests.integration.test_infra_lifecycle import free_port
+from tests.helpers.metrics import samples
+from tests.helpers.ports import free_port
 from tests.streams import eventually, send_values, start_indexer_process, stream_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 SUV = {"Year": 2018, "Make": "Jeep", "Model": "Wrangler", "Category": "SUV"}
 SEDAN = {"Year": 2012, "Make": "Honda", "Model": "Civic", "Category": "Sedan"}
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 async def test_the_indexer_counts_what_it_consumed_stored_rejected_and_alerted(

@@ -10,14 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_infra_lifecycle import (
-    free_port,
-    isolated_env,
-    process_alive,
-    running_pids,
-)
-
-__all__ = ["isolated_env"]
+from tests.helpers.ports import free_port
+from tests.helpers.processes import process_alive, running_pids
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

@@ -1,4 +1,6 @@
 import json
+import time
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 
@@ -12,11 +14,10 @@ from roadwatch.parsing import (
     DETECTION_NAMESPACE,
     MAX_MESSAGE_BYTES,
     MAX_TEXT_LENGTH,
-    Reason,
-    RejectedMessage,
     derived_id,
     parse_detection,
 )
+from roadwatch.rejections import Reason, RejectedMessage
 
 SOURCE = Source("intellisite.detections", 2, 41)
 KAFKA_MS = 1_714_564_800_123
@@ -224,3 +225,122 @@ def test_the_producers_spelling_parses_as_any_other_spelling_would(
         assert (exact.reason, exact.detail) == (general.reason, general.detail)
     else:
         assert exact == general
+
+
+NOW_MS = time.time_ns() // 1_000_000
+
+
+def test_invalid_utf8_in_the_producers_spelling_is_rejected_not_raised() -> None:
+    raw = b'{"Year": 2011, "Make": "\xff", "Model": "Land Cruiser", "Category": "SUV"}'
+    assert rejection(raw=raw).reason == Reason.NOT_JSON
+
+
+@pytest.mark.parametrize("field", ["Make", "Model", "Category"])
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\n", "\x9f"])
+def test_a_control_character_in_any_text_is_an_invalid_field(field: str, character: str) -> None:
+    found = rejection({**VALID, field: f"Ford{character}"})
+    assert found.reason == Reason.INVALID_FIELD
+    assert field.lower() in found.detail
+
+
+def test_format_characters_are_removed_and_compatibility_forms_folded() -> None:
+    detection = parse({**VALID, "Make": "ＴＯＹＯＴＡ", "Category": "S\u200bUV"})
+    assert isinstance(detection, Detection)
+    assert (detection.make, detection.category) == ("TOYOTA", "SUV")
+
+
+def test_text_made_only_of_format_characters_is_empty() -> None:
+    assert rejection({**VALID, "Make": "\u200b\u200d"}).reason == Reason.INVALID_FIELD
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-01:00",
+        "1999-12-31T23:59:59.999Z",
+        -1,
+        0,
+        2**63 - 1,
+        -(2**63),
+        NOW_MS + 2 * 86_400_000,
+    ],
+)
+def test_a_time_outside_this_century_or_beyond_tomorrow_is_rejected(timestamp: object) -> None:
+    found = rejection({**VALID, "timestamp": timestamp})
+    assert found.reason == Reason.INVALID_FIELD
+    assert "timestamp" in found.detail
+
+
+@pytest.mark.parametrize("record_ms", [-1, 0, 946_684_799_999, NOW_MS + 2 * 86_400_000, 2**63 - 1])
+@pytest.mark.parametrize("spelling", [VALID, {k.lower(): v for k, v in VALID.items()}])
+def test_a_record_time_outside_the_window_is_rejected_on_either_way(
+    record_ms: int, spelling: dict[str, object]
+) -> None:
+    with pytest.raises(RejectedMessage) as caught:
+        parse_detection(orjson.dumps(spelling), source=SOURCE, timestamp_ms=record_ms)
+    assert caught.value.reason == Reason.INVALID_FIELD
+    assert "record's timestamp" in caught.value.detail
+
+
+def test_the_first_moment_of_2000_and_an_hour_ahead_are_accepted() -> None:
+    for moment in ("2000-01-01T00:00:00Z", NOW_MS + 3_600_000):
+        assert isinstance(parse({**VALID, "timestamp": moment}), Detection)
+
+
+PRODUCER_MESSAGE = orjson.dumps(VALID)
+
+
+@st.composite
+def mutated_messages(draw: st.DrawFn) -> bytes:
+    """The producer's message with random bytes replaced, inserted or cut away."""
+    raw = bytearray(PRODUCER_MESSAGE)
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        where = draw(st.integers(min_value=0, max_value=len(raw)))
+        kind = draw(st.sampled_from(["replace", "insert", "truncate"]))
+        if kind == "truncate":
+            del raw[where:]
+        elif kind == "insert":
+            raw[where:where] = draw(st.binary(min_size=1, max_size=4))
+        elif where < len(raw):
+            raw[where] = draw(st.integers(min_value=0, max_value=255))
+    return bytes(raw)
+
+
+any_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children),
+    max_leaves=5,
+)
+
+
+@st.composite
+def messages_with_random_values(draw: st.DrawFn) -> bytes:
+    message: dict[str, object] = dict(VALID)
+    for field in draw(st.sets(st.sampled_from([*VALID, "id", "timestamp"]), min_size=1)):
+        message[field] = draw(any_json)
+    return orjson.dumps(message)
+
+
+def assert_storable(detection: Detection) -> None:
+    """What both stores need of a detection: clean UTF-8 text, a time they and cursors hold."""
+    for text in (detection.make, detection.model, detection.category):
+        assert 0 < len(text) <= MAX_TEXT_LENGTH
+        text.encode()
+        assert all(unicodedata.category(c) not in {"Cc", "Cs", "Cf"} for c in text)
+    assert datetime(2000, 1, 1, tzinfo=UTC) <= detection.timestamp
+    assert detection.timestamp.tzinfo is not None
+    assert -(2**15) < detection.year < 2**15
+
+
+@given(mutated_messages() | messages_with_random_values())
+def test_a_mutated_message_gives_a_storable_detection_or_a_rejection(raw: bytes) -> None:
+    result = outcome(raw)
+    assert_well_formed(result)
+    if isinstance(result, Detection):
+        assert_storable(result)

@@ -57,7 +57,11 @@ async def _index(
         if metrics_address is not None:
             app = health_app(
                 registry=registry,
-                probes={"broker": indexer.ping_broker, "store": indexer.ping_store},
+                probes={
+                    "broker": indexer.ping_broker,
+                    "store": indexer.ping_store,
+                    "progress": indexer.check_progress,
+                },
             )
             server = health_server(app, host=metrics_address[0], port=metrics_address[1])
             serving = asyncio.create_task(server.serve())

@@ -22,19 +22,27 @@ async def retry_until_done(
     stop: asyncio.Event,
     first_delay: float = 0.2,
     longest_delay: float = 10.0,
+    not_retried: tuple[type[Exception], ...] = (),
+    on_failure: Callable[[Exception], None] | None = None,
 ) -> T:
     """Run `step` until it succeeds, waiting longer after each failure (an outage).
 
-    A stop request ends the waiting with GaveUpOnShutdown: whatever the step would have
-    done is redone from Kafka by the next run, since nothing was committed.
+    Errors of the `not_retried` kinds are raised at once. `on_failure` is told of each
+    failure that is retried. A stop request ends the waiting with GaveUpOnShutdown:
+    whatever the step would have done is redone from Kafka by the next run, since nothing
+    was committed.
     """
     delay = first_delay
     failures = 0
     while True:
         try:
             result = await step()
+        except not_retried:
+            raise
         except Exception as error:
             failures += 1
+            if on_failure is not None:
+                on_failure(error)
             log.warning(
                 "%s failed (%s: %s); trying again in %.1f s",
                 what,

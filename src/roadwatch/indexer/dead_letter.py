@@ -9,20 +9,26 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.parsing import RejectedMessage
+from roadwatch.rejections import RejectedMessage
 
 log = logging.getLogger(__name__)
 
 Rejection = tuple[ConsumerRecord[bytes, bytes], RejectedMessage]
+OWN_PREFIX = "roadwatch."
+# Where incoming headers named like roadwatch's own are kept, so that none can pass for them.
+ORIGINAL_PREFIX = "original."
 
 
 def dead_letter_headers(
     record: ConsumerRecord[bytes, bytes], rejection: RejectedMessage
 ) -> list[tuple[str, bytes]]:
     return [
-        *record.headers,
+        *(
+            (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)
+            for name, value in record.headers
+        ),
         ("roadwatch.reason", rejection.reason.value.encode()),
-        ("roadwatch.detail", rejection.detail.encode()),
+        ("roadwatch.detail", rejection.detail.encode(errors="backslashreplace")),
         ("roadwatch.source.topic", record.topic.encode()),
         ("roadwatch.source.partition", str(record.partition).encode()),
         ("roadwatch.source.offset", str(record.offset).encode()),

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from roadwatch.indexer.runner import NotReady
 from roadwatch.prometheus import metrics_route
 
 Probe = Callable[[], Awaitable[None]]
@@ -37,6 +38,8 @@ def health_app(*, registry: CollectorRegistry, probes: dict[str, Probe]) -> Star
 async def _check(probe: Probe) -> str:
     try:
         await asyncio.wait_for(probe(), timeout=2)
+    except NotReady as not_ready:
+        return str(not_ready)
     except Exception as error:
         return f"unreachable: {type(error).__name__}"
     return "ok"

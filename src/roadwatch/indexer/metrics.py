@@ -1,6 +1,11 @@
 """The indexer's Prometheus metrics."""
 
+from collections.abc import Callable, Iterator
+
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 BATCH_SIZES = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 LATENCIES = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -8,6 +13,7 @@ LATENCIES = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 
 class IndexerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
         self.consumed = Counter(
             "roadwatch_detections_consumed",
             "Records read from the detections topic",
@@ -42,9 +48,30 @@ class IndexerMetrics:
             buckets=LATENCIES,
             registry=registry,
         )
-        self.lag = Gauge(
-            "roadwatch_consumer_lag",
-            "Records not yet consumed, per partition",
-            ["topic", "partition"],
+        self.oldest_open_batch = Gauge(
+            "roadwatch_oldest_open_batch_seconds",
+            "Age of the oldest batch read and not yet committed; it grows while one is stuck",
             registry=registry,
         )
+
+    def follow(
+        self, *, lags: Callable[[], dict[TopicPartition, int]], oldest_open: Callable[[], float]
+    ) -> None:
+        """Read the lag and the oldest open batch's age from these, at every scrape."""
+        self.oldest_open_batch.set_function(oldest_open)
+        self._registry.register(_Lag(lags))
+
+
+class _Lag(Collector):
+    def __init__(self, lags: Callable[[], dict[TopicPartition, int]]) -> None:
+        self._lags = lags
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "roadwatch_consumer_lag",
+            "Records not yet committed, per partition",
+            labels=["topic", "partition"],
+        )
+        for tp, lag in sorted(self._lags().items()):
+            family.add_metric([tp.topic, str(tp.partition)], lag)
+        yield family

@@ -1,41 +1,43 @@
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from roadwatch.domain import Detection, Source
-from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
+from roadwatch.errors import RoadwatchError
+from roadwatch.indexer.backoff import GaveUpOnShutdown
+from roadwatch.indexer.batch import Batch, Records, read_batch
+from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection
+from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import Processor
-from roadwatch.parsing import RejectedMessage, parse_detection
-from roadwatch.stores.base import DetectionStore
+from roadwatch.indexer.progress import Progress
 
 log = logging.getLogger(__name__)
 
 # How many finished batches may wait for a commit under way, to be committed together next.
 COMMITS_COALESCED = 16
 
-Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+class Consumer(Protocol):
+    """What the indexer asks of its Kafka consumer (aiokafka's, or a fake in unit tests)."""
+
+    def subscribe(self, topics: list[str], *, listener: ConsumerRebalanceListener) -> None: ...
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> Records: ...
+    async def commit(self, offsets: Offsets) -> None: ...
+    def assignment(self) -> Iterable[TopicPartition]: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+    async def topics(self) -> Any: ...
 
 
-@dataclass
-class _Batch:
-    detections: list[Detection]
-    rejections: list[Rejection]
-    offsets: dict[TopicPartition, OffsetAndMetadata]
-    arrived: float
-    generation: int
-    # What the next processor sees: each one's output, as in a chain.
-    passing: Sequence[Detection] = ()
-    stale: bool = False
+class NotReady(RoadwatchError):
+    """The indexer is alive but not doing its work; the message says why."""
 
 
 class _FinishBatchesBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -46,6 +48,7 @@ class _FinishBatchesBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[mis
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self._indexer.finish_batches()
+        self._indexer.progress.forget(revoked)
         if revoked:
             log.info("giving up partitions %s", _describe(revoked))
 
@@ -69,18 +72,20 @@ class Indexer:
 
     At-least-once: offsets are committed only after the chain (store, alerts) and the
     dead-letter topic have finished with every record of the batch. A crash before the
-    commit replays the batch, which the idempotent store absorbs.
+    commit replays the batch, which the idempotent store absorbs. Every failure goes
+    through the error policy: a record at fault is dead-lettered and the rest go on.
     """
 
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        consumer: Consumer,
         *,
         topic: str,
         chain: Sequence[Processor],
         dead_letter: Callable[[Sequence[Rejection]], Awaitable[None]],
         metrics: IndexerMetrics,
-        store: DetectionStore,
+        policy: ErrorPolicy,
+        ping_store: Callable[[], Awaitable[None]],
         max_batch: int = 5000,
     ) -> None:
         self._consumer = consumer
@@ -89,41 +94,41 @@ class Indexer:
         self._dead_letter = dead_letter
         self._max_batch = max_batch
         self._metrics = metrics
-        self._store = store
-        self._next_offsets: dict[TopicPartition, int] = {}
-        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
-        self._committing = asyncio.Lock()
-        # Batches counted into the commit stage, and how many of them are committed.
-        self._entered = 0
-        self._committed_upto = 0
-        self._pipeline: OrderedPipeline[_Batch] | None = None
+        self._policy = policy
+        self._ping_store = ping_store
+        self.progress = Progress(consumer)
+        metrics.follow(lags=self.progress.lags, oldest_open=self.progress.oldest_open_seconds)
+        self._committer = CoalescingCommitter(self._commit, committed=self.progress.committed)
+        self._pipeline: OrderedPipeline[Batch] | None = None
         self._generation = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batches read by then are finished and committed.
 
-        A batch goes through stages: dead-lettering its rejects, each processor of the chain,
-        then the commit of its offsets. The stages overlap across batches (OrderedPipeline),
-        and each sees the batches in the order read.
+        A batch goes through stages: admission, each processor of the chain, dead-lettering
+        its rejects, then the commit of its offsets. The stages overlap across batches
+        (OrderedPipeline), and each sees the batches in the order read.
         """
         self._consumer.subscribe([self._topic], listener=_FinishBatchesBeforeRevoke(self))
-        stages: list[Stage[_Batch] | Wide[_Batch]] = [
+        stages: list[Stage[Batch] | Wide[Batch]] = [
             # Room for a batch read ahead, so the store never waits for the next to be parsed.
-            Wide(self._dead_letter_stage(stop), 2),
-            *(self._processor_stage(processor, stop) for processor in self._chain),
-            self._commit_stage(stop),
+            Wide(self._admit, 2),
+            *(self._processor_stage(processor) for processor in self._chain),
+            self._dead_letter_stage,
+            Wide(self._commit_stage, COMMITS_COALESCED),
         ]
         self._pipeline = OrderedPipeline(stages)
         working = asyncio.create_task(self._pipeline.run())
         try:
             while not stop.is_set() and not working.done():
-                records: Records = await self._consumer.getmany(
-                    timeout_ms=200, max_records=self._max_batch
-                )
+                records = await self._consumer.getmany(timeout_ms=200, max_records=self._max_batch)
                 # getmany returns records of assigned partitions only: they belong to the
                 # generation current now.
                 if records:
-                    batch = self._parse(records, self._generation)
+                    batch = read_batch(
+                        records, generation=self._generation, decode=self._policy.decode
+                    )
+                    self.progress.read(batch)
                     await _unless_done(self._pipeline.put(batch), working)
         finally:
             if not working.done():
@@ -142,92 +147,52 @@ class Indexer:
             await self._pipeline.finished()
         self._generation += 1
 
-    def _dead_letter_stage(self, stop: asyncio.Event) -> Stage[_Batch]:
-        async def dead_letter(batch: _Batch) -> None:
-            batch.stale = batch.generation != self._generation
-            if batch.rejections and not batch.stale:
-                await retry_until_done(
-                    lambda: self._dead_letter(batch.rejections), what="dead-lettering", stop=stop
-                )
+    async def _admit(self, batch: Batch) -> None:
+        batch.stale = batch.generation != self._generation
 
-        return dead_letter
+    def _processor_stage(self, processor: Processor) -> Wide[Batch]:
+        what = f"{type(processor).__name__} on a batch"
 
-    def _processor_stage(self, processor: Processor, stop: asyncio.Event) -> Wide[_Batch]:
-        async def step(batch: _Batch) -> None:
+        async def step(batch: Batch) -> None:
             if batch.passing and not batch.stale:
-                batch.passing = await retry_until_done(
-                    lambda: processor(batch.passing), what="processing a batch", stop=stop
+                batch.passing, refused = await self._policy.apply(
+                    processor, batch.passing, what=what
                 )
+                batch.reject(refused)
 
         return Wide(step, processor.batches_at_once)
 
-    def _commit_stage(self, stop: asyncio.Event) -> Wide[_Batch]:
-        """Commit each batch's offsets once every step before is done with it.
+    async def _dead_letter_stage(self, batch: Batch) -> None:
+        if batch.rejections and not batch.stale:
+            await self._policy.retry(
+                lambda: self._dead_letter(batch.rejections), what="dead-lettering"
+            )
 
-        A commit is a round trip to the broker; batches that finish while one is under way
-        are committed together by the next, so that committing never sets the pace.
-        """
-
-        async def commit(batch: _Batch) -> None:
-            if batch.stale:
-                return
-            # Batches enter in order, so a partition's offset here only moves forward.
-            self._uncommitted.update(batch.offsets)
-            self._entered += 1
-            mine = self._entered
-            async with self._committing:
-                if self._committed_upto < mine:
-                    offsets, self._uncommitted = self._uncommitted, {}
-                    upto = self._entered
-                    await retry_until_done(
-                        lambda: self._commit(offsets), what="committing", stop=stop
-                    )
-                    self._committed_upto = upto
-                    self._next_offsets.update({tp: o.offset for tp, o in offsets.items()})
+    async def _commit_stage(self, batch: Batch) -> None:
+        if not batch.stale:
+            await self._policy.retry(lambda: self._committer(batch.offsets), what="committing")
             self._record(batch)
-
-        return Wide(commit, COMMITS_COALESCED)
+        self.progress.finished(batch)
 
     async def ping_broker(self) -> None:
         await self._consumer.topics()
 
     async def ping_store(self) -> None:
-        await self._store.ping()
+        await self._ping_store()
 
-    def _record(self, batch: _Batch) -> None:
-        count = len(batch.detections) + len(batch.rejections)
+    async def check_progress(self) -> None:
+        """Raise NotReady while a batch has been failing for too long."""
+        problem = self._policy.problem()
+        if problem is not None:
+            raise NotReady(problem)
+
+    def _record(self, batch: Batch) -> None:
+        count = sum(len(records) for records in batch.records.values())
         self._metrics.consumed.inc(count)
         self._metrics.batch_size.observe(count)
         self._metrics.batch_seconds.observe(time.perf_counter() - batch.arrived)
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            done = self._next_offsets.get(tp)
-            if highwater is not None and done is not None:
-                self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
 
-    def _parse(self, records: Records, generation: int) -> _Batch:
-        arrived = time.perf_counter()
-        detections: list[Detection] = []
-        rejections: list[Rejection] = []
-        for partition_records in records.values():
-            for record in partition_records:
-                try:
-                    detections.append(
-                        parse_detection(
-                            record.value,
-                            source=Source(record.topic, record.partition, record.offset),
-                            timestamp_ms=record.timestamp,
-                        )
-                    )
-                except RejectedMessage as rejection:
-                    rejections.append((record, rejection))
-        offsets = {
-            partition: OffsetAndMetadata(batch[-1].offset + 1, "")
-            for partition, batch in records.items()
-        }
-        return _Batch(detections, rejections, offsets, arrived, generation, passing=detections)
-
-    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    async def _commit(self, offsets: Offsets) -> None:
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:

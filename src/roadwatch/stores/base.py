@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from roadwatch.domain import Detection
+from roadwatch.domain import Detection, Source
+from roadwatch.rejections import Reason, RejectedMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +31,16 @@ class Position:
 class DetectionStore(ABC):
     """Where the indexer keeps detections and the per-make counts that go with them.
 
-    `save` is idempotent: a detection whose id is stored already is not stored again, and
-    the per-make counts move only for detections stored for the first time, in the same
-    atomic step, so `count_by_make()` always equals `group_by_make()`.
+    `save` is idempotent for replays: a detection read from the same record (topic,
+    partition, offset) as one stored already is not stored again, and the per-make counts
+    move only for detections stored for the first time, in the same atomic step, so
+    `count_by_make()` always equals `group_by_make()`. A stored detection is never replaced.
+
+    `save` raises RecordsRefused for detections it will not store for what they hold: an id
+    that a detection from another record holds (Reason.ID_CONFLICT), or a value the database
+    refuses (Reason.STORE_REFUSED). Any other exception is the database's own trouble, to be
+    retried. Either way the call may have stored part of the batch; saving the batch again,
+    without the refused detections, completes it exactly.
     """
 
     # How many `save` calls the indexer may have running at once. Above 1 only for a store
@@ -79,6 +87,18 @@ class DetectionStore(ABC):
         `after` continues from a position (keyset pagination, whose cost does not grow with
         depth); `skip` counts from there.
         """
+
+
+def id_conflict(id: UUID, source: Source, holder: Source) -> RejectedMessage:
+    return RejectedMessage(
+        Reason.ID_CONFLICT,
+        f"id {id} is already held by the detection from {_where(holder)}; "
+        f"this one is from {_where(source)}",
+    )
+
+
+def _where(source: Source) -> str:
+    return f"{source.topic}[{source.partition}]@{source.offset}"
 
 
 def largest_first(counts: dict[str, int]) -> dict[str, int]:

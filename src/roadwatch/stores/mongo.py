@@ -1,21 +1,43 @@
 import asyncio
 import logging
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import (
+    BulkWriteError,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+)
 
 from roadwatch.domain import Detection, Source
-from roadwatch.stores.base import DetectionFilter, DetectionStore, Position, largest_first
+from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
+from roadwatch.stores.base import (
+    DetectionFilter,
+    DetectionStore,
+    Position,
+    id_conflict,
+    largest_first,
+)
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+# Codes of a server that is stepping down, shutting down, or timing out: try again.
+TRANSIENT_CODES = {6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+# Codes of a write refused for the values it holds: bad value, type mismatch, a field named
+# like an operator, a failed validation, a document or index key too large.
+DATA_CODES = {2, 14, 52, 121, 10334, 17280}
+# FerretDB passes on its PostgreSQL's refusals, SQLSTATE and all: data exceptions (22),
+# integrity violations (23) and values beyond a limit (54) are the data's fault.
+POSTGRES_DATA_ERROR = re.compile(r"SQLSTATE (22|23|54)[0-9A-Z]{3}")
 NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
 COUNT_UPDATE_ATTEMPTS = 20
 # A batch goes in as this many inserts at once: a server that works through one insert's
@@ -58,43 +80,92 @@ class MongoDetectionStore(DetectionStore):
             return 0
         documents = [_document(detection) for detection in batch]
         size = -(-len(documents) // INSERTS_AT_ONCE)
-        found = await asyncio.gather(
+        # Every insert ends before a failure is raised: none may still run when the batch
+        # is saved again.
+        outcomes = await asyncio.gather(
             *(
                 self._insert(documents[start : start + size], start)
                 for start in range(0, len(documents), size)
-            )
+            ),
+            return_exceptions=True,
         )
-        duplicates: set[int] = set().union(*found)
+        found = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            found.append(outcome)
+        duplicates: set[int] = set().union(*(duplicate for duplicate, _refused in found))
+        refused = {index: why for _duplicate, by_index in found for index, why in by_index.items()}
+        replays, held = await self._sort_duplicates([(i, batch[i]) for i in sorted(duplicates)])
+        if refused or held:
+            # What did go in is counted when the rest is saved again, as a replay.
+            raise RecordsRefused(
+                f"{len(refused) + len(held)} detection(s) refused",
+                reason=Reason.ID_CONFLICT if held and not refused else Reason.STORE_REFUSED,
+                culprits={**held, **refused},
+            )
         stored_by_this_record = [
             detection for index, detection in enumerate(batch) if index not in duplicates
         ]
-        if duplicates:
-            stored_by_this_record += await self._stored_earlier_from_same_record(
-                [batch[index] for index in sorted(duplicates)]
-            )
+        stored_by_this_record += replays
         await self._count(batch, stored_by_this_record)
         return len(batch) - len(duplicates)
 
-    async def _insert(self, documents: list[Document], first_index: int) -> set[int]:
-        """Insert what is not stored yet; return the batch indexes of the duplicates."""
+    async def _insert(
+        self, documents: list[Document], first_index: int
+    ) -> tuple[set[int], dict[int, RejectedMessage]]:
+        """Insert what is not stored yet; return the batch indexes of the duplicates, and
+        of the documents the server refused, with why."""
         try:
             await self._detections.insert_many(documents, ordered=False)
         except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(entry["code"] != DUPLICATE_KEY for entry in errors):
+            if error.details.get("writeConcernErrors"):
                 raise
-            return {first_index + entry["index"] for entry in errors}
-        return set()
+            duplicates, refused = set(), {}
+            for entry in error.details.get("writeErrors", []):
+                index = first_index + entry["index"]
+                code, message = entry["code"], str(entry.get("errmsg"))
+                if code == DUPLICATE_KEY:
+                    duplicates.add(index)
+                elif code in TRANSIENT_CODES:
+                    raise
+                else:
+                    refused[index] = RejectedMessage(
+                        Reason.STORE_REFUSED, f"MongoDB {code}: {message}"
+                    )
+            return duplicates, refused
+        except (BSONError, UnicodeError, DocumentTooLarge) as error:
+            # Raised while encoding, before anything reached the server.
+            raise RecordsRefused(f"{type(error).__name__}: {error}") from error
+        except OperationFailure as error:
+            if _refused_for_the_data(error):
+                raise RecordsRefused(f"MongoDB {error.code}: {error}") from error
+            raise
+        return set(), {}
 
-    async def _stored_earlier_from_same_record(
-        self, duplicates: list[Detection]
-    ) -> list[Detection]:
-        """The duplicates that an earlier attempt at this very record stored (a replay)."""
+    async def _sort_duplicates(
+        self, duplicates: list[tuple[int, Detection]]
+    ) -> tuple[list[Detection], dict[int, RejectedMessage]]:
+        """The duplicates that an earlier attempt at this very record stored (replays), and
+        by index those whose id a detection from another record holds."""
+        if not duplicates:
+            return [], {}
         found = self._detections.find(
-            {"_id": {"$in": [str(d.id) for d in duplicates]}}, {"source": 1}
+            {"_id": {"$in": [str(d.id) for _i, d in duplicates]}}, {"source": 1}
         )
         sources = {document["_id"]: document["source"] async for document in found}
-        return [d for d in duplicates if sources.get(str(d.id)) == _source_document(d.source)]
+        replays, conflicts = [], {}
+        for index, detection in duplicates:
+            holder = sources.get(str(detection.id))
+            if holder == _source_document(detection.source):
+                replays.append(detection)
+            elif holder is not None:
+                conflicts[index] = id_conflict(
+                    detection.id,
+                    detection.source,
+                    Source(holder["topic"], holder["partition"], holder["offset"]),
+                )
+        return replays, conflicts
 
     async def _count(self, batch: Sequence[Detection], stored: list[Detection]) -> None:
         last_offsets: dict[tuple[str, int], int] = {}
@@ -169,6 +240,12 @@ class MongoDetectionStore(DetectionStore):
             query = {"$and": [query, before]} if query else before
         found = self._detections.find(query).sort(NEWEST_FIRST).skip(skip).limit(limit)
         return [_detection(document) async for document in found]
+
+
+def _refused_for_the_data(error: OperationFailure) -> bool:
+    if error.code in TRANSIENT_CODES or error.has_error_label("RetryableWriteError"):
+        return False
+    return error.code in DATA_CODES or bool(POSTGRES_DATA_ERROR.search(str(error)))
 
 
 def _counter(entries: list[Document]) -> Counter[str]:

@@ -7,7 +7,14 @@ import asyncpg
 import sqlalchemy as sa
 
 from roadwatch.domain import Detection, Source
-from roadwatch.stores.base import DetectionFilter, DetectionStore, Position, largest_first
+from roadwatch.rejections import Reason, RecordsRefused
+from roadwatch.stores.base import (
+    DetectionFilter,
+    DetectionStore,
+    Position,
+    id_conflict,
+    largest_first,
+)
 from roadwatch.stores.postgres_tables import detections, make_counts
 from roadwatch.stores.sql import MigratedDatabase
 
@@ -55,8 +62,20 @@ WITH inserted AS (
 SELECT count(*) FROM inserted
 """
 
+# Run only when some rows were not inserted: which of them carry an id that another record
+# holds, and which record that is. A replay of the same record is no conflict.
+FIND_CONFLICTS = """
+SELECT i.source_topic, i.source_partition, i.source_offset,
+       d.source_topic, d.source_partition, d.source_offset
+FROM incoming_detections i JOIN detections d ON d.id = i.id
+WHERE (d.source_topic, d.source_partition, d.source_offset)
+      IS DISTINCT FROM (i.source_topic, i.source_partition, i.source_offset)
+"""
+
 # Deadlock and serialization failures roll the whole statement back: it is safe to run again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
+# Data exceptions, integrity violations, values beyond a limit: the rows are at fault.
+REFUSED_SQLSTATE_CLASSES = {"22", "23", "54"}
 SAVE_ATTEMPTS = 5
 SAVES_AT_ONCE = 2
 
@@ -92,6 +111,8 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             try:
                 return await self._save(rows)
             except asyncpg.PostgresError as error:
+                if str(error.sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES:
+                    raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
                 if error.sqlstate not in RETRYABLE_SQLSTATES or attempt == SAVE_ATTEMPTS:
                     raise
                 log.warning(
@@ -111,8 +132,16 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
                 await driver.execute(CREATE_INCOMING)
                 pooled.info[INCOMING] = True
             async with driver.transaction():
-                await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
-                return int(await driver.fetchval(SAVE_INCOMING))
+                try:
+                    await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
+                except (ValueError, TypeError) as error:
+                    # Raised while encoding a row, before anything reached the server.
+                    raise RecordsRefused(f"{type(error).__name__}: {error}") from error
+                stored = int(await driver.fetchval(SAVE_INCOMING))
+                if stored < len(rows):
+                    # Raised inside the transaction, which it rolls back.
+                    await _refuse_conflicts(driver, rows)
+                return stored
 
     async def count_by_make(self) -> dict[str, int]:
         query = sa.select(make_counts.c.make, make_counts.c.count).where(make_counts.c.count > 0)
@@ -155,6 +184,26 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [_detection(row) for row in rows]
+
+
+async def _refuse_conflicts(driver: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conflicts = await driver.fetch(FIND_CONFLICTS)
+    if not conflicts:
+        return
+    index = {(row[6], row[7], row[8]): place for place, row in enumerate(rows)}
+    culprits = {
+        index[(topic, partition, offset)]: id_conflict(
+            rows[index[(topic, partition, offset)]][0],
+            Source(topic, partition, offset),
+            Source(holder_topic, holder_partition, holder_offset),
+        )
+        for topic, partition, offset, holder_topic, holder_partition, holder_offset in conflicts
+    }
+    raise RecordsRefused(
+        f"{len(culprits)} id(s) already held by other records",
+        reason=Reason.ID_CONFLICT,
+        culprits=culprits,
+    )
 
 
 def _conditions(where: DetectionFilter) -> list[sa.ColumnElement[bool]]:

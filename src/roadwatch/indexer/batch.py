@@ -1,0 +1,69 @@
+"""A batch: the records read together, what they decoded to, and what became of each."""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+
+from roadwatch.domain import Detection, Source
+from roadwatch.indexer.dead_letter import Rejection
+from roadwatch.rejections import RejectedMessage
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+Records = dict[TopicPartition, list[Record]]
+Decode = Callable[..., Detection | RejectedMessage]
+
+
+@dataclass
+class Batch:
+    records: Records
+    detections: list[Detection]
+    rejections: list[Rejection]
+    # Per partition, the offset after the batch's last record: what committing it commits.
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    arrived: float
+    # The consumer's generation when read; a batch of an earlier one is stale (rebalance).
+    generation: int
+    # What the next processor sees: each one's output, as in a chain.
+    passing: Sequence[Detection] = ()
+    stale: bool = False
+    _by_source: dict[Source, Record] = field(default_factory=dict)
+
+    def record_of(self, source: Source) -> Record:
+        """The record a detection of this batch was read from."""
+        if not self._by_source:
+            self._by_source = {
+                Source(r.topic, r.partition, r.offset): r
+                for partition in self.records.values()
+                for r in partition
+            }
+        return self._by_source[source]
+
+    def reject(self, refused: Sequence[tuple[Detection, RejectedMessage]]) -> None:
+        self.rejections += [(self.record_of(d.source), why) for d, why in refused]
+
+
+def read_batch(records: Records, *, generation: int, decode: Decode) -> Batch:
+    """Decode every record; each becomes a detection or a rejection."""
+    arrived = time.perf_counter()
+    detections: list[Detection] = []
+    rejections: list[Rejection] = []
+    for partition_records in records.values():
+        for record in partition_records:
+            decoded = decode(
+                record.value,
+                source=Source(record.topic, record.partition, record.offset),
+                timestamp_ms=record.timestamp,
+            )
+            if isinstance(decoded, RejectedMessage):
+                rejections.append((record, decoded))
+            else:
+                detections.append(decoded)
+    offsets = {
+        partition: OffsetAndMetadata(batch[-1].offset + 1, "")
+        for partition, batch in records.items()
+    }
+    return Batch(records, detections, rejections, offsets, arrived, generation, passing=detections)
