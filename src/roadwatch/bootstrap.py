@@ -185,7 +185,11 @@ async def opened_api_services(
         users = PostgresUserStore(settings.users_db_url)
         await _open_within(patience, "opening the user store", users.open)
         stack.push_async_callback(users.close)
-        feed = KafkaAlertFeed(bootstrap=settings.kafka_broker_url, topic=settings.alerts_topic)
+        feed = KafkaAlertFeed(
+            bootstrap=settings.kafka_broker_url,
+            topic=settings.alerts_topic,
+            skipped=metrics.alerts_skipped.inc,
+        )
         await _open_within(patience, "following the alerts topic", feed.start)
         stack.push_async_callback(feed.stop)
         metrics.sse_clients.set_function(lambda: feed.clients)

@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from roadwatch.errors import RoadwatchError
 
@@ -83,37 +85,49 @@ class _Subscriber:
         return self._items.popleft()
 
 
+class FeedDown(RoadwatchError):
+    """The feed is not following the alerts topic; the message says why."""
+
+
 class KafkaAlertFeed:
-    def __init__(self, *, bootstrap: str, topic: str, client_buffer: int = 1000) -> None:
+    """Follows the alerts topic for every client of this process.
+
+    A record that is not an alert (a tombstone, bytes that are not a JSON object) is skipped,
+    logged and counted. Any failure of the consumer restarts it with backoff from where it
+    was: connected clients keep their streams and see nothing but a pause, and `ping` says
+    the feed is down, with the reason, until it follows again.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic: str,
+        client_buffer: int = 1000,
+        skipped: Callable[[], None] = lambda: None,
+        first_delay: float = 0.2,
+        longest_delay: float = 10.0,
+    ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._client_buffer = client_buffer
+        self._skipped = skipped
+        self._first_delay = first_delay
+        self._longest_delay = longest_delay
         self._subscribers: set[_Subscriber] = set()
         self._next: Position = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._down: str | None = None
 
     @property
     def clients(self) -> int:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        # No group: this process is assigned every partition, so it sees every alert.
-        consumer = AIOKafkaConsumer(
-            self._topic, bootstrap_servers=self._bootstrap, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            partitions = list(consumer.assignment())
-            if not partitions:
-                raise RoadwatchError(f"the alerts topic {self._topic!r} does not exist")
-            await consumer.seek_to_end(*partitions)
-            self._next = {tp.partition: await consumer.position(tp) for tp in partitions}
-        except BaseException:
-            await consumer.stop()
-            raise
-        self._consumer = consumer
-        self._pump = asyncio.create_task(self._run(consumer), name="alert feed")
+        """Follow the topic from its end; raise if it cannot be followed at all."""
+        self._consumer = await self._open()
+        self._pump = asyncio.create_task(self._run(), name="alert feed")
 
     async def stop(self) -> None:
         if self._pump is not None:
@@ -124,21 +138,89 @@ class KafkaAlertFeed:
             await self._consumer.stop()
 
     async def ping(self) -> None:
+        if self._down is not None:
+            raise FeedDown(f"the alert feed is down: {self._down}")
         if self._consumer is None or self._pump is None or self._pump.done():
-            raise RoadwatchError("the alert feed is not running")
+            raise FeedDown("the alert feed is not running")
         await self._consumer.topics()
 
-    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+    async def _open(self) -> AIOKafkaConsumer:
+        """A consumer of every partition, at the positions reached so far (new: the end)."""
+        # No group: this process is assigned every partition, so it sees every alert.
+        consumer = AIOKafkaConsumer(
+            self._topic, bootstrap_servers=self._bootstrap, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partitions = list(consumer.assignment())
+            if not partitions:
+                raise RoadwatchError(f"the alerts topic {self._topic!r} does not exist")
+            for tp in partitions:
+                if tp.partition in self._next:
+                    consumer.seek(tp, self._next[tp.partition])
+                else:
+                    await consumer.seek_to_end(tp)
+                    self._next[tp.partition] = await consumer.position(tp)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def _run(self) -> None:
+        delay = self._first_delay
+        while True:
+            try:
+                if self._consumer is None:
+                    self._consumer = await self._open()
+                await self._follow(self._consumer)
+            except Exception as error:
+                self._down = f"{type(error).__name__}: {error}"[:300]
+                log.warning("the alert feed failed (%s); restarting in %.1f s", self._down, delay)
+                if self._consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await self._consumer.stop()
+                    self._consumer = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._longest_delay)
+            else:
+                return
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
+            if self._down is not None:
+                log.info("the alert feed follows the alerts topic again")
+                self._down = None
             for tp, records in batches.items():
                 for record in records:
                     self._next[tp.partition] = record.offset + 1
-                    item = (tp.partition, record.offset, record.value.decode())
+                    data = self._alert_text(record)
+                    if data is None:
+                        continue
+                    item = (tp.partition, record.offset, data)
                     for subscriber in self._subscribers:
                         subscriber.offer(item)
 
-    async def events(self, last_event_id: str | None = None) -> AsyncIterator[AlertEvent]:
+    def _alert_text(self, record: "ConsumerRecord[bytes, bytes]") -> str | None:
+        """The alert as JSON text, or None (skipped, logged, counted) if it is none."""
+        try:
+            text: str = record.value.decode()
+            if isinstance(orjson.loads(text), dict):
+                return text
+            problem = "not a JSON object"
+        except (AttributeError, UnicodeDecodeError, orjson.JSONDecodeError) as error:
+            problem = "no value" if record.value is None else f"{type(error).__name__}: {error}"
+        self._skipped()
+        log.warning(
+            "skipped the record at %s[%d]@%d: not an alert (%s)",
+            record.topic,
+            record.partition,
+            record.offset,
+            problem,
+        )
+        return None
+
+    async def events(self, last_event_id: str | None = None) -> AsyncGenerator[AlertEvent, None]:
         """The alerts from now on, or from after `last_event_id`; ClientTooSlow ends it."""
         resume = decode_position(last_event_id) if last_event_id else None
         subscriber = _Subscriber(self._client_buffer)
@@ -179,7 +261,9 @@ class KafkaAlertFeed:
                 for tp, records in batches.items():
                     for record in records:
                         if record.offset < until[tp.partition]:
-                            yield tp.partition, record.offset, record.value.decode()
+                            data = self._alert_text(record)
+                            if data is not None:
+                                yield tp.partition, record.offset, data
                 for tp in partitions:
                     # Also ends a partition whose missed records the broker no longer keeps.
                     if (

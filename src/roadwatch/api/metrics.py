@@ -20,6 +20,11 @@ class ApiMetrics:
         self.sse_clients = Gauge(
             "roadwatch_sse_clients", "Clients following /alerts", registry=registry
         )
+        self.alerts_skipped = Counter(
+            "roadwatch_alert_feed_skipped",
+            "Records on the alerts topic that are not alerts, skipped by the feed",
+            registry=registry,
+        )
         self.sse_dropped = Counter(
             "roadwatch_sse_clients_dropped",
             "Clients dropped for falling too far behind",

@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from roadwatch.api.alerts_feed import FeedDown
 from roadwatch.api.deps import Services
 from roadwatch.api.schemas import ReadinessOut
 
@@ -39,6 +40,8 @@ async def readyz(services: Services) -> JSONResponse:
 async def _check(probe: Callable[[], Awaitable[None]]) -> str:
     try:
         await asyncio.wait_for(probe(), timeout=2)
+    except FeedDown as down:
+        return str(down)
     except Exception as error:
         return f"unreachable: {type(error).__name__}"
     return "ok"

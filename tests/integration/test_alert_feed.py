@@ -1,0 +1,100 @@
+"""The API's alert feed against the real broker: records that are not alerts are skipped, and
+a failure restarts the feed while its clients keep their streams."""
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import orjson
+import pytest
+
+from roadwatch.api.alerts_feed import AlertEvent, FeedDown, KafkaAlertFeed
+from tests.conftest import Servers, create_topic
+from tests.streams import eventually, send_values
+
+pytestmark = [pytest.mark.kafka]
+
+ALERT = {"id": "6d0e…", "make": "Jeep", "category": "SUV"}
+
+
+def alert(n: int) -> bytes:
+    return orjson.dumps({**ALERT, "n": n})
+
+
+async def next_alert(events: AsyncGenerator[AlertEvent, None]) -> dict[str, object]:
+    event = await asyncio.wait_for(anext(events), timeout=15)
+    decoded = orjson.loads(event.data)
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+async def subscribed(feed: KafkaAlertFeed) -> None:
+    async def one_client() -> bool:
+        return feed.clients == 1
+
+    await eventually(one_client, within=5, what="the client subscribed")
+
+
+async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_goes_on(
+    servers: Servers,
+) -> None:
+    topic = await create_topic(servers.kafka, partitions=1)
+    skipped = 0
+
+    def count() -> None:
+        nonlocal skipped
+        skipped += 1
+
+    feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, skipped=count)
+    await feed.start()
+    events = feed.events()
+    try:
+        first = asyncio.ensure_future(next_alert(events))
+        await subscribed(feed)
+        junk: list[bytes | None] = [None, b"\xff\xfe", b"[1, 2]", b"not json", alert(1)]
+        await send_values(servers.kafka, topic, junk, key=b"alert")
+
+        assert (await first)["n"] == 1
+        assert skipped == 4
+        await feed.ping()
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await events.aclose()
+        await feed.stop()
+
+
+async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_streams(
+    servers: Servers,
+) -> None:
+    topic = await create_topic(servers.kafka, partitions=2)
+    feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, first_delay=2.0)
+    await feed.start()
+    events = feed.events()
+    try:
+        first = asyncio.ensure_future(next_alert(events))
+        await subscribed(feed)
+        await send_values(servers.kafka, topic, [alert(1)])
+        assert (await first)["n"] == 1
+
+        # The consumer is stopped from under the feed, as a fatal client error would.
+        assert feed._consumer is not None
+        await feed._consumer.stop()
+
+        async def down() -> bool:
+            try:
+                await feed.ping()
+            except FeedDown as error:
+                return "down" in str(error)
+            return False
+
+        await eventually(down, within=10, what="the feed saying it is down")
+        await send_values(servers.kafka, topic, [alert(2), alert(3)])
+
+        assert {(await next_alert(events))["n"] for _ in range(2)} == {2, 3}
+        await feed.ping()
+        assert feed.clients == 1
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await events.aclose()
+        await feed.stop()
