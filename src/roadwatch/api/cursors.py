@@ -2,11 +2,14 @@
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from roadwatch.errors import RoadwatchError
 from roadwatch.stores.base import Position
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 class InvalidCursor(RoadwatchError):
@@ -15,7 +18,11 @@ class InvalidCursor(RoadwatchError):
 
 
 def encode_cursor(position: Position) -> str:
-    milliseconds = int(position.timestamp.timestamp() * 1000)
+    """Any position a store can return encodes, even at the ends of time."""
+    moment = position.timestamp
+    if moment.tzinfo is None:  # how asyncpg returns PostgreSQL's ±infinity
+        moment = moment.replace(tzinfo=UTC)
+    milliseconds = (moment - _EPOCH) // _MILLISECOND
     raw = f"{milliseconds}:{position.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -24,9 +31,7 @@ def decode_cursor(cursor: str) -> Position:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         milliseconds, identifier = raw.split(":")
-        timestamp = datetime.fromtimestamp(int(milliseconds) // 1000, UTC).replace(
-            microsecond=int(milliseconds) % 1000 * 1000
-        )
+        timestamp = _EPOCH + int(milliseconds) * _MILLISECOND
         return Position(timestamp, UUID(identifier))
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise InvalidCursor from None
