@@ -13,9 +13,10 @@ from prometheus_client import CollectorRegistry
 from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.api.alerts_feed import KafkaAlertFeed
 from roadwatch.api.app import create_app
+from roadwatch.api.login_throttle import LoginThrottle, ThrottleRules
 from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
-from roadwatch.api.security import MIN_SECRET_BYTES, LoginThrottle, Passwords, Tokens
+from roadwatch.api.security import Passwords, Tokens, secret_weakness
 from roadwatch.api.services import ApiServices
 from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
@@ -36,12 +37,12 @@ INDEXER_GROUP = "roadwatch-indexer"
 log = logging.getLogger(__name__)
 
 
-def detection_store(url: str) -> DetectionStore:
-    """The store named by the URL's scheme."""
+def detection_store(url: str, *, query_timeout: float | None = None) -> DetectionStore:
+    """The store named by the URL's scheme; with `query_timeout`, no query runs longer."""
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresDetectionStore(url)
+        return PostgresDetectionStore(url, query_timeout=query_timeout)
     if url.startswith("mongodb://"):
-        return MongoDetectionStore(url)
+        return MongoDetectionStore(url, query_timeout=query_timeout)
     raise ConfigurationError(f"no detection store for {url.split('://', 1)[0]}:// URLs")
 
 
@@ -141,16 +142,16 @@ async def started_indexer(
 def token_secret(settings: Settings) -> str:
     """The JWT signing key: required, and strong, in production; generated in development."""
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    if secret is not None and len(secret.encode()) >= MIN_SECRET_BYTES:
+    weakness = None if secret is None else secret_weakness(secret)
+    if secret is not None and weakness is None:
         return secret
     if settings.environment == "production":
         raise ConfigurationError(
-            f"JWT_SECRET must be set to at least {MIN_SECRET_BYTES} bytes in production"
+            f"JWT_SECRET must be set in production: {weakness or 'it is not set'}. "
+            "Generate one with: openssl rand -base64 48"
         )
     if secret is not None:
-        log.warning(
-            "JWT_SECRET is shorter than %d bytes: acceptable only in development", MIN_SECRET_BYTES
-        )
+        log.warning("JWT_SECRET is weak (%s): acceptable only in development", weakness)
         return secret
     log.warning(
         "DEVELOPMENT MODE: no JWT_SECRET set, so tokens are signed with a key generated for "
@@ -179,10 +180,11 @@ async def opened_api_services(
 ) -> AsyncIterator[ApiServices]:
     """The API's stores and alert feed, open; waits up to `patience` s for each to answer."""
     async with AsyncExitStack() as stack:
-        detections = detection_store(settings.detections_db_url)
+        timeout = settings.api_query_timeout
+        detections = detection_store(settings.detections_db_url, query_timeout=timeout)
         await _open_within(patience, "opening the detection store", detections.open)
         stack.push_async_callback(detections.close)
-        users = PostgresUserStore(settings.users_db_url)
+        users = PostgresUserStore(settings.users_db_url, query_timeout=timeout)
         await _open_within(patience, "opening the user store", users.open)
         stack.push_async_callback(users.close)
         feed = KafkaAlertFeed(
@@ -200,8 +202,10 @@ async def opened_api_services(
             alerts=feed,
             passwords=Passwords(),
             tokens=tokens,
-            user_throttle=LoginThrottle(max_failures=5),
-            address_throttle=LoginThrottle(max_failures=20),
+            login_throttle=LoginThrottle.from_uri(
+                settings.login_throttle_storage,
+                ThrottleRules(per_address=settings.login_attempts_per_address),
+            ),
             metrics=metrics,
         )
 

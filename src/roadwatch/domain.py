@@ -31,3 +31,7 @@ class User:
     username: str
     is_admin: bool
     created_at: datetime
+    disabled: bool = False
+    # Moves on at every change of the user's password or access; a token carries the version
+    # it was issued under, and is refused once the user's has moved on.
+    credentials_version: int = 0

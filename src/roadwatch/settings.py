@@ -25,7 +25,19 @@ class Settings(BaseSettings):
     detections_per_second: float = Field(default=10.0, gt=0)
     detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
     users_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
+    # The tables' owner, for `roadwatch migrate` (the database of the PostgreSQL URLs above);
+    # the indexer and the API connect with the URLs above, as a role that may not alter them.
+    migrations_db_url: str | None = None
     jwt_secret: SecretStr | None = None
+    # Addresses (or CIDR ranges) of the reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
+    # Where the login throttle keeps its counters: a `limits` async storage URI.
+    login_throttle_storage: str = "async+memory://"
+    # Login attempts one address may make (a `limits` rate): raise it for a large office
+    # behind one address.
+    login_attempts_per_address: str = "30/minute"
+    # How long the API lets any one database query run, in seconds.
+    api_query_timeout: float = Field(default=3.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 

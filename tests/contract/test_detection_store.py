@@ -179,3 +179,11 @@ async def test_a_value_the_database_cannot_hold_is_refused_not_failed(
     assert refused.value.detail
     assert await store.count() == 2
     assert await store.count_by_make() == await store.group_by_make()
+
+
+async def test_a_capped_count_stops_just_past_the_cap(store: DetectionStore) -> None:
+    await store.save([make_detection(category="SUV") for _ in range(30)])
+
+    assert await store.count(DetectionFilter(category="SUV"), cap=10) == 11
+    assert await store.count(DetectionFilter(category="SUV"), cap=30) == 30
+    assert await store.count(DetectionFilter(category="SUV")) == 30

@@ -120,11 +120,36 @@ async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text(model)
 
+    await _manage_users(page)
+
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     assert re.match(r"^http://127\.0\.0\.1:\d+/$", page.url)
+
+
+async def _manage_users(page: Page) -> None:
+    """The administrator adds a user, disables them, sets their password, deletes them."""
+    users = page.locator("#users-card")
+    await expect(users).to_be_visible()
+    await expect(users.locator("tbody tr")).to_have_count(1)
+    await page.fill("#add-user input[name=username]", "night-shift")
+    await page.fill("#add-user input[name=password]", "password1234")
+    await page.click("#add-user button")
+    await expect(page.locator("#users-error")).to_contain_text("most common")
+    await page.fill("#add-user input[name=password]", "a quiet night on the road")
+    await page.click("#add-user button")
+    added = users.locator("tr[data-username=night-shift]")
+    await expect(added).to_contain_text("active")
+    await added.get_by_role("button", name="Disable").click()
+    await expect(added).to_contain_text("disabled")
+    await page.select_option("#password-user", label="night-shift")
+    await page.fill("#set-password input[name=password]", "a brand new night phrase")
+    await page.click("#set-password button")
+    await expect(page.locator("#users-error")).to_have_text("")
+    await added.get_by_role("button", name="Delete").click()
+    await expect(users.locator("tbody tr")).to_have_count(1)
 
 
 async def _stored(store: DetectionStore, count: int) -> bool:

@@ -3,37 +3,18 @@ from datetime import UTC, datetime
 
 from roadwatch.api.recent_users import RecentUsers
 from roadwatch.domain import User
-from roadwatch.stores.users import UserStore
 
 
-class CountingUsers(UserStore):
+class CountingUsers:
     """Users in a dict, counting the lookups: a fake of the store for the cache's logic."""
 
     def __init__(self, *users: User) -> None:
         self.users = {user.id: user for user in users}
         self.lookups = 0
 
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None: ...
-
-    async def create(self, *, username: str, password_hash: str, is_admin: bool) -> User:
-        raise NotImplementedError
-
-    async def create_first(self, *, username: str, password_hash: str) -> User | None:
-        raise NotImplementedError
-
-    async def has_users(self) -> bool:
-        return bool(self.users)
-
     async def get(self, user_id: uuid.UUID) -> User | None:
         self.lookups += 1
         return self.users.get(user_id)
-
-    async def password_login(self, username: str) -> tuple[User, str] | None:
-        raise NotImplementedError
 
 
 def user(name: str) -> User:

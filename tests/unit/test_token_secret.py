@@ -1,4 +1,5 @@
 import logging
+import secrets
 
 import pytest
 
@@ -7,15 +8,18 @@ from roadwatch.errors import ConfigurationError
 from roadwatch.settings import Settings
 
 
-@pytest.mark.parametrize("secret", [None, "too short", "x" * 31])
+@pytest.mark.parametrize(
+    "secret",
+    [None, "too short", "x" * 31, "a" * 32, "ab" * 64, "0123456789" * 4, "password" * 8],
+)
 def test_production_refuses_to_start_without_a_strong_secret(secret: str | None) -> None:
     settings = Settings(environment="production", jwt_secret=secret)
     with pytest.raises(ConfigurationError, match="JWT_SECRET"):
         api_app(settings)
 
 
-def test_production_takes_a_secret_of_32_bytes() -> None:
-    secret = "y" * 32
+@pytest.mark.parametrize("secret", [secrets.token_urlsafe(32), secrets.token_hex(32)])
+def test_production_takes_a_random_secret_of_32_bytes(secret: str) -> None:
     assert token_secret(Settings(environment="production", jwt_secret=secret)) == secret
 
 

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from roadwatch import __version__
 from roadwatch.api.errors import install_error_handlers
 from roadwatch.api.metrics import ApiMetrics, RequestTimer
+from roadwatch.api.request_limits import RequestLimits
 from roadwatch.api.routes import alerts, detections, health, stats, token, users, web
 from roadwatch.api.services import ApiServices
 from roadwatch.prometheus import metrics_route
@@ -40,11 +41,17 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by routes/web.py from local files, under the dashboard's CSP.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for module in (users, token, detections, stats, alerts, health, web):
         app.include_router(module.router)
+    app.mount("/static/swagger", StaticFiles(directory=web.SWAGGER_UI_FILES), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_FILES), name="static")
     app.router.routes.append(metrics_route(registry))
     app.add_middleware(RequestTimer, metrics=metrics)
+    # Added last, so run first: nothing is read before the request's size is known to be fine.
+    app.add_middleware(RequestLimits)
     return app

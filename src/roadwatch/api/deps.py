@@ -26,9 +26,14 @@ OptionalToken = Annotated[str | None, Depends(bearer)]
 async def authenticate(services: ApiServices, token: str | None) -> User:
     if token is None:
         raise NotAuthenticated
-    user = await services.recent_users.get(services.tokens.verify(token))
+    claims = services.tokens.verify(token)
+    user = await services.recent_users.get(claims.user_id)
     if user is None:
         raise NotAuthenticated("the token's user no longer exists")
+    if user.disabled:
+        raise NotAuthenticated("the token's user is disabled")
+    if claims.version != user.credentials_version:
+        raise NotAuthenticated("the token was issued before the user's password or access changed")
     return user
 
 

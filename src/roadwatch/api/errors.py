@@ -1,14 +1,19 @@
 """The API's errors, and the one place where errors become HTTP responses."""
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from roadwatch.api.alerts_feed import InvalidEventId
 from roadwatch.api.cursors import InvalidCursor
+from roadwatch.api.login_throttle import TooManyAttempts
 from roadwatch.api.schemas import ErrorOut
 from roadwatch.api.security import InvalidToken
 from roadwatch.errors import RoadwatchError
+from roadwatch.stores.base import StoreBusy
 from roadwatch.stores.users import UsernameTaken
 
 
@@ -27,20 +32,30 @@ class WrongCredentials(RoadwatchError):
         return "wrong username or password"
 
 
-class TooManyAttempts(RoadwatchError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
+class CannotChangeOwnAccess(RoadwatchError):
     def __str__(self) -> str:
-        return f"too many failed logins; try again in {self.retry_after} s"
+        return (
+            "an administrator cannot disable, delete or reset their own account "
+            "(change your password with PUT /users/me/password)"
+        )
+
+
+class UnfitPassword(RoadwatchError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UserNotFound(RoadwatchError):
+    def __str__(self) -> str:
+        return "no such user"
 
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 
 def _reply(code: int, error: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=code, headers=headers)
+    detail = error.detail if isinstance(error, StarletteHTTPException) else str(error)
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -51,6 +66,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def forbidden(_request: Request, error: Exception) -> JSONResponse:
         return _reply(status.HTTP_403_FORBIDDEN, error)
+
+    async def not_found(_request: Request, error: Exception) -> JSONResponse:
+        return _reply(status.HTTP_404_NOT_FOUND, error)
+
+    async def busy(_request: Request, error: Exception) -> JSONResponse:
+        return _reply(status.HTTP_503_SERVICE_UNAVAILABLE, error, {"Retry-After": "1"})
 
     async def conflict(_request: Request, error: Exception) -> JSONResponse:
         return _reply(status.HTTP_409_CONFLICT, error)
@@ -73,12 +94,32 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if error.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
+            return await http_exception_handler(request, error)
+        # Starlette names only the first route that matched the path; every one counts.
+        allowed = sorted(
+            {
+                method
+                for route in app.router.routes
+                if isinstance(route, BaseRoute) and route.matches(request.scope)[0] != Match.NONE
+                for method in getattr(route, "methods", None) or ()
+            }
+        )
+        return _reply(error.status_code, error, {"Allow": ", ".join(allowed)})
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     for kind in (InvalidToken, NotAuthenticated, WrongCredentials):
         app.add_exception_handler(kind, unauthorized)
     app.add_exception_handler(NotAdministrator, forbidden)
     app.add_exception_handler(UsernameTaken, conflict)
+    app.add_exception_handler(CannotChangeOwnAccess, conflict)
+    app.add_exception_handler(UserNotFound, not_found)
+    app.add_exception_handler(StoreBusy, busy)
     app.add_exception_handler(InvalidCursor, unprocessable)
+    app.add_exception_handler(UnfitPassword, unprocessable)
     app.add_exception_handler(InvalidEventId, unprocessable)
     app.add_exception_handler(TooManyAttempts, throttled)
 
@@ -89,9 +130,10 @@ def responses(*codes: int) -> dict[int | str, dict[str, object]]:
         400: "The request body is not JSON (or form data) at all",
         401: "Missing, expired or invalid token",
         403: "Not allowed for this user",
+        404: "No such resource",
         409: "Conflicts with what exists",
         422: "Invalid parameters",
-        429: "Too many failed attempts",
-        503: "Not ready",
+        429: "Too many attempts",
+        503: "The database is busy (a query ran out of time); try again after Retry-After",
     }
     return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

@@ -44,18 +44,28 @@ class RequestTimer:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = "500"
+
+        answered = False
+
+        def observe(status: str) -> None:
+            self._metrics.requests.labels(scope["method"], _route(scope), status).observe(
+                time.perf_counter() - started
+            )
 
         async def timed_send(message: Message) -> None:
-            nonlocal status
+            nonlocal answered
             if message["type"] == "http.response.start":
-                status = str(message["status"])
-                self._metrics.requests.labels(scope["method"], _route(scope), status).observe(
-                    time.perf_counter() - started
-                )
+                answered = True
+                observe(str(message["status"]))
             await send(message)
 
-        await self._app(scope, receive, timed_send)
+        try:
+            await self._app(scope, receive, timed_send)
+        except BaseException:
+            # Starlette's outermost middleware answers 500 for this, outside this one.
+            if not answered:
+                observe("500")
+            raise
 
 
 def _route(scope: Scope) -> str:

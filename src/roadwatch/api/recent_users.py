@@ -2,21 +2,25 @@
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 from uuid import UUID
 
 from roadwatch.domain import User
-from roadwatch.stores.users import UserStore
 
-# Users are never changed through the API; one removed in the database directly keeps its
-# access for at most this long.
+# A user disabled, deleted or given a new password keeps their access for at most this
+# long, here or in another API process; in the process that made the change, not at all.
 REMEMBER_SECONDS = 10.0
 MAX_REMEMBERED = 10_000
+
+
+class UserLookup(Protocol):
+    async def get(self, user_id: UUID) -> User | None: ...
 
 
 class RecentUsers:
     def __init__(
         self,
-        store: UserStore,
+        store: UserLookup,
         *,
         seconds: float = REMEMBER_SECONDS,
         max_users: int = MAX_REMEMBERED,
@@ -41,3 +45,7 @@ class RecentUsers:
                 del self._users[next(iter(self._users))]
             self._users[user_id] = (now + self._seconds, user)
         return user
+
+    def forget(self, user_id: UUID) -> None:
+        """Read the user afresh next time: they changed here."""
+        self._users.pop(user_id, None)

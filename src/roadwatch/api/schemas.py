@@ -4,17 +4,46 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
+from roadwatch.api.credential_rules import USERNAME_PATTERN, normal_username, password_problem
 from roadwatch.domain import Detection, User
+
+
+def _password(value: str) -> str:
+    problem = password_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
 
 Username = Annotated[
     str,
-    StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
-    Field(description="3 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"),
+    BeforeValidator(normal_username),
+    StringConstraints(min_length=3, max_length=64, pattern=USERNAME_PATTERN),
+    Field(
+        description="3 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit; "
+        "unique whatever the case"
+    ),
 ]
 Password = Annotated[
-    str, Field(min_length=12, max_length=1024, description="At least 12 characters")
+    str,
+    Field(
+        min_length=12,
+        max_length=1024,
+        description="At least 12 characters besides spaces, no control characters, not one of "
+        "the 30,000 most common passwords, and not containing the username",
+    ),
+    AfterValidator(_password),
 ]
 
 
@@ -24,12 +53,20 @@ class UserCreate(BaseModel):
     username: Username
     password: Password
 
+    @model_validator(mode="after")
+    def _password_apart_from_username(self) -> "UserCreate":
+        problem = password_problem(self.password, username=self.username)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
 
 class UserOut(BaseModel):
     id: UUID
     username: str
     is_admin: bool
     created_at: datetime
+    disabled: bool
 
     @classmethod
     def of(cls, user: User) -> "UserOut":
@@ -38,7 +75,24 @@ class UserOut(BaseModel):
             username=user.username,
             is_admin=user.is_admin,
             created_at=user.created_at,
+            disabled=user.disabled,
         )
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disabled: StrictBool = Field(description="A disabled user cannot log in; their tokens stop")
+
+
+class NewPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_password: Password
+
+
+class PasswordChange(NewPassword):
+    current_password: str = Field(max_length=1024)
 
 
 class SetupOut(BaseModel):
@@ -73,7 +127,11 @@ class DetectionOut(BaseModel):
 
 class DetectionPage(BaseModel):
     items: list[DetectionOut]
-    total: int = Field(description="How many detections match the filters, in all")
+    total: int = Field(
+        description="How many detections match the filters, in all; at most 10,000 when "
+        "`total_capped` (filters other than a make alone are counted no further)"
+    )
+    total_capped: bool = Field(description="True when more than `total` detections match")
     skip: int
     limit: int
     next_cursor: str | None = Field(

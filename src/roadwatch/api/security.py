@@ -1,20 +1,40 @@
-"""Passwords, tokens, and the brake on guessing them."""
+"""Passwords and tokens."""
 
+import asyncio
+import math
 import secrets
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from uuid import UUID
 
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from zxcvbn import zxcvbn
 
 from roadwatch.errors import RoadwatchError
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS = 128
+ZXCVBN_MAX_LENGTH = 72
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why the signing key is too weak to guard tokens, or None.
+
+    How many guesses it would take is estimated by zxcvbn, which sees repeats, sequences and
+    words: 32 times `a` takes a few hundred, a random base64 key of 32 bytes about 10^43.
+    """
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"it is shorter than {MIN_SECRET_BYTES} bytes"
+    # zxcvbn reads at most 72 characters: the estimate of a longer key is a lower bound.
+    guesses_log10 = zxcvbn(secret[:ZXCVBN_MAX_LENGTH])["guesses_log10"]
+    bits = guesses_log10 * math.log2(10)
+    if bits < MIN_SECRET_BITS:
+        return f"it would take about 2^{bits:.0f} guesses, fewer than 2^{MIN_SECRET_BITS}"
+    return None
 
 
 class InvalidToken(RoadwatchError):
@@ -22,21 +42,29 @@ class InvalidToken(RoadwatchError):
 
 
 class Passwords:
-    """Argon2id hashing; unknown users are checked against a dummy hash, so that the time a
-    login takes does not tell which usernames exist."""
+    """Argon2id hashing, off the event loop; unknown users are checked against a dummy hash,
+    so that the time a login takes does not tell which usernames exist.
 
-    def __init__(self) -> None:
+    Each hash takes about 64 MiB and a core for a good part of a second: at most `at_once`
+    run together, and further requests wait their turn, so that a flood of logins cannot
+    take the process's memory or starve every other request of CPU.
+    """
+
+    def __init__(self, *, at_once: int = 2) -> None:
         self._hash = PasswordHash((Argon2Hasher(),))
         self._dummy = self._hash.hash(secrets.token_urlsafe(16))
+        self._turns = asyncio.Semaphore(at_once)
 
-    def hash(self, password: str) -> str:
-        return self._hash.hash(password)
+    async def hash(self, password: str) -> str:
+        async with self._turns:
+            return await asyncio.to_thread(self._hash.hash, password)
 
-    def verify(self, password: str, hashed: str | None) -> bool:
-        if hashed is None:
-            self._hash.verify(password, self._dummy)
-            return False
-        return self._hash.verify(password, hashed)
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        async with self._turns:
+            if hashed is None:
+                await asyncio.to_thread(self._hash.verify, password, self._dummy)
+                return False
+            return await asyncio.to_thread(self._hash.verify, password, hashed)
 
 
 @dataclass(frozen=True)
@@ -45,64 +73,43 @@ class IssuedToken:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: UUID
+    # The user's credentials version when the token was issued.
+    version: int
+
+
 class Tokens:
-    """HS256 JWTs carrying sub, iat, exp and jti; only HS256 is ever accepted."""
+    """HS256 JWTs carrying sub, ver, iat, exp and jti; only HS256 is ever accepted."""
 
     def __init__(self, secret: str, *, lifetime_seconds: int = 3600) -> None:
         self._secret = secret
         self._lifetime = lifetime_seconds
 
-    def issue(self, user_id: UUID) -> IssuedToken:
+    def issue(self, user_id: UUID, *, version: int) -> IssuedToken:
         now = int(time.time())
         claims = {
             "sub": str(user_id),
+            "ver": version,
             "iat": now,
             "exp": now + self._lifetime,
             "jti": str(uuid.uuid4()),
         }
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), self._lifetime)
 
-    def verify(self, token: str) -> UUID:
-        """The user id the token was issued to; InvalidToken if it is not good."""
+    def verify(self, token: str) -> TokenClaims:
+        """Whom the token was issued to, and when; InvalidToken if it is not good."""
         try:
             claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=[ALGORITHM],
-                options={"require": ["sub", "iat", "exp", "jti"]},
+                options={"require": ["sub", "ver", "iat", "exp", "jti"]},
             )
-            return UUID(claims["sub"])
+            version = claims["ver"]
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise InvalidToken("the token's version is not a number")
+            return TokenClaims(UUID(claims["sub"]), version)
         except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise InvalidToken(str(error)) from None
-
-
-class LoginThrottle:
-    """Counts failed logins per key (a username, an address) over a sliding window."""
-
-    def __init__(self, *, max_failures: int = 5, window_seconds: float = 300.0) -> None:
-        self._max = max_failures
-        self._window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-
-    def retry_after(self, key: str) -> int:
-        """Seconds until a login for this key may be tried again; 0 if it may be now."""
-        now = time.monotonic()
-        failures = self._recent(key, now)
-        if len(failures) < self._max:
-            return 0
-        return int(failures[0] + self._window - now) + 1
-
-    def failed(self, key: str) -> None:
-        self._failures.setdefault(key, deque()).append(time.monotonic())
-
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self._window:
-            failures.popleft()
-        if not failures:
-            # Forget quiet keys, so that guessing many usernames does not grow memory for ever.
-            self._failures.pop(key, None)
-        return failures

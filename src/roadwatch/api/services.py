@@ -1,9 +1,10 @@
 from dataclasses import dataclass
 
 from roadwatch.api.alerts_feed import KafkaAlertFeed
+from roadwatch.api.login_throttle import LoginThrottle
 from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
-from roadwatch.api.security import LoginThrottle, Passwords, Tokens
+from roadwatch.api.security import Passwords, Tokens
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
 
@@ -19,7 +20,5 @@ class ApiServices:
     alerts: KafkaAlertFeed
     passwords: Passwords
     tokens: Tokens
-    # Failed logins: few per username; more per address, which many users may share.
-    user_throttle: LoginThrottle
-    address_throttle: LoginThrottle
+    login_throttle: LoginThrottle
     metrics: ApiMetrics

@@ -14,15 +14,19 @@ Port = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
 
 def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Serve the Detections API (and the dashboard) with uvicorn."""
+    settings = load_settings()
     try:
-        app = api_app(load_settings())
+        app = api_app(settings)
     except ConfigurationError as error:
         raise fail(error) from None
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_config=None,
-        proxy_headers=False,
+        # A client's address is the peer's, unless the peer is a proxy named as trusted.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         timeout_graceful_shutdown=5,
     )

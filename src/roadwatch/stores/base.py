@@ -5,7 +5,15 @@ from datetime import datetime
 from uuid import UUID
 
 from roadwatch.domain import Detection, Source
+from roadwatch.errors import RoadwatchError
 from roadwatch.rejections import Reason, RejectedMessage
+
+# Totals beyond this are not counted exactly: a count costs as much as the rows it counts.
+COUNT_CAP = 10_000
+
+
+class StoreBusy(RoadwatchError):
+    """A query ran out of its time, or found no connection free: try again shortly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,10 @@ class DetectionStore(ABC):
         """The per-make counts computed from the stored detections, largest first."""
 
     @abstractmethod
-    async def count(self, where: DetectionFilter = DetectionFilter()) -> int: ...
+    async def count(
+        self, where: DetectionFilter = DetectionFilter(), *, cap: int | None = None
+    ) -> int:
+        """How many detections match; with `cap`, counting stops at cap + 1."""
 
     @abstractmethod
     async def list(

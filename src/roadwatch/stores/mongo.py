@@ -1,8 +1,9 @@
 import asyncio
+import contextlib
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from pymongo.errors import (
     DocumentTooLarge,
     DuplicateKeyError,
     OperationFailure,
+    PyMongoError,
 )
 
 from roadwatch.domain import Detection, Source
@@ -22,6 +24,7 @@ from roadwatch.stores.base import (
     DetectionFilter,
     DetectionStore,
     Position,
+    StoreBusy,
     id_conflict,
     largest_first,
 )
@@ -54,9 +57,14 @@ class MongoDetectionStore(DetectionStore):
     document is atomic everywhere.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, query_timeout: float | None = None) -> None:
+        # With `query_timeout`, every operation gives up after it (pymongo's timeoutMS), and
+        # the server is told so (maxTimeMS).
+        bounded: dict[str, Any] = {}
+        if query_timeout is not None:
+            bounded["timeoutMS"] = int(query_timeout * 1000)
         self._client: AsyncMongoClient[Document] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=5000
+            url, tz_aware=True, serverSelectionTimeoutMS=5000, **bounded
         )
         database = self._client.get_default_database(default="roadwatch")
         self._detections: AsyncCollection[Document] = database["detections"]
@@ -64,7 +72,7 @@ class MongoDetectionStore(DetectionStore):
 
     async def open(self) -> None:
         await self._detections.create_index(NEWEST_FIRST, name="newest")
-        for field in ("make", "category", "year"):
+        for field in ("make", "model", "category", "year"):
             await self._detections.create_index(
                 [(field, ASCENDING), *NEWEST_FIRST], name=f"{field}_newest"
             )
@@ -209,8 +217,9 @@ class MongoDetectionStore(DetectionStore):
 
     async def count_by_make(self) -> dict[str, int]:
         totals: Counter[str] = Counter()
-        async for document in self._counts.find({}):
-            totals.update(_counter(document["counts"]))
+        with _busy_when_slow():
+            async for document in self._counts.find({}):
+                totals.update(_counter(document["counts"]))
         return largest_first({make: n for make, n in totals.items() if n > 0})
 
     async def group_by_make(self) -> dict[str, int]:
@@ -218,8 +227,15 @@ class MongoDetectionStore(DetectionStore):
         cursor = await self._detections.aggregate(pipeline)
         return largest_first({row["_id"]: int(row["count"]) async for row in cursor})
 
-    async def count(self, where: DetectionFilter = DetectionFilter()) -> int:  # noqa: B008
-        return await self._detections.count_documents(_query(where))
+    async def count(
+        self,
+        where: DetectionFilter = DetectionFilter(),  # noqa: B008
+        *,
+        cap: int | None = None,
+    ) -> int:
+        limit: dict[str, Any] = {} if cap is None else {"limit": cap + 1}
+        with _busy_when_slow():
+            return await self._detections.count_documents(_query(where), **limit)
 
     async def list(
         self,
@@ -239,7 +255,18 @@ class MongoDetectionStore(DetectionStore):
             }
             query = {"$and": [query, before]} if query else before
         found = self._detections.find(query).sort(NEWEST_FIRST).skip(skip).limit(limit)
-        return [_detection(document) async for document in found]
+        with _busy_when_slow():
+            return [_detection(document) async for document in found]
+
+
+@contextlib.contextmanager
+def _busy_when_slow() -> Iterator[None]:
+    try:
+        yield
+    except PyMongoError as error:
+        if error.timeout:
+            raise StoreBusy(f"the query took longer than allowed: {error}") from None
+        raise
 
 
 def _refused_for_the_data(error: OperationFailure) -> bool:

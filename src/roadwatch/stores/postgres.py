@@ -87,8 +87,12 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     # two at once keep the server busy inserting one batch while the next is on its way.
     saves_at_once = SAVES_AT_ONCE
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        super().__init__(url, migrations="detections", pool_size=pool_size)
+    def __init__(
+        self, url: str, *, pool_size: int = 10, query_timeout: float | None = None
+    ) -> None:
+        super().__init__(
+            url, migrations="detections", pool_size=pool_size, query_timeout=query_timeout
+        )
 
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:
@@ -145,19 +149,27 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
 
     async def count_by_make(self) -> dict[str, int]:
         query = sa.select(make_counts.c.make, make_counts.c.count).where(make_counts.c.count > 0)
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             rows = (await connection.execute(query)).all()
         return largest_first({make: int(count) for make, count in rows})
 
     async def group_by_make(self) -> dict[str, int]:
         query = sa.select(detections.c.make, sa.func.count()).group_by(detections.c.make)
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             rows = (await connection.execute(query)).all()
         return largest_first({make: int(count) for make, count in rows})
 
-    async def count(self, where: DetectionFilter = DetectionFilter()) -> int:  # noqa: B008
-        query = sa.select(sa.func.count()).select_from(detections).where(*_conditions(where))
-        async with self.engine.connect() as connection:
+    async def count(
+        self,
+        where: DetectionFilter = DetectionFilter(),  # noqa: B008
+        *,
+        cap: int | None = None,
+    ) -> int:
+        matching = sa.select(sa.literal(1)).select_from(detections).where(*_conditions(where))
+        if cap is not None:
+            matching = matching.limit(cap + 1)
+        query = sa.select(sa.func.count()).select_from(matching.subquery())
+        async with self.reading() as connection:
             return int((await connection.execute(query)).scalar_one())
 
     async def list(
@@ -181,7 +193,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             .offset(skip)
             .limit(limit)
         )
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [_detection(row) for row in rows]
 

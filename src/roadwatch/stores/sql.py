@@ -1,22 +1,45 @@
 """What the PostgreSQL-backed stores share: engines and controlled migrations."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from roadwatch.errors import ConfigurationError
+from roadwatch.stores.base import StoreBusy
 
 # One advisory lock for all roadwatch migrations, so that processes starting together wait
 # for each other instead of racing to create the same tables.
 MIGRATION_LOCK = 0x726F6164
 
 
-def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+QUERY_CANCELED = "57014"
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def async_engine(
+    url: str, *, pool_size: int = 10, query_timeout: float | None = None
+) -> AsyncEngine:
+    """An engine over asyncpg. With `query_timeout`, every statement is cancelled by the
+    server after that many seconds, and a connection is waited for no longer either."""
     scheme, rest = url.split("://", 1)
     if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
         raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
+    bounded: dict[str, Any] = {}
+    if query_timeout is not None:
+        milliseconds = str(int(query_timeout * 1000))
+        bounded = {
+            "connect_args": {"server_settings": {"statement_timeout": milliseconds}},
+            "pool_timeout": query_timeout,
+        }
     return create_async_engine(
         f"postgresql+asyncpg://{rest}",
         pool_size=pool_size,
@@ -24,6 +47,7 @@ def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # CPU on both sides, and under bursts extra ones were opened and closed by the dozen.
         max_overflow=0,
         pool_pre_ping=True,
+        **bounded,
     )
 
 
@@ -39,6 +63,20 @@ async def migrate(engine: AsyncEngine, *, folder: Path, version_table: str) -> N
         await connection.run_sync(_upgrade, folder, version_table)
 
 
+async def is_current(engine: AsyncEngine, *, folder: Path, version_table: str) -> bool:
+    """Whether the schema is at the newest migration in `folder` already."""
+    config = Config()
+    config.set_main_option("script_location", str(folder))
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    async with engine.connect() as connection:
+        if await connection.scalar(text("SELECT to_regclass(:t)"), {"t": version_table}) is None:
+            return False
+        # The table's name is roadwatch's own, never input.
+        query = text(f'SELECT version_num FROM "{version_table}"')  # noqa: S608
+        versions = await connection.scalars(query)
+        return set(versions) == heads
+
+
 def _upgrade(connection: Connection, folder: Path, version_table: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(folder))
@@ -51,10 +89,18 @@ class MigratedDatabase:
     """A PostgreSQL database whose schema `open()` brings up to date: the engine's lifecycle
     that every SQL-backed store shares."""
 
-    def __init__(self, url: str, *, migrations: str, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrations: str,
+        pool_size: int = 10,
+        query_timeout: float | None = None,
+    ) -> None:
         self._url = url
         self._migrations = migrations
         self._pool_size = pool_size
+        self._query_timeout = query_timeout
         self._engine: AsyncEngine | None = None
 
     @property
@@ -63,13 +109,38 @@ class MigratedDatabase:
             raise RuntimeError("the store is not open")
         return self._engine
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for queries, whose timeouts come out as StoreBusy."""
+        try:
+            async with self.engine.connect() as connection:
+                yield connection
+        except sqlalchemy.exc.TimeoutError:
+            raise StoreBusy("no database connection was free in time") from None
+        except sqlalchemy.exc.DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
+                raise StoreBusy("the query took longer than allowed") from None
+            raise
+
     async def open(self) -> None:
-        self._engine = async_engine(self._url, pool_size=self._pool_size)
-        await migrate(
-            self._engine,
-            folder=migrations_folder(self._migrations),
-            version_table=f"alembic_version_{self._migrations}",
+        """Connect; bring the schema up to date if it is not, and this role may."""
+        self._engine = async_engine(
+            self._url, pool_size=self._pool_size, query_timeout=self._query_timeout
         )
+        folder = migrations_folder(self._migrations)
+        version_table = f"alembic_version_{self._migrations}"
+        if await is_current(self._engine, folder=folder, version_table=version_table):
+            return
+        try:
+            await migrate(self._engine, folder=folder, version_table=version_table)
+        except sqlalchemy.exc.DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            raise ConfigurationError(
+                f"the {self._migrations} schema is not up to date, and this database role may "
+                "not change it: run `roadwatch migrate` (with MIGRATIONS_DB_URL naming the "
+                "tables' owner)"
+            ) from None
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -42,4 +42,23 @@ class UserStore(ABC):
 
     @abstractmethod
     async def password_login(self, username: str) -> tuple[User, str] | None:
-        """The user of that name and their password hash, if both exist."""
+        """The user of that name (whatever its case) and their password hash, if both exist."""
+
+    @abstractmethod
+    async def password_hash(self, user_id: UUID) -> str | None: ...
+
+    @abstractmethod
+    async def list_users(self) -> list[User]:
+        """Every user, oldest first."""
+
+    @abstractmethod
+    async def set_password(self, user_id: UUID, password_hash: str) -> User | None:
+        """Replace the password; the user's older tokens stop working. None: no such user."""
+
+    @abstractmethod
+    async def set_disabled(self, user_id: UUID, disabled: bool) -> User | None:
+        """Disable (or enable) the user; a disabled user's tokens stop working."""
+
+    @abstractmethod
+    async def delete(self, user_id: UUID) -> bool:
+        """Remove the user and their credentials; False if there was no such user."""

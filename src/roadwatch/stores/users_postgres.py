@@ -21,6 +21,8 @@ users = sa.Table(
     sa.Column("username", sa.Text, nullable=False),
     sa.Column("is_admin", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("credentials_version", sa.Integer, nullable=False),
 )
 credentials = sa.Table(
     "credentials",
@@ -33,8 +35,8 @@ credentials = sa.Table(
 
 
 class PostgresUserStore(MigratedDatabase, UserStore):
-    def __init__(self, url: str) -> None:
-        super().__init__(url, migrations="users")
+    def __init__(self, url: str, *, query_timeout: float | None = None) -> None:
+        super().__init__(url, migrations="users", query_timeout=query_timeout)
 
     async def create(self, *, username: str, password_hash: str, is_admin: bool) -> User:
         async with self.engine.begin() as connection:
@@ -49,11 +51,11 @@ class PostgresUserStore(MigratedDatabase, UserStore):
             return await _insert(connection, username, password_hash, is_admin=True)
 
     async def has_users(self) -> bool:
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             return await _any_user(connection)
 
     async def get(self, user_id: UUID) -> User | None:
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             row = (await connection.execute(users.select().where(users.c.id == user_id))).first()
         return None if row is None else _user(row._mapping)
 
@@ -61,11 +63,63 @@ class PostgresUserStore(MigratedDatabase, UserStore):
         query = (
             sa.select(users, credentials.c.secret_hash)
             .join(credentials, credentials.c.user_id == users.c.id)
-            .where(users.c.username == username, credentials.c.kind == PASSWORD)
+            .where(
+                sa.func.lower(users.c.username) == sa.func.lower(username),
+                credentials.c.kind == PASSWORD,
+            )
         )
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             row = (await connection.execute(query)).first()
         return None if row is None else (_user(row._mapping), row.secret_hash)
+
+    async def password_hash(self, user_id: UUID) -> str | None:
+        query = sa.select(credentials.c.secret_hash).where(
+            credentials.c.user_id == user_id, credentials.c.kind == PASSWORD
+        )
+        async with self.reading() as connection:
+            found: str | None = (await connection.execute(query)).scalar_one_or_none()
+        return found
+
+    async def list_users(self) -> list[User]:
+        query = users.select().order_by(users.c.created_at, users.c.id)
+        async with self.reading() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_user(row) for row in rows]
+
+    async def set_password(self, user_id: UUID, password_hash: str) -> User | None:
+        async with self.engine.begin() as connection:
+            user = await _next_version(connection, user_id)
+            if user is not None:
+                await connection.execute(
+                    credentials.update()
+                    .where(credentials.c.user_id == user_id, credentials.c.kind == PASSWORD)
+                    .values(secret_hash=password_hash)
+                )
+        return user
+
+    async def set_disabled(self, user_id: UUID, disabled: bool) -> User | None:
+        async with self.engine.begin() as connection:
+            return await _next_version(connection, user_id, disabled=disabled)
+
+    async def delete(self, user_id: UUID) -> bool:
+        async with self.engine.begin() as connection:
+            result = await connection.execute(users.delete().where(users.c.id == user_id))
+        return bool(result.rowcount)
+
+
+async def _next_version(
+    connection: AsyncConnection, user_id: UUID, **changes: object
+) -> User | None:
+    """Apply the changes and move the user's credentials version on, in one statement."""
+    row = (
+        await connection.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(credentials_version=users.c.credentials_version + 1, **changes)
+            .returning(users)
+        )
+    ).first()
+    return None if row is None else _user(row._mapping)
 
 
 async def _any_user(connection: AsyncConnection) -> bool:
@@ -82,7 +136,12 @@ async def _insert(
                 await connection.execute(
                     users.insert()
                     .values(
-                        id=user_id, username=username, is_admin=is_admin, created_at=sa.func.now()
+                        id=user_id,
+                        username=username,
+                        is_admin=is_admin,
+                        created_at=sa.func.now(),
+                        disabled=False,
+                        credentials_version=0,
                     )
                     .returning(users)
                 )
@@ -103,4 +162,6 @@ def _user(row: Any) -> User:
         username=row["username"],
         is_admin=row["is_admin"],
         created_at=row["created_at"],
+        disabled=row["disabled"],
+        credentials_version=row["credentials_version"],
     )

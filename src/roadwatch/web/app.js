@@ -1,5 +1,6 @@
 import { AlertStream } from "./alerts.js";
 import { createFirstUser, logIn, request, session, Unauthorized, Unreachable } from "./api.js";
+import { UsersPage } from "./users.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 200;
@@ -16,6 +17,10 @@ const alerts = new AlertStream({
   onAlert: showAlert,
   onState: (state) => { $("connection").textContent = state; $("connection").className = `state ${state}`; },
   onUnauthorized: () => showLogin("Your session has ended; please log in again."),
+});
+
+const users = new UsersPage({
+  onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
 });
 
 function banner(message) {
@@ -166,7 +171,7 @@ async function showDashboard() {
   $("dashboard").hidden = false;
   $("logout").hidden = false;
   alerts.start();
-  await Promise.all([refreshStats(), loadPage(), refreshHealth()]);
+  await Promise.all([refreshStats(), loadPage(), refreshHealth(), guarded(() => users.show(me))]);
   statsTimer = setInterval(refreshLive, STATS_EVERY_MS);
   healthTimer = setInterval(refreshHealth, HEALTH_EVERY_MS);
 }

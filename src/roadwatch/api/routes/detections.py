@@ -3,13 +3,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
 from roadwatch.api.schemas import DetectionOut, DetectionPage
-from roadwatch.stores.base import DetectionFilter, DetectionStore, Position
+from roadwatch.stores.base import COUNT_CAP, DetectionFilter, DetectionStore, Position
 
 router = APIRouter(tags=["detections"])
 
@@ -23,18 +23,23 @@ def _iso_8601(value: object) -> object:
     return value
 
 
-Moment = Annotated[datetime, BeforeValidator(_iso_8601)]
+def _in_utc(moment: datetime) -> datetime:
+    """The moment in UTC (a time without an offset is taken as UTC); one that has no UTC
+    time, such as 0001-01-01T00:00:00+01:00, is invalid."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("lies outside the years 1 to 9999 in UTC") from None
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+Moment = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_in_utc)]
 
 
 @router.get(
     "/detections",
-    responses=responses(401, 422),
+    responses=responses(401, 422, 503),
     summary="Indexed detections, newest first",
     description="Paginate with `skip` and `limit`, or for deep pages with `cursor` (the "
     "`next_cursor` of the previous page), whose cost does not grow with depth.",
@@ -53,7 +58,7 @@ async def list_detections(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DetectionPage:
     where = DetectionFilter(
-        make=make, model=model, category=category, year=year, since=_utc(since), until=_utc(until)
+        make=make, model=model, category=category, year=year, since=since, until=until
     )
     after = decode_cursor(cursor) if cursor else None
     store = services.detections
@@ -61,19 +66,26 @@ async def list_detections(
     next_cursor = None
     if len(items) == limit:
         next_cursor = encode_cursor(Position(items[-1].timestamp, items[-1].id))
+    total, capped = await count_matching(store, where)
     return DetectionPage(
         items=[DetectionOut.of(item) for item in items],
-        total=await count_matching(store, where),
+        total=total,
+        total_capped=capped,
         skip=skip,
         limit=limit,
         next_cursor=next_cursor,
     )
 
 
-async def count_matching(store: DetectionStore, where: DetectionFilter) -> int:
-    """How many detections match; from the maintained per-make counts when they can say."""
+async def count_matching(store: DetectionStore, where: DetectionFilter) -> tuple[int, bool]:
+    """How many detections match, and whether that is only a lower bound (COUNT_CAP).
+
+    From the maintained per-make counts, exactly, when they can say; else counted, but
+    no further than the cap, so that no filter costs a scan of the table.
+    """
     if where == DetectionFilter():
-        return sum((await store.count_by_make()).values())
+        return sum((await store.count_by_make()).values()), False
     if where == DetectionFilter(make=where.make):
-        return (await store.count_by_make()).get(where.make or "", 0)
-    return await store.count(where)
+        return (await store.count_by_make()).get(where.make or "", 0), False
+    counted = await store.count(where, cap=COUNT_CAP)
+    return min(counted, COUNT_CAP), counted > COUNT_CAP

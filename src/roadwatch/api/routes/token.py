@@ -1,12 +1,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 
+from roadwatch.api.credential_rules import could_be_a_username
 from roadwatch.api.deps import Services
-from roadwatch.api.errors import TooManyAttempts, WrongCredentials, responses
+from roadwatch.api.errors import WrongCredentials, responses
 from roadwatch.api.schemas import TokenOut
+from roadwatch.text import normalise
 
 router = APIRouter(tags=["users"])
 
@@ -15,28 +16,25 @@ router = APIRouter(tags=["users"])
     "/token",
     responses=responses(400, 401, 422, 429),
     summary="Log in (OAuth2 password flow)",
-    description="Repeated failures for one username or one address are refused with 429 "
-    "for a while.",
+    description="Attempts are limited per address, and per account from each address; an "
+    "account tried from many addresses is slowed down for addresses it has not logged in "
+    "from. Over a limit, the answer is 429 with Retry-After.",
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, services: Services
 ) -> TokenOut:
-    user = form.username.casefold()
     address = request.client.host if request.client else "unknown"
-    wait = max(
-        services.user_throttle.retry_after(user), services.address_throttle.retry_after(address)
-    )
-    if wait:
-        raise TooManyAttempts(wait)
-    found = await services.users.password_login(form.username)
-    # Verified even for an unknown user (against a dummy hash): the time taken is the same.
-    verified = await run_in_threadpool(
-        services.passwords.verify, form.password, found[1] if found else None
-    )
-    if found is None or not verified:
-        services.user_throttle.failed(user)
-        services.address_throttle.failed(address)
+    # Counted before the password is checked: parallel guesses are counted like serial ones.
+    await services.login_throttle.admit(form.username, address)
+    if not could_be_a_username(form.username):
+        # No user has such a name, and saying so tells nothing: no hash is worth spending.
         raise WrongCredentials
-    services.user_throttle.succeeded(user)
-    issued = services.tokens.issue(found[0].id)
+    found = await services.users.password_login(normalise(form.username))
+    # Verified even for an unknown user (against a dummy hash): the time taken is the same.
+    verified = await services.passwords.verify(form.password, found[1] if found else None)
+    if found is None or not verified or found[0].disabled:
+        raise WrongCredentials
+    user = found[0]
+    await services.login_throttle.succeeded(form.username, address)
+    issued = services.tokens.issue(user.id, version=user.credentials_version)
     return TokenOut(access_token=issued.value, expires_in=issued.expires_in)

@@ -1,9 +1,29 @@
-from fastapi import APIRouter, status
-from fastapi.concurrency import run_in_threadpool
+from uuid import UUID
 
-from roadwatch.api.deps import CurrentUser, OptionalToken, Services, authenticate
-from roadwatch.api.errors import NotAdministrator, NotAuthenticated, responses
-from roadwatch.api.schemas import SetupOut, UserCreate, UserOut
+from fastapi import APIRouter, Request, Response, status
+
+from roadwatch.api.credential_rules import password_problem
+from roadwatch.api.deps import Administrator, CurrentUser, OptionalToken, Services, authenticate
+from roadwatch.api.errors import (
+    CannotChangeOwnAccess,
+    NotAdministrator,
+    NotAuthenticated,
+    UnfitPassword,
+    UserNotFound,
+    WrongCredentials,
+    responses,
+)
+from roadwatch.api.schemas import (
+    NewPassword,
+    PasswordChange,
+    SetupOut,
+    TokenOut,
+    UserChange,
+    UserCreate,
+    UserOut,
+)
+from roadwatch.api.services import ApiServices
+from roadwatch.domain import User
 
 router = APIRouter(tags=["users"])
 
@@ -14,11 +34,15 @@ router = APIRouter(tags=["users"])
     responses=responses(400, 401, 403, 409, 422),
     summary="Create a user",
     description="The first user of an empty system needs no token and becomes an "
-    "administrator; after that, creating users takes an administrator's token.",
+    "administrator; after that, creating users takes an administrator's token. Usernames "
+    "are unique whatever their case.",
 )
 async def create_user(body: UserCreate, services: Services, token: OptionalToken) -> UserOut:
-    password_hash = await run_in_threadpool(services.passwords.hash, body.password)
+    # Who asks is settled before the costly hash: without a token, only while no user exists.
     if token is None:
+        if await services.users.has_users():
+            raise NotAuthenticated("creating users takes an administrator's token")
+        password_hash = await services.passwords.hash(body.password)
         first = await services.users.create_first(
             username=body.username, password_hash=password_hash
         )
@@ -28,10 +52,16 @@ async def create_user(body: UserCreate, services: Services, token: OptionalToken
     creator = await authenticate(services, token)
     if not creator.is_admin:
         raise NotAdministrator
+    password_hash = await services.passwords.hash(body.password)
     user = await services.users.create(
         username=body.username, password_hash=password_hash, is_admin=False
     )
     return UserOut.of(user)
+
+
+@router.get("/users", responses=responses(401, 403), summary="Every user (administrators)")
+async def list_users(_admin: Administrator, services: Services) -> list[UserOut]:
+    return [UserOut.of(user) for user in await services.users.list_users()]
 
 
 @router.get("/users/me", responses=responses(401), summary="The current user")
@@ -39,6 +69,96 @@ async def me(user: CurrentUser) -> UserOut:
     return UserOut.of(user)
 
 
+@router.put(
+    "/users/me/password",
+    responses=responses(400, 401, 422, 429),
+    summary="Change your password",
+    description="Takes the current password. Every token issued before stops working, this "
+    "request's included; the answer carries a new one.",
+)
+async def change_my_password(
+    body: PasswordChange, user: CurrentUser, services: Services, request: Request
+) -> TokenOut:
+    address = request.client.host if request.client else "unknown"
+    # Guessing the current password with a stolen token is throttled like a login.
+    await services.login_throttle.admit(user.username, address)
+    current = await services.users.password_hash(user.id)
+    if not await services.passwords.verify(body.current_password, current):
+        raise WrongCredentials
+    changed = await _set_password(services, user, body.new_password)
+    issued = services.tokens.issue(changed.id, version=changed.credentials_version)
+    return TokenOut(access_token=issued.value, expires_in=issued.expires_in)
+
+
+@router.put(
+    "/users/{user_id:uuid}/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(400, 401, 403, 404, 409, 422),
+    summary="Set another user's password (administrators)",
+    description="The user's tokens stop working. Administrators change their own with "
+    "`PUT /users/me/password`, which takes the current one.",
+)
+async def reset_password(
+    user_id: UUID, body: NewPassword, admin: Administrator, services: Services
+) -> Response:
+    if user_id == admin.id:
+        raise CannotChangeOwnAccess
+    user = await _existing(services, user_id)
+    await _set_password(services, user, body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch(
+    "/users/{user_id:uuid}",
+    responses=responses(400, 401, 403, 404, 409, 422),
+    summary="Disable or enable a user (administrators)",
+    description="A disabled user cannot log in, and their tokens stop working within 10 s.",
+)
+async def change_user(
+    user_id: UUID, body: UserChange, admin: Administrator, services: Services
+) -> UserOut:
+    if user_id == admin.id:
+        raise CannotChangeOwnAccess
+    changed = await services.users.set_disabled(user_id, body.disabled)
+    if changed is None:
+        raise UserNotFound
+    services.recent_users.forget(user_id)
+    return UserOut.of(changed)
+
+
+@router.delete(
+    "/users/{user_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(401, 403, 404, 409),
+    summary="Delete a user (administrators)",
+)
+async def delete_user(user_id: UUID, admin: Administrator, services: Services) -> Response:
+    if user_id == admin.id:
+        raise CannotChangeOwnAccess
+    if not await services.users.delete(user_id):
+        raise UserNotFound
+    services.recent_users.forget(user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/setup", summary="Whether the system still awaits its first user")
 async def setup(services: Services) -> SetupOut:
     return SetupOut(needs_first_user=not await services.users.has_users())
+
+
+async def _existing(services: ApiServices, user_id: UUID) -> User:
+    user = await services.users.get(user_id)
+    if user is None:
+        raise UserNotFound
+    return user
+
+
+async def _set_password(services: ApiServices, user: User, password: str) -> User:
+    problem = password_problem(password, username=user.username)
+    if problem is not None:
+        raise UnfitPassword(problem)
+    changed = await services.users.set_password(user.id, await services.passwords.hash(password))
+    if changed is None:
+        raise UserNotFound
+    services.recent_users.forget(user.id)
+    return changed

@@ -1,0 +1,101 @@
+"""The brake on guessing passwords, built so that nobody can turn it against someone else.
+
+Every attempt is counted before its password is checked, in one atomic step per limit
+(`limits`' moving windows), so attempts sent in parallel are counted like attempts sent in
+turn. In the order checked:
+
+- everyone together: caps the attempts the process takes in, and with them the memory
+  the counters hold;
+- per address: one address cannot spray guesses across many accounts;
+- per account from one address: five guesses, then that address waits for that account;
+  a successful login clears it;
+- per account from addresses it has never logged in from: a few a minute, then fewer an
+  hour. A guesser spread over many addresses slows the account down, but cannot lock its
+  owner out from an address where the owner has logged in before.
+
+The counters live in the storage that `LOGIN_THROTTLE_STORAGE` names: in this process by
+default, or in Redis or Memcached (a `limits` storage URI) to share them across replicas.
+"""
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse, parse_many
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from roadwatch.api.credential_rules import username_key
+from roadwatch.errors import ConfigurationError, RoadwatchError
+
+KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
+
+
+class TooManyAttempts(RoadwatchError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"too many login attempts; try again in {self.retry_after} s"
+
+
+@dataclass(frozen=True)
+class ThrottleRules:
+    everyone: str = "600/minute"
+    per_address: str = "30/minute"
+    per_account_per_address: str = "5/5minutes"
+    per_account_from_new_addresses: str = "10/minute;60/hour"
+
+
+class LoginThrottle:
+    def __init__(self, storage: Storage, rules: ThrottleRules = ThrottleRules()) -> None:
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._everyone = parse(rules.everyone)
+        self._per_address = parse(rules.per_address)
+        self._per_account_per_address = parse(rules.per_account_per_address)
+        self._per_account = parse_many(rules.per_account_from_new_addresses)
+
+    @classmethod
+    def from_uri(cls, uri: str, rules: ThrottleRules = ThrottleRules()) -> "LoginThrottle":
+        storage = storage_from_string(uri)
+        if not isinstance(storage, Storage):
+            raise ConfigurationError(
+                f"LOGIN_THROTTLE_STORAGE must name an async storage (async+…://), got {uri!r}"
+            )
+        return cls(storage, rules)
+
+    async def admit(self, username: str, address: str) -> None:
+        """Count an attempt to log in; TooManyAttempts if it is one too many."""
+        account = _account(username)
+        await self._hit(self._everyone, "everyone")
+        await self._hit(self._per_address, "address", address)
+        await self._hit(self._per_account_per_address, "account-address", account, address)
+        if not await self._storage.get(_known(account, address)):
+            for limit in self._per_account:
+                await self._hit(limit, "account", account)
+
+    async def succeeded(self, username: str, address: str) -> None:
+        """The owner logged in from this address: it need not wait for their guessers."""
+        account = _account(username)
+        await self._limiter.clear(
+            self._per_account_per_address, "account-address", account, address
+        )
+        await self._storage.incr(_known(account, address), KNOWN_ADDRESS_SECONDS)
+
+    async def _hit(self, limit: RateLimitItem, *identifiers: str) -> None:
+        if not await self._limiter.hit(limit, *identifiers):
+            stats = await self._limiter.get_window_stats(limit, *identifiers)
+            raise TooManyAttempts(max(1, math.ceil(stats.reset_time - time.time())))
+
+
+def _account(username: str) -> str:
+    # A fixed-size key, however long the name someone tries.
+    return hashlib.sha256(username_key(username).encode()).hexdigest()[:32]
+
+
+def _known(account: str, address: str) -> str:
+    return f"roadwatch/known/{account}/{address}"

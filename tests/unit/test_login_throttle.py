@@ -1,0 +1,96 @@
+"""The login throttle's rules, on its in-process storage."""
+
+import asyncio
+
+import pytest
+
+from roadwatch.api.login_throttle import LoginThrottle, ThrottleRules, TooManyAttempts
+from roadwatch.errors import ConfigurationError
+
+MEMORY = "async+memory://"
+
+
+async def admitted(throttle: LoginThrottle, username: str, address: str) -> bool:
+    try:
+        await throttle.admit(username, address)
+    except TooManyAttempts:
+        return False
+    return True
+
+
+async def test_attempts_sent_at_once_are_counted_like_attempts_sent_in_turn() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+
+    results = await asyncio.gather(*(admitted(throttle, "ana", "10.0.0.1") for _ in range(50)))
+
+    assert results.count(True) == 5
+
+
+async def test_one_address_cannot_lock_the_owner_out_from_another() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    for _ in range(5):
+        await throttle.admit("ana", "10.0.0.66")
+
+    assert not await admitted(throttle, "ana", "10.0.0.66")
+    assert await admitted(throttle, "ana", "10.0.0.1")
+    assert await admitted(throttle, "ANA", "10.0.0.2")
+
+
+async def test_guesses_for_made_up_names_do_not_lock_out_the_address() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    for n in range(20):
+        await throttle.admit(f"nobody-{n}", "10.0.0.9")
+
+    assert await admitted(throttle, "ana", "10.0.0.9")
+
+
+async def test_an_address_spraying_many_accounts_is_stopped() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY, ThrottleRules(per_address="30/minute"))
+    results = [await admitted(throttle, f"user-{n}", "10.0.0.9") for n in range(40)]
+
+    assert results == [True] * 30 + [False] * 10
+
+
+async def test_guesses_from_many_addresses_slow_the_account_but_not_its_owner() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    await throttle.admit("ana", "192.0.2.1")
+    await throttle.succeeded("ana", "192.0.2.1")  # the owner's usual address
+
+    spread = [await admitted(throttle, "ana", f"198.51.100.{n}") for n in range(15)]
+
+    # Ten a minute from addresses the account was never used from, its owner's first included.
+    assert spread == [True] * 9 + [False] * 6
+    assert not await admitted(throttle, "ana", "203.0.113.7")  # a new address waits
+    assert all([await admitted(throttle, "ana", "192.0.2.1") for _ in range(4)])
+
+
+async def test_a_success_clears_the_addresss_count_for_that_account() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    for _ in range(4):
+        await throttle.admit("ana", "10.0.0.1")
+    await throttle.succeeded("ana", "10.0.0.1")
+
+    assert all([await admitted(throttle, "ana", "10.0.0.1") for _ in range(5)])
+
+
+async def test_the_wait_is_given_in_whole_seconds_until_the_window_frees() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    for _ in range(5):
+        await throttle.admit("ana", "10.0.0.1")
+
+    with pytest.raises(TooManyAttempts) as refused:
+        await throttle.admit("ana", "10.0.0.1")
+
+    assert 1 <= refused.value.retry_after <= 300
+
+
+async def test_all_attempts_together_are_capped() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY, ThrottleRules(everyone="100/minute"))
+    results = [await admitted(throttle, f"user-{n}", f"10.0.{n}.1") for n in range(120)]
+
+    assert results.count(True) == 100
+
+
+def test_a_storage_that_is_not_async_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="LOGIN_THROTTLE_STORAGE"):
+        LoginThrottle.from_uri("memory://")
