@@ -16,7 +16,12 @@ from roadwatch.infra.service import Service
 from roadwatch.infra.tools import run_logged
 
 SUPERUSER = "roadwatch"
+# Least privilege: the owner of roadwatch's tables runs the migrations; the indexer and the
+# API connect as the application role, which may only read and write those tables.
+OWNER = "roadwatch_owner"
+APPLICATION = "roadwatch_app"
 DATABASES = ("roadwatch", "ferretdb")
+APPLICATION_DATABASE = "roadwatch"
 # Used when the checkout lies where the postgres user cannot reach (under /root, say).
 FALLBACK_ROOT = Path("/var/lib/roadwatch")
 
@@ -48,7 +53,10 @@ class PostgresService(Service):
 
     @property
     def password(self) -> str:
-        path = self.config.secret_file("postgres-password")
+        return self._secret("postgres-password")
+
+    def _secret(self, name: str) -> str:
+        path = self.config.secret_file(name)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.parent.chmod(0o700)
@@ -56,9 +64,12 @@ class PostgresService(Service):
             path.write_text(secrets.token_urlsafe(24))
         return path.read_text().strip()
 
-    def url(self, database: str = "roadwatch", *, scheme: str = "postgresql") -> str:
+    def url(
+        self, database: str = "roadwatch", *, scheme: str = "postgresql", role: str = SUPERUSER
+    ) -> str:
+        password = self.password if role == SUPERUSER else self._secret(f"postgres-{role}")
         return (
-            f"{scheme}://{SUPERUSER}:{self.password}@{self.config.host}:"
+            f"{scheme}://{role}:{password}@{self.config.host}:"
             f"{self.config.postgres_port}/{database}"
         )
 
@@ -161,6 +172,12 @@ class PostgresService(Service):
     async def _configure(self) -> None:
         connection = await asyncpg.connect(self.url("postgres"), timeout=5)
         try:
+            found = await connection.fetch("SELECT rolname FROM pg_roles")
+            roles = {row["rolname"] for row in found}
+            for role in (OWNER, APPLICATION):
+                verb = "ALTER" if role in roles else "CREATE"
+                password = self._secret(f"postgres-{role}").replace("'", "''")
+                await connection.execute(f"{verb} ROLE {role} LOGIN PASSWORD '{password}'")
             existing = {
                 row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")
             }
@@ -169,7 +186,47 @@ class PostgresService(Service):
                     await connection.execute(f'CREATE DATABASE "{database}"')
         finally:
             await connection.close()
+        await self._grant(APPLICATION_DATABASE)
+
+    async def _grant(self, database: str) -> None:
+        """The owner owns the database and every table in it (those that an older roadwatch
+        created as the superuser too); the application role may read and write them."""
+        connection = await asyncpg.connect(self.url(database), timeout=5)
+        try:
+            await connection.execute(f'ALTER DATABASE "{database}" OWNER TO {OWNER}')
+            await connection.execute(f"ALTER SCHEMA public OWNER TO {OWNER}")
+            tables = await connection.fetch(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm') "
+                "AND pg_get_userbyid(c.relowner) <> $1",
+                OWNER,
+            )
+            for table in tables:
+                name = table["relname"]
+                await connection.execute(f'ALTER TABLE public."{name}" OWNER TO {OWNER}')
+            for statement in (
+                f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC',
+                f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {APPLICATION}',
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                f"GRANT USAGE ON SCHEMA public TO {APPLICATION}",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                f"TO {APPLICATION}",
+                f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APPLICATION}",
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public "
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APPLICATION}",
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public "
+                f"GRANT USAGE, SELECT ON SEQUENCES TO {APPLICATION}",
+            ):
+                await connection.execute(statement)
+        finally:
+            await connection.close()
 
     def connection_settings(self) -> dict[str, str]:
-        url = self.url("roadwatch")
-        return {"DETECTIONS_DB_URL": url, "USERS_DB_URL": url, "POSTGRES_URL": url}
+        application = self.url(APPLICATION_DATABASE, role=APPLICATION)
+        return {
+            "DETECTIONS_DB_URL": application,
+            "USERS_DB_URL": application,
+            "MIGRATIONS_DB_URL": self.url(APPLICATION_DATABASE, role=OWNER),
+            # The superuser, for administration (and for tests to create databases).
+            "POSTGRES_URL": self.url(APPLICATION_DATABASE),
+        }

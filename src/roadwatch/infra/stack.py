@@ -4,9 +4,10 @@ from collections.abc import Callable, Iterable
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.kafka import KafkaService
-from roadwatch.infra.postgres import PostgresService
+from roadwatch.infra.postgres import APPLICATION_DATABASE, OWNER, PostgresService
 from roadwatch.infra.service import Service, ServiceStatus
 from roadwatch.settings import INFRA_ENV_FILE, Settings
+from roadwatch.stores.schemas import migrate_schemas
 
 SERVICE_NAMES = ("postgres", "ferretdb", "kafka")
 
@@ -44,6 +45,10 @@ class Infrastructure:
 
         # Kafka does not wait on the databases; starting both chains at once saves seconds.
         await asyncio.gather(start([self.postgres, self.ferretdb]), start([self.kafka]))
+        if "postgres" in wanted:
+            # As the tables' owner: the processes connect as a role that may not alter them.
+            owner = self.postgres.url(APPLICATION_DATABASE, role=OWNER)
+            await migrate_schemas(users_url=owner, detections_url=owner)
         self.write_env_file()
 
     def down(self, *, report: Callable[[str], None] = print) -> None:

@@ -1,0 +1,27 @@
+import asyncio
+
+import typer
+
+from roadwatch.cli.common import fail
+from roadwatch.cli.common import settings as load_settings
+from roadwatch.errors import RoadwatchError
+from roadwatch.stores.schemas import migrate_schemas
+
+
+def migrate() -> None:
+    """Apply the database migrations, as MIGRATIONS_DB_URL (the tables' owner) if it is set."""
+    settings = load_settings()
+    owner = settings.migrations_db_url
+    detections = settings.detections_db_url
+    in_postgres = detections.startswith(("postgresql://", "postgres://"))
+    try:
+        done = asyncio.run(
+            migrate_schemas(
+                users_url=owner or settings.users_db_url,
+                detections_url=(owner or detections) if in_postgres else None,
+            )
+        )
+    except RoadwatchError as error:
+        raise fail(error) from None
+    for name in done:
+        typer.echo(f"{name}: up to date")

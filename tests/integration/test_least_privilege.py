@@ -1,0 +1,96 @@
+"""The local setup's roles: the indexer and the API connect as a role that may only read and
+write roadwatch's tables; the migrations run as their owner."""
+
+import subprocess
+import sys
+
+import asyncpg
+import pytest
+
+from tests.conftest import Servers
+from tests.streams import settings_env
+
+pytestmark = [pytest.mark.postgres]
+
+
+async def test_the_application_role_reads_and_writes_but_cannot_alter_anything(
+    servers: Servers,
+) -> None:
+    application = servers.settings.detections_db_url
+    assert application == servers.settings.users_db_url
+    connection = await asyncpg.connect(application)
+    try:
+        assert await connection.fetchval("SELECT current_user") == "roadwatch_app"
+        assert not await connection.fetchval(
+            "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles "
+            "WHERE rolname = current_user"
+        )
+        async with connection.transaction():
+            await connection.execute("SELECT count(*) FROM detections")
+            await connection.execute("UPDATE make_counts SET count = count WHERE false")
+            await connection.execute("SELECT count(*) FROM users")
+            await connection.execute(
+                "CREATE TEMPORARY TABLE scratch AS SELECT * FROM detections WITH NO DATA"
+            )
+        for forbidden in (
+            "CREATE TABLE mine (id int)",
+            "DROP TABLE detections",
+            "ALTER TABLE users ADD COLUMN backdoor text",
+            "TRUNCATE credentials",
+            "CREATE ROLE intruder",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(forbidden)
+    finally:
+        await connection.close()
+
+
+async def test_the_tables_belong_to_the_owner_role_not_to_the_superuser(servers: Servers) -> None:
+    connection = await asyncpg.connect(servers.postgres_url)
+    try:
+        owners = await connection.fetch(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) AS owner FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+        )
+    finally:
+        await connection.close()
+    assert [row["owner"] for row in owners] == ["roadwatch_owner"]
+
+
+def test_roadwatch_migrate_runs_as_the_owner_and_finds_the_schemas_current(
+    servers: Servers,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "roadwatch", "migrate"],
+        env=settings_env(servers.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["users: up to date", "detections: up to date"]
+
+
+def test_a_schema_behind_its_migrations_is_a_clear_error_for_the_application_role(
+    servers: Servers,
+) -> None:
+    # Without the owner's URL, `migrate` acts as the application role; on a database whose
+    # migrations were never run it may create nothing, and says what to do.
+    fresh = servers.settings.detections_db_url.rsplit("/", 1)[0] + "/postgres"
+    settings = servers.settings.model_copy(
+        update={"migrations_db_url": None, "users_db_url": fresh, "detections_db_url": fresh}
+    )
+    env = {**settings_env(settings), "MIGRATIONS_DB_URL": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "roadwatch", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "roadwatch migrate" in done.stderr
+    assert "Traceback" not in done.stderr
