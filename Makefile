@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# The figures in docs/benchmarks.md; about four and a half minutes on 2 cores.
+# The figures in docs/benchmarks.md; about five and a half minutes on 2 cores.
 bench: install
 	./scripts/system-deps --bench
 	$(BIN)/roadwatch infra up

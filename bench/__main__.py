@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import alert_latency, api_scale, fanout, indexer_throughput, producer_rate, report
+from bench import (
+    alert_latency,
+    api_abuse,
+    api_scale,
+    fanout,
+    indexer_throughput,
+    producer_rate,
+    report,
+)
 from bench.stack import Bench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +32,7 @@ async def main() -> None:
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),
+        "api_abuse": lambda: api_abuse.measure(bench, seconds=10),
         "producer_rate": lambda: producer_rate.measure(
             bench, rates=[1, 10, 1_000, 10_000, 50_000], seconds=10
         ),

@@ -156,7 +156,7 @@ async def api_ready(url: str, *, within: float = 60) -> None:
         await wait_until(ready, within=within, every=0.2)
 
 
-ADMIN = {"username": "bench", "password": "a benchmark password"}
+ADMIN = {"username": "bench", "password": "a measured road ahead"}
 
 
 def free_port() -> int:

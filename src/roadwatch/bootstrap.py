@@ -18,6 +18,7 @@ from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import Passwords, Tokens, secret_weakness
 from roadwatch.api.services import ApiServices
+from roadwatch.api.setup_state import SetupState
 from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
@@ -202,6 +203,7 @@ async def opened_api_services(
             alerts=feed,
             passwords=Passwords(),
             tokens=tokens,
+            setup=SetupState(users),
             login_throttle=LoginThrottle.from_uri(
                 settings.login_throttle_storage,
                 ThrottleRules(per_address=settings.login_attempts_per_address),

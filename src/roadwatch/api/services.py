@@ -5,6 +5,7 @@ from roadwatch.api.login_throttle import LoginThrottle
 from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import Passwords, Tokens
+from roadwatch.api.setup_state import SetupState
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
 
@@ -21,4 +22,5 @@ class ApiServices:
     passwords: Passwords
     tokens: Tokens
     login_throttle: LoginThrottle
+    setup: SetupState
     metrics: ApiMetrics

@@ -40,7 +40,7 @@ router = APIRouter(tags=["users"])
 async def create_user(body: UserCreate, services: Services, token: OptionalToken) -> UserOut:
     # Who asks is settled before the costly hash: without a token, only while no user exists.
     if token is None:
-        if await services.users.has_users():
+        if await services.setup.has_users():
             raise NotAuthenticated("creating users takes an administrator's token")
         password_hash = await services.passwords.hash(body.password)
         first = await services.users.create_first(
@@ -143,7 +143,7 @@ async def delete_user(user_id: UUID, admin: Administrator, services: Services) -
 
 @router.get("/setup", summary="Whether the system still awaits its first user")
 async def setup(services: Services) -> SetupOut:
-    return SetupOut(needs_first_user=not await services.users.has_users())
+    return SetupOut(needs_first_user=not await services.setup.has_users())
 
 
 async def _existing(services: ApiServices, user_id: UUID) -> User:
