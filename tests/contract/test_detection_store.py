@@ -1,14 +1,18 @@
 """One contract, every backend: what the indexer and the API rely on from a detection store."""
 
 import dataclasses
+import json
+import random
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
-from roadwatch.domain import Detection
-from roadwatch.rejections import Reason, RecordsRefused
+from roadwatch.domain import Detection, Source
+from roadwatch.parsing import parse_detection
+from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Position
 from tests.factories import EPOCH, make_detection
 
@@ -187,3 +191,65 @@ async def test_a_capped_count_stops_just_past_the_cap(store: DetectionStore) -> 
     assert await store.count(DetectionFilter(category="SUV"), cap=10) == 11
     assert await store.count(DetectionFilter(category="SUV"), cap=30) == 30
     assert await store.count(DetectionFilter(category="SUV")) == 30
+
+
+def mutated_messages(count: int, seed: int = 7) -> list[bytes]:
+    """The producer's message with bytes replaced, inserted or cut, and fields swapped for
+    awkward values: what a careless or hostile camera might send."""
+    rng = random.Random(seed)
+    base = {"Year": 2011, "Make": "Toyota", "Model": "Land Cruiser", "Category": "SUV"}
+    awkward = [
+        "ＳＵＶ",
+        "S\u200bUV",
+        "Citroe\u0308n",
+        "\u202etxet",
+        "x" * 128,
+        "ß",
+        "İ",
+        "\ufeff",
+        "😀 car",
+        "a\u0000b",
+        "\ud800",
+        2011,
+        -1,
+        10**30,
+        None,
+        [],
+        {},
+        True,
+        "2011",
+    ]
+    messages = []
+    for _ in range(count):
+        message = dict(base)
+        for field in rng.sample([*base, "timestamp", "id"], rng.randint(0, 3)):
+            message[field] = rng.choice(awkward)
+        try:
+            raw = bytearray(orjson.dumps(message))
+        except TypeError:  # a lone surrogate: write it as JSON's escape instead
+            raw = bytearray(json.dumps(message).encode())
+        for _ in range(rng.randint(0, 2)):
+            where = rng.randrange(len(raw))
+            raw[where] = rng.randrange(256)
+        messages.append(bytes(raw))
+    return messages
+
+
+async def test_every_detection_the_parser_returns_is_one_the_store_takes(
+    store: DetectionStore,
+) -> None:
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    parsed = []
+    for offset, raw in enumerate(mutated_messages(1500)):
+        try:
+            parsed.append(
+                parse_detection(raw, source=Source("mutated", 0, offset), timestamp_ms=now_ms)
+            )
+        except RejectedMessage:
+            continue
+    assert len(parsed) > 100  # enough of them get through to mean something
+
+    await store.save(parsed)
+
+    assert await store.count() == len(parsed)
+    assert await store.count_by_make() == await store.group_by_make()
