@@ -32,6 +32,7 @@ VEHICLES = [
 ]
 
 
+@pytest.mark.timeout(600)
 async def test_a_broker_restart_mid_stream_loses_nothing(
     servers: Servers, postgres_database: str, tmp_path: Path
 ) -> None:

@@ -56,6 +56,7 @@ async def assert_exactly_once(store: DetectionStore, *, produced: int) -> None:
     assert await store.count_by_make() == await store.group_by_make()
 
 
+@pytest.mark.timeout(900)
 async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     servers: Servers, store_url: str, store: DetectionStore, tmp_path: Path
 ) -> None:
