@@ -5,6 +5,7 @@ import math
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -59,8 +60,18 @@ class Passwords:
         async with self._turns:
             return await asyncio.to_thread(self._hash.hash, password)
 
-    async def verify(self, password: str, hashed: str | None) -> bool:
+    async def verify(
+        self,
+        password: str,
+        hashed: str | None,
+        *,
+        abandoned: Callable[[], Awaitable[bool]] | None = None,
+    ) -> bool:
+        """Whether the password is the one hashed. False, unchecked, if by its turn the
+        request was `abandoned`: a flood's queue must not keep the cores busy after it left."""
         async with self._turns:
+            if abandoned is not None and await abandoned():
+                return False
             if hashed is None:
                 await asyncio.to_thread(self._hash.verify, password, self._dummy)
                 return False

@@ -31,7 +31,9 @@ async def login(
         raise WrongCredentials
     found = await services.users.password_login(normalise(form.username))
     # Verified even for an unknown user (against a dummy hash): the time taken is the same.
-    verified = await services.passwords.verify(form.password, found[1] if found else None)
+    verified = await services.passwords.verify(
+        form.password, found[1] if found else None, abandoned=request.is_disconnected
+    )
     if found is None or not verified or found[0].disabled:
         raise WrongCredentials
     user = found[0]
