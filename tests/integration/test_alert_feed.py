@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import orjson
 import pytest
 
-from roadwatch.api.alerts_feed import AlertEvent, FeedDown, KafkaAlertFeed
+from roadwatch.api.alerts_feed import AlertEvent, ClientTooSlow, FeedDown, KafkaAlertFeed
 from tests.conftest import Servers, create_topic
 from tests.streams import eventually, send_values
 
@@ -27,11 +27,11 @@ async def next_alert(events: AsyncGenerator[AlertEvent, None]) -> dict[str, obje
     return decoded
 
 
-async def subscribed(feed: KafkaAlertFeed) -> None:
-    async def one_client() -> bool:
-        return feed.clients == 1
+async def subscribed(feed: KafkaAlertFeed, clients: int = 1) -> None:
+    async def all_there() -> bool:
+        return feed.clients == clients
 
-    await eventually(one_client, within=5, what="the client subscribed")
+    await eventually(all_there, within=5, what="the clients subscribed")
 
 
 async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_goes_on(
@@ -97,4 +97,33 @@ async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_s
         first.cancel()
         await asyncio.gather(first, return_exceptions=True)
         await events.aclose()
+        await feed.stop()
+
+
+async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_are_not(
+    servers: Servers,
+) -> None:
+    topic = await create_topic(servers.kafka, partitions=1)
+    feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, client_buffer=3)
+    await feed.start()
+    slow, quick = feed.events(), feed.events()
+    firsts = [asyncio.ensure_future(next_alert(events)) for events in (slow, quick)]
+    try:
+        await subscribed(feed, clients=2)
+        await send_values(servers.kafka, topic, [alert(1)], key=b"alert")
+        assert [(await first)["n"] for first in firsts] == [1, 1]
+
+        # One at a time, read by the quick client as they come; the slow one reads none.
+        for n in range(2, 12):
+            await send_values(servers.kafka, topic, [alert(n)], key=b"alert")
+            assert (await next_alert(quick))["n"] == n
+
+        with pytest.raises(ClientTooSlow):
+            await next_alert(slow)
+    finally:
+        for first in firsts:
+            first.cancel()
+        await asyncio.gather(*firsts, return_exceptions=True)
+        await slow.aclose()
+        await quick.aclose()
         await feed.stop()

@@ -290,6 +290,15 @@ async def test_an_operator_shaped_filter_matches_nothing(stack: Stack) -> None:
     assert response.json()["items"] == []
 
 
+@pytest.mark.parametrize("event_id", ["garbage", "0:-1", "1:2,x", ":", "0:1:2"])
+async def test_a_last_event_id_this_api_did_not_issue_is_a_422(stack: Stack, event_id: str) -> None:
+    answer = await stack.client.get(
+        "/alerts", headers={**stack.admin_headers, "Last-Event-ID": event_id}
+    )
+    assert answer.status_code == 422
+    assert "Last-Event-ID" in answer.json()["detail"]
+
+
 async def test_an_unknown_route_is_a_json_404(stack: Stack) -> None:
     response = await stack.client.get("/nowhere")
     assert response.status_code == 404
