@@ -1,8 +1,11 @@
-"""The API's alert feed against the real broker: records that are not alerts are skipped, and
-a failure restarts the feed while its clients keep their streams."""
+"""The API's alert feed against the real broker: records that are not alerts are skipped, a
+failure restarts the feed while its clients keep their streams, and a client that falls
+behind is dropped alone."""
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -14,24 +17,47 @@ from tests.streams import eventually, send_values
 pytestmark = [pytest.mark.kafka]
 
 ALERT = {"id": "6d0e…", "make": "Jeep", "category": "SUV"}
+Stream = AsyncGenerator[AlertEvent, None]
 
 
 def alert(n: int) -> bytes:
     return orjson.dumps({**ALERT, "n": n})
 
 
-async def next_alert(events: AsyncGenerator[AlertEvent, None]) -> dict[str, object]:
+async def next_alert(events: Stream) -> dict[str, object]:
     event = await asyncio.wait_for(anext(events), timeout=15)
     decoded = orjson.loads(event.data)
     assert isinstance(decoded, dict)
     return decoded
 
 
-async def subscribed(feed: KafkaAlertFeed, clients: int = 1) -> None:
-    async def all_there() -> bool:
-        return feed.clients == clients
+@dataclass
+class Clients:
+    streams: list[Stream]
+    # Each stream's first alert, awaited from the moment it subscribed.
+    firsts: "list[asyncio.Task[dict[str, object]]]"
 
-    await eventually(all_there, within=5, what="the clients subscribed")
+
+@asynccontextmanager
+async def following(feed: KafkaAlertFeed, clients: int = 1) -> AsyncIterator[Clients]:
+    """The feed started, with `clients` subscribed; all stopped on leaving."""
+    await feed.start()
+    streams = [feed.events() for _ in range(clients)]
+    firsts = [asyncio.create_task(next_alert(stream)) for stream in streams]
+    try:
+
+        async def all_there() -> bool:
+            return feed.clients == clients
+
+        await eventually(all_there, within=5, what="the clients subscribed")
+        yield Clients(streams, firsts)
+    finally:
+        for first in firsts:
+            first.cancel()
+        await asyncio.gather(*firsts, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
+        await feed.stop()
 
 
 async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_goes_on(
@@ -45,22 +71,13 @@ async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_
         skipped += 1
 
     feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, skipped=count)
-    await feed.start()
-    events = feed.events()
-    try:
-        first = asyncio.ensure_future(next_alert(events))
-        await subscribed(feed)
+    async with following(feed) as clients:
         junk: list[bytes | None] = [None, b"\xff\xfe", b"[1, 2]", b"not json", alert(1)]
         await send_values(servers.kafka, topic, junk, key=b"alert")
 
-        assert (await first)["n"] == 1
+        assert (await clients.firsts[0])["n"] == 1
         assert skipped == 4
         await feed.ping()
-    finally:
-        first.cancel()
-        await asyncio.gather(first, return_exceptions=True)
-        await events.aclose()
-        await feed.stop()
 
 
 async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_streams(
@@ -68,13 +85,9 @@ async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_s
 ) -> None:
     topic = await create_topic(servers.kafka, partitions=2)
     feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, first_delay=2.0)
-    await feed.start()
-    events = feed.events()
-    try:
-        first = asyncio.ensure_future(next_alert(events))
-        await subscribed(feed)
-        await send_values(servers.kafka, topic, [alert(1)])
-        assert (await first)["n"] == 1
+    async with following(feed) as clients:
+        await send_values(servers.kafka, topic, [alert(1)], key=b"alert")
+        assert (await clients.firsts[0])["n"] == 1
 
         # The consumer is stopped from under the feed, as a fatal client error would.
         assert feed._consumer is not None
@@ -88,16 +101,12 @@ async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_s
             return False
 
         await eventually(down, within=10, what="the feed saying it is down")
-        await send_values(servers.kafka, topic, [alert(2), alert(3)])
+        await send_values(servers.kafka, topic, [alert(2), alert(3)], key=b"alert")
 
-        assert {(await next_alert(events))["n"] for _ in range(2)} == {2, 3}
+        stream = clients.streams[0]
+        assert {(await next_alert(stream))["n"] for _ in range(2)} == {2, 3}
         await feed.ping()
         assert feed.clients == 1
-    finally:
-        first.cancel()
-        await asyncio.gather(first, return_exceptions=True)
-        await events.aclose()
-        await feed.stop()
 
 
 async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_are_not(
@@ -105,13 +114,10 @@ async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_a
 ) -> None:
     topic = await create_topic(servers.kafka, partitions=1)
     feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, client_buffer=3)
-    await feed.start()
-    slow, quick = feed.events(), feed.events()
-    firsts = [asyncio.ensure_future(next_alert(events)) for events in (slow, quick)]
-    try:
-        await subscribed(feed, clients=2)
+    async with following(feed, clients=2) as clients:
         await send_values(servers.kafka, topic, [alert(1)], key=b"alert")
-        assert [(await first)["n"] for first in firsts] == [1, 1]
+        assert [(await first)["n"] for first in clients.firsts] == [1, 1]
+        slow, quick = clients.streams
 
         # One at a time, read by the quick client as they come; the slow one reads none.
         for n in range(2, 12):
@@ -120,10 +126,3 @@ async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_a
 
         with pytest.raises(ClientTooSlow):
             await next_alert(slow)
-    finally:
-        for first in firsts:
-            first.cancel()
-        await asyncio.gather(*firsts, return_exceptions=True)
-        await slow.aclose()
-        await quick.aclose()
-        await feed.stop()
