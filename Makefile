@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up test lint bench down clean
+.PHONY: install up test test-unit lint bench down clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
+
+# The tests that need no server: seconds, with nothing started.
+test-unit: install
+	$(BIN)/pytest -m "not kafka and not postgres and not mongo" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench
