@@ -1,9 +1,9 @@
 """A batch: the records read together, what they decoded to, and what became of each."""
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
@@ -14,13 +14,17 @@ from roadwatch.rejections import RejectedMessage
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Records = dict[TopicPartition, list[Record]]
-Decode = Callable[..., Detection | RejectedMessage]
+
+
+class Decode(Protocol):
+    def __call__(
+        self, value: bytes | None, *, source: Source, timestamp_ms: int
+    ) -> Detection | RejectedMessage: ...
 
 
 @dataclass
 class Batch:
     records: Records
-    detections: list[Detection]
     rejections: list[Rejection]
     # Per partition, the offset after the batch's last record: what committing it commits.
     offsets: dict[TopicPartition, OffsetAndMetadata]
@@ -66,4 +70,4 @@ def read_batch(records: Records, *, generation: int, decode: Decode) -> Batch:
         partition: OffsetAndMetadata(batch[-1].offset + 1, "")
         for partition, batch in records.items()
     }
-    return Batch(records, detections, rejections, offsets, arrived, generation, passing=detections)
+    return Batch(records, rejections, offsets, arrived, generation, passing=detections)

@@ -21,10 +21,11 @@ class Progress:
     def __init__(self, consumer: Positions) -> None:
         self._consumer = consumer
         self._committed: dict[TopicPartition, int] = {}
+        # The batches read and not finished, by identity, with when they arrived.
         self._open: dict[int, float] = {}
 
     def read(self, batch: Batch) -> None:
-        self._open[id(batch)] = time.monotonic()
+        self._open[id(batch)] = batch.arrived
         for partition, records in batch.records.items():
             # Until the first commit of ours, the first record read is where we stand.
             self._committed.setdefault(partition, records[0].offset)
@@ -42,7 +43,7 @@ class Progress:
 
     def oldest_open_seconds(self) -> float:
         """How long the oldest batch read but not finished has been open; 0 when none is."""
-        return time.monotonic() - min(self._open.values()) if self._open else 0.0
+        return time.perf_counter() - min(self._open.values()) if self._open else 0.0
 
     def lags(self) -> dict[TopicPartition, int]:
         """Per assigned partition, the records not yet committed."""
