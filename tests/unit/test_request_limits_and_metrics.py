@@ -65,6 +65,15 @@ async def test_a_header_over_8_kib_is_refused(size: int) -> None:
     assert response.status_code == 431
 
 
+async def test_many_headers_each_under_the_limit_are_refused_together() -> None:
+    headers = {f"X-Pad-{n}": "y" * 7_000 for n in range(5)}
+    async with client() as api:
+        refused = await api.post("/echo", headers=headers)
+        accepted = await api.post("/echo", headers=dict(list(headers.items())[:4]))
+    assert refused.status_code == 431
+    assert accepted.status_code == 200
+
+
 async def test_a_500_is_counted_like_any_other_answer() -> None:
     registry = CollectorRegistry()
     async with client(registry) as api:

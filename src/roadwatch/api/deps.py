@@ -23,6 +23,11 @@ Services = Annotated[ApiServices, Depends(_services)]
 OptionalToken = Annotated[str | None, Depends(bearer)]
 
 
+def client_address(request: Request) -> str:
+    """The peer's address; a trusted proxy's X-Forwarded-For has replaced it (uvicorn)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticate(services: ApiServices, token: str | None) -> User:
     if token is None:
         raise NotAuthenticated

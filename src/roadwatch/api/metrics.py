@@ -61,8 +61,9 @@ class RequestTimer:
 
         try:
             await self._app(scope, receive, timed_send)
-        except BaseException:
-            # Starlette's outermost middleware answers 500 for this, outside this one.
+        except Exception:
+            # Starlette's outermost middleware answers 500 for this, outside this one. (A
+            # cancellation, a client gone, is no answer at all.)
             if not answered:
                 observe("500")
             raise

@@ -1,11 +1,13 @@
 """Requests are bounded before they are read: a body over 64 KiB is refused with 413, a
-header over 8 KiB with 431, so that no client can make the API read or parse more."""
+header over 8 KiB or headers over 32 KiB in all with 431, so that no client can make the API
+read or parse more."""
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 8 * 1024
+MAX_HEADERS_BYTES = 32 * 1024
 
 
 class _BodyTooLarge(HTTPException):
@@ -19,18 +21,24 @@ class RequestLimits:
         *,
         max_body: int = MAX_BODY_BYTES,
         max_header: int = MAX_HEADER_BYTES,
+        max_headers: int = MAX_HEADERS_BYTES,
     ) -> None:
         self._app = app
         self._max_body = max_body
         self._max_header = max_header
+        self._max_headers = max_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if any(len(name) + len(value) > self._max_header for name, value in headers):
+        sizes = [len(name) + len(value) for name, value in headers]
+        if any(size > self._max_header for size in sizes):
             await _refuse(send, 431, f"a request header is over {self._max_header} bytes")
+            return
+        if sum(sizes) > self._max_headers:
+            await _refuse(send, 431, f"the request headers are over {self._max_headers} bytes")
             return
         declared = next((value for name, value in headers if name == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from roadwatch.api.credential_rules import could_be_a_username
-from roadwatch.api.deps import Services
+from roadwatch.api.deps import Services, client_address
 from roadwatch.api.errors import WrongCredentials, responses
 from roadwatch.api.schemas import TokenOut
 from roadwatch.text import normalise
@@ -23,7 +23,7 @@ router = APIRouter(tags=["users"])
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, services: Services
 ) -> TokenOut:
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     # Counted before the password is checked: parallel guesses are counted like serial ones.
     await services.login_throttle.admit(form.username, address)
     if not could_be_a_username(form.username):

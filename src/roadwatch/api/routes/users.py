@@ -3,7 +3,14 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response, status
 
 from roadwatch.api.credential_rules import password_problem
-from roadwatch.api.deps import Administrator, CurrentUser, OptionalToken, Services, authenticate
+from roadwatch.api.deps import (
+    Administrator,
+    CurrentUser,
+    OptionalToken,
+    Services,
+    authenticate,
+    client_address,
+)
 from roadwatch.api.errors import (
     CannotChangeOwnAccess,
     NotAdministrator,
@@ -79,7 +86,7 @@ async def me(user: CurrentUser) -> UserOut:
 async def change_my_password(
     body: PasswordChange, user: CurrentUser, services: Services, request: Request
 ) -> TokenOut:
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     # Guessing the current password with a stolen token is throttled like a login.
     await services.login_throttle.admit(user.username, address)
     current = await services.users.password_hash(user.id)
