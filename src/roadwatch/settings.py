@@ -4,6 +4,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roadwatch.text import UnsafeText, normalise
+
 INFRA_ENV_FILE = "infra.env"
 
 
@@ -55,7 +57,11 @@ class Settings(BaseSettings):
     @field_validator("suspicious_vehicle")
     @classmethod
     def _names_a_category(cls, value: str) -> str:
-        if not value.replace(",", "").strip():
+        try:
+            named = normalise(value)
+        except UnsafeText as unsafe:
+            raise ValueError(f"SUSPICIOUS_VEHICLE {unsafe}") from None
+        if not named.replace(",", "").strip():
             raise ValueError("SUSPICIOUS_VEHICLE must name at least one category, such as SUV")
         return value
 

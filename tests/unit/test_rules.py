@@ -1,8 +1,10 @@
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from roadwatch.rules import SuspicionRule, categories_of
+from roadwatch.settings import Settings
 from tests.factories import make_detection
 
 
@@ -38,3 +40,14 @@ def test_every_listed_category_is_found_whatever_its_case_and_spacing(parts: lis
     value = ", ".join(part.lower() for part in named)
     assert rule(make_detection(category=value))
     assert categories_of(value) == {part.strip().casefold() for part in named}
+
+
+def test_the_configured_categories_are_read_as_detections_are_stored() -> None:
+    rule = SuspicionRule("ＳＵＶ, Pick\u200bup")
+    assert rule(make_detection(category="SUV"))
+    assert rule(make_detection(category="Pickup"))
+
+
+def test_a_control_character_in_the_setting_is_refused_at_load() -> None:
+    with pytest.raises(ValidationError, match="SUSPICIOUS_VEHICLE holds the control character"):
+        Settings(suspicious_vehicle="SUV\x00")
