@@ -243,11 +243,12 @@ async def test_batches_finishing_during_a_commit_are_committed_together_by_the_n
 
     committer = CoalescingCommitter(slow_commit)
     first = asyncio.create_task(committer({TopicPartition(TOPIC, 0): OffsetAndMetadata(1, "")}))
-    await asyncio.sleep(0)
+    await wait_for(lambda: bool(committed))  # the first commit is under way
     later = [
         asyncio.create_task(committer({TopicPartition(TOPIC, p): OffsetAndMetadata(o, "")}))
         for p, o in ((0, 2), (1, 7), (0, 3))
     ]
+    # Each call counts its offsets in before it waits for the lock: one turn of the loop.
     await asyncio.sleep(0)
     release.set()
     await asyncio.gather(first, *later)
