@@ -15,11 +15,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.service import port_is_free
 from roadwatch.infra.stack import Infrastructure
+from roadwatch.kafka_topics import COMPACTED, TopicSpec, create_missing_topics
 from roadwatch.settings import Settings, load_settings
 
 LOGS = Path(".roadwatch/bench")
@@ -42,14 +42,9 @@ class Bench:
         self.mongo_url = env["MONGO_URL"]
         LOGS.mkdir(parents=True, exist_ok=True)
 
-    async def topic(self, partitions: int) -> str:
+    async def topic(self, partitions: int, config: dict[str, str] | None = None) -> str:
         name = unique("bench").replace("_", ".")
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
-        finally:
-            await admin.close()
+        await create_missing_topics(self.kafka, [TopicSpec(name, partitions, config or {})])
         return name
 
     @asynccontextmanager
@@ -72,6 +67,7 @@ class Bench:
                 "detections_topic": await self.topic(6),
                 "alerts_topic": await self.topic(3),
                 "dead_letter_topic": await self.topic(1),
+                "watchlists_topic": await self.topic(1, COMPACTED),
                 "detections_db_url": store_url,
                 "users_db_url": users_url or self.settings.users_db_url,
             }

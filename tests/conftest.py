@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from roadwatch.bootstrap import detection_store
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
+from roadwatch.kafka_topics import TopicSpec, create_missing_topics
 from roadwatch.settings import Settings, load_settings
 from roadwatch.stores.base import DetectionStore
 
@@ -112,12 +112,9 @@ def mongo_database_url(servers: Servers) -> str:
     return fresh_mongo_database_url(servers)
 
 
-async def create_topic(bootstrap: str, partitions: int = 1) -> str:
+async def create_topic(
+    bootstrap: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> str:
     name = unique("test.topic").replace("_", ".")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_missing_topics(bootstrap, [TopicSpec(name, partitions, config or {})])
     return name

@@ -17,6 +17,7 @@ from aiokafka.structs import ConsumerRecord
 from roadwatch.bootstrap import started_indexer
 from roadwatch.indexer.error_policy import STUCK_AFTER
 from roadwatch.indexer.runner import Indexer
+from roadwatch.kafka_topics import COMPACTED
 from roadwatch.settings import Settings
 from tests.conftest import Servers, create_topic, unique
 
@@ -30,6 +31,7 @@ async def stream_settings(servers: Servers, *, store_url: str, suspicious: str =
             "detections_topic": await create_topic(servers.kafka, partitions=6),
             "alerts_topic": await create_topic(servers.kafka, partitions=3),
             "dead_letter_topic": await create_topic(servers.kafka, partitions=1),
+            "watchlists_topic": await create_topic(servers.kafka, partitions=1, config=COMPACTED),
             "detections_db_url": store_url,
             "suspicious_vehicle": suspicious,
         }

@@ -1,18 +1,34 @@
-"""Alerts: what is published for a suspicious detection, and the seam that publishes it."""
+"""Alerts: what is published for a detection that matched watchlist rules, and the seam that
+publishes it."""
 
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from roadwatch.domain import Detection
+from roadwatch.domain import Detection, Source
+from roadwatch.watchlists.rules import RuleRef
 
 
-def encode_alert(detection: Detection) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A detection, and the enabled rules it matched (at least one)."""
+
+    detection: Detection
+    rules: tuple[RuleRef, ...]
+
+    @property
+    def source(self) -> Source:
+        return self.detection.source
+
+
+def encode_alert(alert: Alert) -> bytes:
+    detection = alert.detection
     return orjson.dumps(
         {
             "id": str(detection.id),
@@ -21,12 +37,13 @@ def encode_alert(detection: Detection) -> bytes:
             "make": detection.make,
             "model": detection.model,
             "category": detection.category,
+            "rules": [{"id": str(rule.id), "name": rule.name} for rule in alert.rules],
         }
     )
 
 
 class AlertPublisher(Protocol):
-    async def publish(self, suspicious: Sequence[Detection]) -> None:
+    async def publish(self, alerts: Sequence[Alert]) -> None:
         """Return once the broker has acknowledged every alert; raise if any was refused."""
 
 
@@ -43,18 +60,18 @@ class KafkaAlertPublisher:
         self._producer = producer
         self._topic = topic
 
-    async def publish(self, suspicious: Sequence[Detection]) -> None:
-        if not suspicious:
+    async def publish(self, alerts: Sequence[Alert]) -> None:
+        if not alerts:
             return
         partitions = sorted(await self._producer.partitions_for(self._topic))
-        by_partition: dict[int, list[Detection]] = defaultdict(list)
-        for detection in suspicious:
-            by_partition[partitions[detection.source.partition % len(partitions)]].append(detection)
+        by_partition: dict[int, list[Alert]] = defaultdict(list)
+        for alert in alerts:
+            by_partition[partitions[alert.source.partition % len(partitions)]].append(alert)
         deliveries = []
-        for partition, detections in by_partition.items():
+        for partition, in_partition in by_partition.items():
             batch = self._producer.create_batch()
-            for detection in detections:
-                key, value = str(detection.id).encode(), encode_alert(detection)
+            for alert in in_partition:
+                key, value = str(alert.detection.id).encode(), encode_alert(alert)
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     deliveries.append(await self._send(batch, partition))
                     batch = self._producer.create_batch()

@@ -24,14 +24,16 @@ from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
 from roadwatch.indexer.error_policy import STUCK_AFTER, ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.indexer.processors import DetectSuspicious, Persist, Processor, PublishAlerts
+from roadwatch.indexer.processors import MatchWatchlists, Persist, Processor, PublishAlerts
 from roadwatch.indexer.runner import Indexer
-from roadwatch.rules import SuspicionRule
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.mongo import MongoDetectionStore
 from roadwatch.stores.postgres import PostgresDetectionStore
 from roadwatch.stores.users_postgres import PostgresUserStore
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import seed_rule
+from roadwatch.watchlists.topic import RuleFollower
 
 INDEXER_GROUP = "roadwatch-indexer"
 
@@ -83,16 +85,26 @@ def _indexer_producer(settings: Settings) -> AIOKafkaProducer:
     return kafka_producer(settings, linger_ms=0)
 
 
+def rules_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A reader of every partition of the watchlists topic, in no group."""
+    return AIOKafkaConsumer(
+        settings.watchlists_topic,
+        bootstrap_servers=settings.kafka_broker_url,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
 def processor_chain(
     store: DetectionStore,
-    rule: SuspicionRule,
+    rules: Callable[[], RuleIndex],
     alerts: KafkaAlertPublisher,
     *,
     metrics: IndexerMetrics,
 ) -> list[Processor]:
     return [
         Persist(store, metrics=metrics),
-        DetectSuspicious(rule),
+        MatchWatchlists(rules),
         PublishAlerts(alerts, metrics=metrics),
     ]
 
@@ -123,13 +135,26 @@ async def started_indexer(
         await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(consumer.stop)
 
+        # The rules in force before the first detection: the topic read to its end.
+        rules = RuleFollower(
+            lambda: rules_consumer(settings),
+            topic=settings.watchlists_topic,
+            seed=seed_rule(settings.suspicious_vehicle),
+        )
+        await retry_until_done(
+            rules.start,
+            what="reading the watchlists",
+            stop=stop,
+            not_retried=(ConfigurationError,),
+        )
+        stack.push_async_callback(rules.stop)
+
         metrics = IndexerMetrics(registry or CollectorRegistry())
         alerts = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
-        rule = SuspicionRule(settings.suspicious_vehicle)
         yield Indexer(
             consumer,
             topic=settings.detections_topic,
-            chain=processor_chain(store, rule, alerts, metrics=metrics),
+            chain=processor_chain(store, lambda: rules.current, alerts, metrics=metrics),
             dead_letter=DeadLetterTopic(
                 producer, topic=settings.dead_letter_topic, metrics=metrics
             ),

@@ -1,5 +1,6 @@
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 
@@ -23,6 +24,13 @@ class Detection:
     model: str
     category: str
     source: Source
+
+
+class FromRecord(Protocol):
+    """What the indexer's steps pass on: a detection, or something made of one (an alert)."""
+
+    @property
+    def source(self) -> Source: ...
 
 
 @dataclass(frozen=True, slots=True)

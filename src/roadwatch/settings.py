@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     detections_topic: str = "intellisite.detections"
     alerts_topic: str = "intellisite.alerts"
     dead_letter_topic: str = "intellisite.detections.dlq"
+    # Compacted: every watchlist rule, keyed by its id.
+    watchlists_topic: str = "intellisite.watchlists"
     suspicious_vehicle: str = "SUV"
     detections_per_second: float = Field(default=10.0, gt=0)
     detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"

@@ -16,6 +16,7 @@ from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import Vehicle
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.kafka import KafkaService
+from roadwatch.kafka_topics import roadwatch_topics
 from roadwatch.stores.base import DetectionStore
 from tests.api_process import start_api
 from tests.conftest import Servers, unique
@@ -45,13 +46,12 @@ async def test_a_broker_restart_mid_stream_loses_nothing(
             "detections_topic": "restart.detections",
             "alerts_topic": "restart.alerts",
             "dead_letter_topic": "restart.dlq",
+            "watchlists_topic": "restart.watchlists",
             "detections_db_url": postgres_database,
             "users_db_url": postgres_database,
         }
     )
-    kafka = KafkaService(
-        config, topics={"restart.detections": 6, "restart.alerts": 3, "restart.dlq": 1}
-    )
+    kafka = KafkaService(config, topics=roadwatch_topics(settings))
     await kafka.up()
     api = await asyncio.to_thread(start_api, settings, port=free_port(), log=tmp_path / "api.log")
     store = detection_store(postgres_database)

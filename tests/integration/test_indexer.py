@@ -9,6 +9,7 @@ import pytest
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.parsing import derived_id
 from roadwatch.stores.base import DetectionStore
+from roadwatch.watchlists.rules import SEED_ID
 from tests.conftest import Servers
 from tests.streams import eventually, indexer_running, read_topic, send_values, stream_settings
 
@@ -77,6 +78,8 @@ async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_a
             "make": detection.make,
             "model": detection.model,
             "category": detection.category,
+            # No rule was ever written: the seed rule, from SUSPICIOUS_VEHICLE, is in force.
+            "rules": [{"id": str(SEED_ID), "name": "suspicious-vehicle"}],
         }
 
 

@@ -66,7 +66,7 @@ async def test_named_culprits_are_refused_with_their_own_reason_in_one_more_call
 
     assert step.calls == 2
     assert len(passing) == 8
-    assert {batch.index(d) for d, _why in refused} == {2, 7}
+    assert {d.source for d, _why in refused} == {batch[2].source, batch[7].source}
     assert {why.reason for _d, why in refused} == {Reason.ID_CONFLICT}
 
 

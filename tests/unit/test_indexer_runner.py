@@ -11,16 +11,18 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
+from roadwatch.alerts import Alert
 from roadwatch.domain import Detection
 from roadwatch.indexer.batch import Records
 from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.indexer.processors import DetectSuspicious, Processor
+from roadwatch.indexer.processors import MatchWatchlists, Processor
 from roadwatch.indexer.runner import Indexer
 from roadwatch.rejections import Reason, RecordsRefused
-from roadwatch.rules import SuspicionRule
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.records import consumer_record
 
 TOPIC = "test.detections"
@@ -93,9 +95,9 @@ class Alerts:
     batches_at_once = 1
 
     def __init__(self) -> None:
-        self.published: list[Detection] = []
+        self.published: list[Alert] = []
 
-    async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
+    async def __call__(self, batch: Sequence[Alert]) -> Sequence[Alert]:
         self.published += batch
         return batch
 
@@ -155,7 +157,10 @@ async def test_poison_on_every_partition_is_dead_lettered_and_the_rest_stored_an
     store, alerts, stop = Store(), Alerts(), asyncio.Event()
     dead: list[Rejection] = []
     indexer = indexer_over(
-        consumer, [store, DetectSuspicious(SuspicionRule("SUV")), alerts], dead, stop
+        consumer,
+        [store, MatchWatchlists(lambda: RuleIndex([seed_rule("SUV")])), alerts],
+        dead,
+        stop,
     )
 
     running = asyncio.create_task(indexer.run(stop))

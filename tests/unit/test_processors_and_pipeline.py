@@ -4,32 +4,35 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client import CollectorRegistry
 
-from roadwatch.domain import Detection
+from roadwatch.alerts import Alert
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
-from roadwatch.indexer.processors import DetectSuspicious, PublishAlerts
-from roadwatch.rules import SuspicionRule
+from roadwatch.indexer.processors import MatchWatchlists, PublishAlerts
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import seed_rule
 from tests.factories import make_detection
 
 
 class RecordingPublisher:
     def __init__(self) -> None:
-        self.published: list[Detection] = []
+        self.published: list[Alert] = []
 
-    async def publish(self, suspicious: Sequence[Detection]) -> None:
-        self.published += suspicious
+    async def publish(self, alerts: Sequence[Alert]) -> None:
+        self.published += alerts
 
 
-async def test_only_suspicious_detections_pass_detection_and_are_published() -> None:
+async def test_only_matching_detections_become_alerts_naming_the_rule_and_are_published() -> None:
     publisher = RecordingPublisher()
     registry = CollectorRegistry()
     batch = [make_detection(category=c) for c in ("SUV", "Sedan", "Pickup, SUV", "Wagon")]
+    seed = seed_rule("SUV")
 
-    suspicious = await DetectSuspicious(SuspicionRule("SUV"))(batch)
-    published = await PublishAlerts(publisher, metrics=IndexerMetrics(registry))(suspicious)
+    alerts = await MatchWatchlists(lambda: RuleIndex([seed]))(batch)
+    published = await PublishAlerts(publisher, metrics=IndexerMetrics(registry))(alerts)
 
-    assert suspicious == [batch[0], batch[2]]
-    assert publisher.published == published == suspicious
+    assert [alert.detection for alert in alerts] == [batch[0], batch[2]]
+    assert {alert.rules for alert in alerts} == {(seed.ref,)}
+    assert publisher.published == published == alerts
     assert registry.get_sample_value("roadwatch_alerts_published_total") == 2
 
 

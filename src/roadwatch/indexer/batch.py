@@ -8,7 +8,7 @@ from typing import Protocol, TypeAlias
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Detection, FromRecord, Source
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.rejections import RejectedMessage
 
@@ -32,7 +32,7 @@ class Batch:
     # The consumer's generation when read; a batch of an earlier one is stale (rebalance).
     generation: int
     # What the next processor sees: each one's output, as in a chain.
-    passing: Sequence[Detection] = ()
+    passing: Sequence[FromRecord] = ()
     stale: bool = False
     _by_source: dict[Source, Record] = field(default_factory=dict)
 
@@ -46,7 +46,7 @@ class Batch:
             }
         return self._by_source[source]
 
-    def reject(self, refused: Sequence[tuple[Detection, RejectedMessage]]) -> None:
+    def reject(self, refused: Sequence[tuple[FromRecord, RejectedMessage]]) -> None:
         self.rejections += [(self.record_of(d.source), why) for d, why in refused]
 
 

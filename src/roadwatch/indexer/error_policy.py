@@ -17,9 +17,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Detection, FromRecord, Source
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.parsing import parse_detection
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
@@ -27,8 +27,8 @@ from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Step = Callable[[Sequence[Detection]], Awaitable[Sequence[Detection]]]
-Refused = list[tuple[Detection, RejectedMessage]]
+Step = Callable[[Sequence[Any]], Awaitable[Sequence[FromRecord]]]
+Refused = list[tuple[FromRecord, RejectedMessage]]
 # A batch of detections still failing after this long makes the indexer not ready.
 STUCK_AFTER = 30.0
 
@@ -76,8 +76,8 @@ class ErrorPolicy:
             self._failing.pop(key, None)
 
     async def apply(
-        self, step: Step, detections: Sequence[Detection], *, what: str
-    ) -> tuple[Sequence[Detection], Refused]:
+        self, step: Step, detections: Sequence[FromRecord], *, what: str
+    ) -> tuple[Sequence[FromRecord], Refused]:
         """What `step` passes on of `detections`, and the detections it refused, with why."""
         if not detections:
             return [], []

@@ -1,24 +1,26 @@
-"""The steps a batch of detections goes through; each returns what the next one should see."""
+"""The steps a batch of detections goes through; each returns what the next one should see.
+
+The chain is wired in bootstrap: each step takes what the one before it passes on.
+"""
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from roadwatch.alerts import AlertPublisher
-from roadwatch.domain import Detection
+from roadwatch.alerts import Alert, AlertPublisher
+from roadwatch.domain import Detection, FromRecord
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.stores.base import DetectionStore
+from roadwatch.watchlists.matching import RuleIndex
 
 log = logging.getLogger(__name__)
-
-Batch = Sequence[Detection]
 
 
 class Processor(Protocol):
     # How many batches the step may work on at once (they still leave it in order).
     batches_at_once: int
 
-    async def __call__(self, batch: Batch) -> Batch: ...
+    async def __call__(self, batch: Sequence[Any]) -> Sequence[FromRecord]: ...
 
 
 class Persist:
@@ -29,27 +31,37 @@ class Persist:
         self._metrics = metrics
         self.batches_at_once = store.saves_at_once
 
-    async def __call__(self, batch: Batch) -> Batch:
+    async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
         with self._metrics.store_write_seconds.time():
             stored = await self._store.save(batch)
         self._metrics.stored.inc(stored)
         return batch
 
 
-class DetectSuspicious:
-    """Keep only the detections the rule finds suspicious."""
+class MatchWatchlists:
+    """Pass on, as alerts, the detections that match an enabled rule.
+
+    A batch is judged by the rules in force when it reaches this step: `rules` is asked once
+    per batch, and a change arriving meanwhile applies from the next batch.
+    """
 
     batches_at_once = 1
 
-    def __init__(self, is_suspicious: Callable[[Detection], bool]) -> None:
-        self._is_suspicious = is_suspicious
+    def __init__(self, rules: Callable[[], RuleIndex]) -> None:
+        self._rules = rules
 
-    async def __call__(self, batch: Batch) -> Batch:
-        return [detection for detection in batch if self._is_suspicious(detection)]
+    async def __call__(self, batch: Sequence[Detection]) -> Sequence[Alert]:
+        matches = self._rules().matches
+        alerts = []
+        for detection in batch:
+            matched = matches(detection)
+            if matched:
+                alerts.append(Alert(detection, matched))
+        return alerts
 
 
 class PublishAlerts:
-    """Publish an alert for each detection that reaches this step."""
+    """Publish each alert that reaches this step."""
 
     batches_at_once = 1
 
@@ -57,7 +69,7 @@ class PublishAlerts:
         self._publisher = publisher
         self._metrics = metrics
 
-    async def __call__(self, batch: Batch) -> Batch:
+    async def __call__(self, batch: Sequence[Alert]) -> Sequence[Alert]:
         if batch:
             await self._publisher.publish(batch)
             self._metrics.alerts.inc(len(batch))

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
 from roadwatch.infra.service import Service
 from roadwatch.infra.tools import find_program, run_logged
+from roadwatch.kafka_topics import TopicSpec, create_missing_topics
 
 KAFKA_VERSION = "4.1.1"
 PROBE_TOPIC = "roadwatch.infra.probe"
@@ -40,7 +41,7 @@ class KafkaService(Service):
 
     name: ClassVar[str] = "kafka"
 
-    def __init__(self, config: InfraConfig, *, topics: dict[str, int]) -> None:
+    def __init__(self, config: InfraConfig, *, topics: list[TopicSpec]) -> None:
         super().__init__(config)
         self.topics = topics
 
@@ -173,23 +174,8 @@ class KafkaService(Service):
             await admin.close()
 
     async def _configure(self) -> None:
-        await self._create_missing_topics({**self.topics, PROBE_TOPIC: 1})
+        await create_missing_topics(self.bootstrap, [*self.topics, TopicSpec(PROBE_TOPIC, 1)])
         await self._round_trip()
-
-    async def _create_missing_topics(self, wanted: dict[str, int]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [
-                NewTopic(name, num_partitions=partitions, replication_factor=1)
-                for name, partitions in wanted.items()
-                if name not in existing
-            ]
-            if missing:
-                await admin.create_topics(missing)
-        finally:
-            await admin.close()
 
     async def _round_trip(self) -> None:
         """Produce a message and read it back, which proves the broker does real work."""

@@ -6,6 +6,7 @@ from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.infra.postgres import APPLICATION_DATABASE, OWNER, PostgresService
 from roadwatch.infra.service import Service, ServiceStatus
+from roadwatch.kafka_topics import roadwatch_topics
 from roadwatch.settings import INFRA_ENV_FILE, Settings
 from roadwatch.stores.schemas import migrate_schemas
 
@@ -19,14 +20,7 @@ class Infrastructure:
         self.config = config
         self.postgres = PostgresService(config)
         self.ferretdb = FerretDBService(config, postgres=self.postgres)
-        self.kafka = KafkaService(
-            config,
-            topics={
-                settings.detections_topic: 6,
-                settings.alerts_topic: 3,
-                settings.dead_letter_topic: 3,
-            },
-        )
+        self.kafka = KafkaService(config, topics=roadwatch_topics(settings))
         self.services: list[Service] = [self.postgres, self.ferretdb, self.kafka]
 
     async def up(

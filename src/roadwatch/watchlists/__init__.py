@@ -1,0 +1,1 @@
+"""Watchlists: alert rules that operators manage while the system runs."""

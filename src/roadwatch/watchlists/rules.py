@@ -1,0 +1,149 @@
+"""A watchlist rule: what it matches, who made it, and how it travels as JSON."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from roadwatch.errors import RoadwatchError
+from roadwatch.text import normalise
+
+# The seed rule's id is fixed, so every process that starts from SUSPICIOUS_VEHICLE means the
+# same rule by it, whichever of them wrote it first.
+SEED_ID = uuid.uuid5(uuid.UUID("0d8f5a32-64a1-4d6e-a3d0-9b8d1c0f7e21"), "suspicious-vehicle")
+SEED_NAME = "suspicious-vehicle"
+
+
+class InvalidRule(RoadwatchError):
+    """A rule that would match nothing sensible: no field set, or its years the wrong way."""
+
+
+def fold(text: str) -> str:
+    """Text as rules compare it: normalised, then case-folded."""
+    return normalise(text).casefold()
+
+
+def categories_of(value: str) -> frozenset[str]:
+    """The categories named in a comma-separated value, folded and trimmed."""
+    return frozenset(part.strip() for part in fold(value).split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """What an alert says of a rule it matched."""
+
+    id: UUID
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Matches a detection when every field it sets matches; unset fields match anything.
+
+    Text fields are kept as the operator wrote them (normalised); matching folds case.
+    """
+
+    id: UUID
+    name: str
+    description: str = ""
+    enabled: bool = True
+    categories: tuple[str, ...] = ()
+    make: str | None = None
+    model: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    created_by: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.categories or self.make or self.model) and (
+            self.year_from is None and self.year_to is None
+        ):
+            raise InvalidRule("a rule must set at least one of categories, make, model or years")
+        if (
+            self.year_from is not None
+            and self.year_to is not None
+            and self.year_from > self.year_to
+        ):
+            raise InvalidRule(f"year_from {self.year_from} is after year_to {self.year_to}")
+
+    @property
+    def ref(self) -> RuleRef:
+        return RuleRef(self.id, self.name)
+
+
+def seed_rule(suspicious_vehicle: str) -> Rule:
+    """The rule a system without rules starts from: SUSPICIOUS_VEHICLE's categories."""
+    return Rule(
+        id=SEED_ID,
+        name=SEED_NAME,
+        description="Created at first start from SUSPICIOUS_VEHICLE",
+        categories=tuple(sorted(categories_of(suspicious_vehicle))),
+        created_at=datetime(2000, 1, 1, tzinfo=UTC),
+    )
+
+
+def rule_to_json(rule: Rule) -> bytes:
+    return orjson.dumps(
+        {
+            "id": str(rule.id),
+            "name": rule.name,
+            "description": rule.description,
+            "enabled": rule.enabled,
+            "categories": list(rule.categories),
+            "make": rule.make,
+            "model": rule.model,
+            "year_from": rule.year_from,
+            "year_to": rule.year_to,
+            "created_by": rule.created_by,
+            "created_at": rule.created_at.isoformat(),
+            "updated_by": rule.updated_by,
+            "updated_at": None if rule.updated_at is None else rule.updated_at.isoformat(),
+        }
+    )
+
+
+def rule_from_json(value: bytes) -> Rule:
+    """The rule a log record holds; InvalidRule if it holds none."""
+    try:
+        fields: dict[str, Any] = orjson.loads(value)
+        return Rule(
+            id=UUID(fields["id"]),
+            name=str(fields["name"]),
+            description=str(fields.get("description") or ""),
+            enabled=bool(fields.get("enabled", True)),
+            categories=tuple(str(c) for c in fields.get("categories") or ()),
+            make=_optional_text(fields.get("make")),
+            model=_optional_text(fields.get("model")),
+            year_from=_optional_int(fields.get("year_from")),
+            year_to=_optional_int(fields.get("year_to")),
+            created_by=_optional_text(fields.get("created_by")),
+            created_at=datetime.fromisoformat(fields["created_at"]),
+            updated_by=_optional_text(fields.get("updated_by")),
+            updated_at=(
+                None
+                if fields.get("updated_at") is None
+                else datetime.fromisoformat(fields["updated_at"])
+            ),
+        )
+    except InvalidRule:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidRule(f"not a rule: {type(error).__name__}: {error}") from None
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a year")
+    return value

@@ -1,0 +1,206 @@
+"""The watchlists topic: every rule as a record keyed by its id, a tombstone for a deleted one.
+
+The topic is compacted, so it always holds the latest version of every rule. The API writes
+it (after its database); every indexer reads it to the end before it consumes detections,
+then follows it, so a change reaches every indexer within a broker round trip.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from roadwatch.errors import ConfigurationError
+from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import InvalidRule, Rule, rule_from_json, rule_to_json
+
+log = logging.getLogger(__name__)
+
+ConsumerFactory = Callable[[], AIOKafkaConsumer]
+
+
+class RuleLog:
+    """The rules a reading of the topic has reached, and where it has reached."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.rules: dict[UUID, Rule] = {}
+        self.next: dict[int, int] = {}
+        self.skipped = 0
+
+    @property
+    def ever_written(self) -> bool:
+        return any(offset > 0 for offset in self.next.values())
+
+    def apply(self, record: "ConsumerRecord[bytes, bytes]") -> None:
+        self.next[record.partition] = record.offset + 1
+        try:
+            rule_id = UUID(record.key.decode())
+            if record.value is None:
+                self.rules.pop(rule_id, None)
+                return
+            rule = rule_from_json(record.value)
+            if rule.id != rule_id:
+                raise InvalidRule(f"keyed {rule_id} but holds rule {rule.id}")
+        except (InvalidRule, AttributeError, UnicodeDecodeError, ValueError) as error:
+            self.skipped += 1
+            log.warning(
+                "skipped the record at %s[%d]@%d: not a rule (%s)",
+                record.topic,
+                record.partition,
+                record.offset,
+                error,
+            )
+            return
+        self.rules[rule.id] = rule
+
+    async def open(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Start `consumer` on every partition, where this reading has reached."""
+        await consumer.start()
+        try:
+            partitions = [tp for tp in consumer.assignment() if tp.topic == self.topic]
+            if not partitions:
+                raise ConfigurationError(
+                    f"the watchlists topic {self.topic!r} does not exist: create it compacted "
+                    "(`roadwatch infra up` does), or set WATCHLISTS_TOPIC"
+                )
+            for tp in partitions:
+                if tp.partition in self.next:
+                    consumer.seek(tp, self.next[tp.partition])
+                else:
+                    await consumer.seek_to_beginning(tp)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return partitions
+
+    async def read_to_end(
+        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    ) -> None:
+        """Read every record written before this call."""
+        ends = await consumer.end_offsets(partitions)
+        behind = dict(ends)
+        while behind:
+            for records in (await consumer.getmany(*behind, timeout_ms=500)).values():
+                for record in records:
+                    self.apply(record)
+            for tp, end in list(behind.items()):
+                # Compaction leaves gaps: the position, not the last offset read, says where.
+                position = await consumer.position(tp)
+                if position >= end:
+                    self.next[tp.partition] = position
+                    del behind[tp]
+
+
+async def read_rules(consumer: AIOKafkaConsumer, topic: str) -> RuleLog:
+    """The topic's rules as they stand now."""
+    reading = RuleLog(topic)
+    partitions = await reading.open(consumer)
+    try:
+        await reading.read_to_end(consumer, partitions)
+    finally:
+        await consumer.stop()
+    return reading
+
+
+class RuleFollower:
+    """The rules in force for an indexer: the topic, read to its end at start, then followed.
+
+    While the topic has never been written, the seed rule (SUSPICIOUS_VEHICLE) is in force.
+    A failure while following keeps the rules last read in force and restarts the reading
+    with backoff from where it was.
+    """
+
+    def __init__(self, consumers: ConsumerFactory, *, topic: str, seed: Rule) -> None:
+        self._consumers = consumers
+        self._seed = seed
+        self._log = RuleLog(topic)
+        self._index = RuleIndex([seed])
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def current(self) -> RuleIndex:
+        return self._index
+
+    @property
+    def skipped(self) -> int:
+        return self._log.skipped
+
+    async def start(self) -> None:
+        """Read the topic to its end; ConfigurationError if it does not exist."""
+        consumer = self._consumers()
+        partitions = await self._log.open(consumer)
+        try:
+            await self._log.read_to_end(consumer, partitions)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        self._rebuild()
+        log.info("following %d watchlist rule(s) on %s", len(self._index), self._log.topic)
+        self._task = asyncio.create_task(
+            retry_until_done(self._follow, what="following the watchlists", stop=self._stop),
+            name="watchlist follower",
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _follow(self) -> None:
+        try:
+            if self._consumer is None:
+                consumer = self._consumers()
+                await self._log.open(consumer)
+                self._consumer = consumer
+            while not self._stop.is_set():
+                batches = await self._consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    for record in records:
+                        self._log.apply(record)
+                if batches:
+                    self._rebuild()
+        except Exception:
+            if self._consumer is not None:
+                with contextlib.suppress(Exception):
+                    await self._consumer.stop()
+                self._consumer = None
+            raise
+
+    def _rebuild(self) -> None:
+        rules = self._log.rules.values() if self._log.ever_written else [self._seed]
+        self._index = RuleIndex(rules)
+        log.info("watchlists changed: %d rule(s) in force", len(self._index))
+
+
+class RulePublisher:
+    """Writes rules to the topic, each acknowledged by the broker before it returns."""
+
+    def __init__(self, producer: AIOKafkaProducer, *, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def put(self, rule: Rule) -> None:
+        sent = await self._producer.send(self._topic, rule_to_json(rule), key=_key(rule.id))
+        await sent
+
+    async def remove(self, rule_id: UUID) -> None:
+        sent = await self._producer.send(self._topic, None, key=_key(rule_id))
+        await sent
+
+
+def _key(rule_id: UUID) -> bytes:
+    return str(rule_id).encode()
