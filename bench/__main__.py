@@ -16,6 +16,7 @@ from bench import (
     indexer_throughput,
     producer_rate,
     report,
+    watchlists,
 )
 from bench.stack import Bench
 
@@ -29,6 +30,7 @@ async def main() -> None:
         "indexer_throughput": lambda: indexer_throughput.measure(
             bench, count=500_000, runs=3, backends={"postgres": 500_000, "mongo": 100_000}
         ),
+        "watchlists": lambda: _watchlists(bench),
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),
@@ -49,6 +51,15 @@ async def main() -> None:
         results, folder=ROOT / "bench" / "results", markdown=ROOT / "docs" / "benchmarks.md"
     )
     print(f"bench: results in {path} and docs/benchmarks.md")
+
+
+async def _watchlists(bench: Bench) -> dict[str, Any]:
+    return {
+        "throughput": await watchlists.throughput(
+            bench, count=300_000, runs=3, rule_counts=(1, 10_000)
+        ),
+        "rule_to_first_alert": await watchlists.rule_to_first_alert(bench, trials=100, rate=1000),
+    }
 
 
 if __name__ == "__main__":

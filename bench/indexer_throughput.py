@@ -113,7 +113,7 @@ async def measure(
     result: dict[str, Any] = {
         "detections": count,
         "preload_per_second": round(produce_rate),
-        "bare_consumer_per_second": _summary(bare),
+        "bare_consumer_per_second": summary(bare),
     }
     for backend, backend_count in backends.items():
         rates, ceilings, memories = [], [], []
@@ -133,9 +133,9 @@ async def measure(
             memories.append(memory)
         result[backend] = {
             "detections": backend_count,
-            "per_second": _summary(rates),
+            "per_second": summary(rates),
             "ratio_to_bare_consumer": round(statistics.median(rates) / statistics.median(bare), 2),
-            "store_alone_per_second": _summary(ceilings),
+            "store_alone_per_second": summary(ceilings),
             "ratio_to_store_alone": round(
                 statistics.median(rates) / statistics.median(ceilings), 2
             ),
@@ -144,7 +144,7 @@ async def measure(
     return result
 
 
-def _summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float]) -> dict[str, float]:
     return {
         "median": round(statistics.median(values)),
         "min": round(min(values)),

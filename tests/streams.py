@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap import started_indexer
 from roadwatch.indexer.error_policy import STUCK_AFTER
@@ -54,6 +55,23 @@ async def send_values(
     finally:
         await producer.stop()
     return len(deliveries)
+
+
+async def send_to_every_partition(
+    bootstrap: str, topic: str, values: Iterable[bytes], *, partitions: int
+) -> None:
+    """Each value once on every partition of `topic`."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        deliveries = [
+            await producer.send(topic, value, partition=partition)
+            for value in values
+            for partition in range(partitions)
+        ]
+        await asyncio.gather(*deliveries)
+    finally:
+        await producer.stop()
 
 
 async def read_topic(
@@ -105,12 +123,20 @@ class RunningIndexer:
 
 @asynccontextmanager
 async def indexer_running(
-    settings: Settings, *, group: str | None = None, stuck_after: float = STUCK_AFTER
+    settings: Settings,
+    *,
+    group: str | None = None,
+    stuck_after: float = STUCK_AFTER,
+    registry: CollectorRegistry | None = None,
 ) -> AsyncIterator[RunningIndexer]:
     """An indexer in this process, stopped (its batch finished) on leaving."""
     stop = asyncio.Event()
     async with started_indexer(
-        settings, stop=stop, group_id=group or unique("group"), stuck_after=stuck_after
+        settings,
+        stop=stop,
+        group_id=group or unique("group"),
+        stuck_after=stuck_after,
+        registry=registry,
     ) as indexer:
         task = asyncio.create_task(indexer.run(stop))
         try:

@@ -4,27 +4,13 @@ publishes it."""
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from roadwatch.domain import Detection, Source
-from roadwatch.watchlists.rules import RuleRef
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """A detection, and the enabled rules it matched (at least one)."""
-
-    detection: Detection
-    rules: tuple[RuleRef, ...]
-
-    @property
-    def source(self) -> Source:
-        return self.detection.source
+from roadwatch.domain import Alert
 
 
 def encode_alert(alert: Alert) -> bytes:

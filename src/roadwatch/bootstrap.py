@@ -5,6 +5,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
@@ -24,16 +25,24 @@ from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
 from roadwatch.indexer.error_policy import STUCK_AFTER, ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.indexer.processors import MatchWatchlists, Persist, Processor, PublishAlerts
+from roadwatch.indexer.processors import (
+    MatchWatchlists,
+    Persist,
+    Processor,
+    PublishAlerts,
+    RecordAlerts,
+)
 from roadwatch.indexer.runner import Indexer
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.mongo import MongoDetectionStore
 from roadwatch.stores.postgres import PostgresDetectionStore
 from roadwatch.stores.users_postgres import PostgresUserStore
+from roadwatch.stores.watchlists_postgres import PostgresWatchlistStore
 from roadwatch.watchlists.matching import RuleIndex
-from roadwatch.watchlists.rules import seed_rule
-from roadwatch.watchlists.topic import RuleFollower
+from roadwatch.watchlists.registry import Watchlists
+from roadwatch.watchlists.rules import Rule, seed_rule
+from roadwatch.watchlists.topic import RuleFollower, RulePublisher, read_rules
 
 INDEXER_GROUP = "roadwatch-indexer"
 
@@ -105,6 +114,7 @@ def processor_chain(
     return [
         Persist(store, metrics=metrics),
         MatchWatchlists(rules),
+        RecordAlerts(store),
         PublishAlerts(alerts, metrics=metrics),
     ]
 
@@ -150,6 +160,8 @@ async def started_indexer(
         stack.push_async_callback(rules.stop)
 
         metrics = IndexerMetrics(registry or CollectorRegistry())
+        metrics.watchlist_rules.set_function(lambda: rules.current.enabled)
+        metrics.watchlist_skipped.set_function(lambda: rules.skipped)
         alerts = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
         yield Indexer(
             consumer,
@@ -213,6 +225,7 @@ async def opened_api_services(
         users = PostgresUserStore(settings.users_db_url, query_timeout=timeout)
         await _open_within(patience, "opening the user store", users.open)
         stack.push_async_callback(users.close)
+        watchlists = await _opened_watchlists(settings, stack, patience=patience)
         feed = KafkaAlertFeed(
             bootstrap=settings.kafka_broker_url,
             topic=settings.alerts_topic,
@@ -234,7 +247,36 @@ async def opened_api_services(
                 ThrottleRules(per_address=settings.login_attempts_per_address),
             ),
             metrics=metrics,
+            watchlists=watchlists,
         )
+
+
+async def _opened_watchlists(
+    settings: Settings, stack: AsyncExitStack, *, patience: float
+) -> Watchlists:
+    """The API's watchlists, their topic brought in line with the database."""
+    store = PostgresWatchlistStore(settings.users_db_url, query_timeout=settings.api_query_timeout)
+    await _open_within(patience, "opening the watchlist store", store.open)
+    stack.push_async_callback(store.close)
+    producer = kafka_producer(settings, linger_ms=0)
+    await _open_within(patience, "connecting to Kafka", producer.start)
+    stack.push_async_callback(producer.stop)
+
+    async def published() -> dict[UUID, Rule]:
+        return (await read_rules(rules_consumer(settings), settings.watchlists_topic)).rules
+
+    watchlists = Watchlists(
+        store, RulePublisher(producer, topic=settings.watchlists_topic), published=published
+    )
+    seed = seed_rule(settings.suspicious_vehicle)
+    await _open_within(patience, "publishing the watchlists", lambda: _reconciled(watchlists, seed))
+    return watchlists
+
+
+async def _reconciled(watchlists: Watchlists, seed: Rule) -> None:
+    sent = await watchlists.reconcile(seed)
+    if sent:
+        log.info("brought the watchlists topic in line with the database: %d record(s)", sent)
 
 
 def api_app(settings: Settings) -> FastAPI:

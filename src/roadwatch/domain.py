@@ -43,3 +43,23 @@ class User:
     # Moves on at every change of the user's password or access; a token carries the version
     # it was issued under, and is refused once the user's has moved on.
     credentials_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """What an alert says of a watchlist rule it matched."""
+
+    id: UUID
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A detection, and the enabled watchlist rules it matched (at least one)."""
+
+    detection: Detection
+    rules: tuple[RuleRef, ...]
+
+    @property
+    def source(self) -> Source:
+        return self.detection.source

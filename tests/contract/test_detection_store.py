@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.parsing import parse_detection
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
-from roadwatch.stores.base import DetectionFilter, DetectionStore, Position
+from roadwatch.stores.base import AlertFilter, DetectionFilter, DetectionStore, Position
 from tests.factories import EPOCH, make_detection
 
 MAKES = ["Toyota", "Ford", "Chevrolet", "Mercedes-Benz", "smart", "Ford"]
@@ -253,3 +253,62 @@ async def test_every_detection_the_parser_returns_is_one_the_store_takes(
 
     assert await store.count() == len(parsed)
     assert await store.count_by_make() == await store.group_by_make()
+
+
+JEEPS = RuleRef(uuid.uuid4(), "jeeps")
+OLD = RuleRef(uuid.uuid4(), "old cars")
+
+
+def _alerts(count: int, rules: tuple[RuleRef, ...], *, start: int = 0) -> list[Alert]:
+    """Alerts on detections a second apart, from EPOCH + `start` s, ties by the same second."""
+    return [
+        Alert(make_detection(timestamp=EPOCH + timedelta(seconds=start + i // 2)), rules)
+        for i in range(count)
+    ]
+
+
+async def test_alerts_are_kept_once_and_read_back_newest_first(store: DetectionStore) -> None:
+    kept = _alerts(9, (JEEPS, OLD))
+    assert await store.save_alerts(kept) == 9
+    # A replay keeps each alert as it was, whatever the rules say now.
+    assert await store.save_alerts([Alert(a.detection, (OLD,)) for a in kept[:4]]) == 0
+    assert await store.save_alerts([]) == 0
+
+    history = await store.alerts(limit=100)
+
+    expected = sorted(kept, key=lambda a: (a.detection.timestamp, a.detection.id), reverse=True)
+    assert history == expected
+    assert await store.alerts(AlertFilter(rule=OLD.id), limit=100) == expected
+
+
+async def test_alert_history_pages_by_rule_and_time_cover_everything_once(
+    store: DetectionStore,
+) -> None:
+    jeeps = _alerts(15, (JEEPS,))
+    both = _alerts(10, (JEEPS, OLD), start=100)
+    await store.save_alerts(jeeps + both)
+
+    async def every_page(where: AlertFilter) -> list[Alert]:
+        seen: list[Alert] = []
+        after: Position | None = None
+        while page := await store.alerts(where, limit=4, after=after):
+            seen += page
+            after = Position(page[-1].detection.timestamp, page[-1].detection.id)
+        return seen
+
+    assert {a.detection.id for a in await every_page(AlertFilter())} == {
+        a.detection.id for a in jeeps + both
+    }
+    assert len(await every_page(AlertFilter())) == 25
+    assert {a.detection.id for a in await every_page(AlertFilter(rule=OLD.id))} == {
+        a.detection.id for a in both
+    }
+    assert len(await every_page(AlertFilter(rule=JEEPS.id))) == 25
+    assert await every_page(AlertFilter(rule=uuid.uuid4())) == []
+
+    window = AlertFilter(since=EPOCH + timedelta(seconds=2), until=EPOCH + timedelta(seconds=5))
+    assert {a.detection.timestamp for a in await every_page(window)} == {
+        EPOCH + timedelta(seconds=s) for s in (2, 3, 4)
+    }
+    by_rule = AlertFilter(rule=OLD.id, since=EPOCH + timedelta(seconds=104))
+    assert len(await every_page(by_rule)) == 2

@@ -19,6 +19,8 @@ from roadwatch.infra.postgres import PostgresService
 from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import seed_rule
 from tests.conftest import Servers, unique
 from tests.helpers.ports import free_port
 from tests.streams import (
@@ -87,6 +89,12 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
         final.send_signal(signal.SIGTERM)
         assert final.wait(timeout=30) == 0
     await assert_exactly_once(store, produced=produced)
+    # The alert history too: every alert of a stored detection, once.
+    rules = RuleIndex([seed_rule(settings.suspicious_vehicle)])
+    alerting = {d.id for d in await store.list(limit=produced) if rules.matches(d)}
+    history = await store.alerts(limit=produced)
+    assert len(history) == len(alerting) > 0
+    assert {alert.detection.id for alert in history} == alerting
 
 
 @pytest.mark.postgres

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from roadwatch.cli import app
 from roadwatch.infra.config import InfraConfig
+from roadwatch.kafka_topics import roadwatch_topics
 from roadwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,16 +54,21 @@ def test_long_running_services_have_health_checks_and_dependencies_exist() -> No
 
 def test_the_compose_topics_are_the_ones_roadwatch_uses() -> None:
     script = SERVICES["topics"]["command"][0]
-    created = dict(re.findall(r"create (\S+) (\d+)", script))
-    defaults = Settings()
+    created = {
+        name: (int(partitions), dict([config.split("=")]) if config else {})
+        for name, partitions, config in re.findall(r"\ncreate (\S+) (\d+) ?(\S*)", script)
+    }
+    wanted = roadwatch_topics(Settings())
     assert created == {
-        defaults.detections_topic: "6",
-        defaults.alerts_topic: "3",
-        defaults.dead_letter_topic: "3",
+        spec.name: (
+            spec.partitions,
+            {k: v for k, v in spec.config.items() if k == "cleanup.policy"},
+        )
+        for spec in wanted
     }
     assert set(created) == {
         ROADWATCH_SERVICES["api"]["environment"][key]
-        for key in ("DETECTIONS_TOPIC", "ALERTS_TOPIC", "DEAD_LETTER_TOPIC")
+        for key in ("DETECTIONS_TOPIC", "ALERTS_TOPIC", "DEAD_LETTER_TOPIC", "WATCHLISTS_TOPIC")
     }
 
 

@@ -11,8 +11,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
-from roadwatch.alerts import Alert
-from roadwatch.domain import Detection
+from roadwatch.domain import Alert, Detection
 from roadwatch.indexer.batch import Records
 from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client import CollectorRegistry
 
-from roadwatch.alerts import Alert
+from roadwatch.domain import Alert
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import MatchWatchlists, PublishAlerts

@@ -57,17 +57,30 @@ def decode_position(value: str) -> Position:
     return position
 
 
+@dataclass(frozen=True, slots=True)
+class _Alert:
+    partition: int
+    offset: int
+    data: str
+    # The ids of the rules it matched, as the alert spells them.
+    rules: frozenset[str]
+
+
 class _Subscriber:
     """A client's bounded buffer; overflowing it drops the client rather than block others."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, rule: str | None) -> None:
         self._capacity = capacity
-        self._items: deque[tuple[int, int, str]] = deque()
+        self._items: deque[_Alert] = deque()
         self._ready = asyncio.Event()
+        self.rule = rule
         self.dropped = False
 
-    def offer(self, item: tuple[int, int, str]) -> None:
-        if self.dropped:
+    def wants(self, alert: _Alert) -> bool:
+        return self.rule is None or self.rule in alert.rules
+
+    def offer(self, item: _Alert) -> None:
+        if self.dropped or not self.wants(item):
             return
         if len(self._items) >= self._capacity:
             self.dropped = True
@@ -76,7 +89,7 @@ class _Subscriber:
             self._items.append(item)
         self._ready.set()
 
-    async def next(self) -> tuple[int, int, str]:
+    async def next(self) -> _Alert:
         while not self._items and not self.dropped:
             self._ready.clear()
             await self._ready.wait()
@@ -194,19 +207,19 @@ class KafkaAlertFeed:
             for tp, records in batches.items():
                 for record in records:
                     self._next[tp.partition] = record.offset + 1
-                    data = self._alert_text(record)
-                    if data is None:
+                    alert = self._alert(record)
+                    if alert is None:
                         continue
-                    item = (tp.partition, record.offset, data)
                     for subscriber in self._subscribers:
-                        subscriber.offer(item)
+                        subscriber.offer(alert)
 
-    def _alert_text(self, record: "ConsumerRecord[bytes, bytes]") -> str | None:
-        """The alert as JSON text, or None (skipped, logged, counted) if it is none."""
+    def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> _Alert | None:
+        """The alert, or None (skipped, logged, counted) if the record holds none."""
         try:
             text: str = record.value.decode()
-            if isinstance(orjson.loads(text), dict):
-                return text
+            body = orjson.loads(text)
+            if isinstance(body, dict):
+                return _Alert(record.partition, record.offset, text, _rule_ids(body))
             problem = "not a JSON object"
         except (AttributeError, UnicodeDecodeError, orjson.JSONDecodeError) as error:
             problem = "no value" if record.value is None else f"{type(error).__name__}: {error}"
@@ -220,10 +233,13 @@ class KafkaAlertFeed:
         )
         return None
 
-    async def events(self, last_event_id: str | None = None) -> AsyncGenerator[AlertEvent, None]:
-        """The alerts from now on, or from after `last_event_id`; ClientTooSlow ends it."""
+    async def events(
+        self, last_event_id: str | None = None, *, rule: str | None = None
+    ) -> AsyncGenerator[AlertEvent, None]:
+        """The alerts from now on, or from after `last_event_id`; with `rule`, only those
+        that matched the rule of that id. ClientTooSlow ends it."""
         resume = decode_position(last_event_id) if last_event_id else None
-        subscriber = _Subscriber(self._client_buffer)
+        subscriber = _Subscriber(self._client_buffer, rule=rule)
         # No await between these two lines: the live buffer starts exactly at `live_from`.
         self._subscribers.add(subscriber)
         live_from = dict(self._next)
@@ -231,21 +247,20 @@ class KafkaAlertFeed:
             cursor = dict(live_from)
             if resume is not None:
                 cursor.update({p: o for p, o in resume.items() if p in live_from})
-                async for partition, offset, data in self._replay(cursor, until=live_from):
-                    cursor[partition] = offset + 1
-                    yield AlertEvent(encode_position(cursor), data)
+                async for alert in self._replay(cursor, until=live_from):
+                    if subscriber.wants(alert):
+                        cursor[alert.partition] = alert.offset + 1
+                        yield AlertEvent(encode_position(cursor), alert.data)
             while True:
-                partition, offset, data = await subscriber.next()
-                if offset < cursor.get(partition, 0):
+                alert = await subscriber.next()
+                if alert.offset < cursor.get(alert.partition, 0):
                     continue
-                cursor[partition] = offset + 1
-                yield AlertEvent(encode_position(cursor), data)
+                cursor[alert.partition] = alert.offset + 1
+                yield AlertEvent(encode_position(cursor), alert.data)
         finally:
             self._subscribers.discard(subscriber)
 
-    async def _replay(
-        self, start: Position, *, until: Position
-    ) -> AsyncIterator[tuple[int, int, str]]:
+    async def _replay(self, start: Position, *, until: Position) -> AsyncIterator[_Alert]:
         behind = {p: o for p, o in start.items() if o < until[p]}
         if not behind:
             return
@@ -261,9 +276,9 @@ class KafkaAlertFeed:
                 for tp, records in batches.items():
                     for record in records:
                         if record.offset < until[tp.partition]:
-                            data = self._alert_text(record)
-                            if data is not None:
-                                yield tp.partition, record.offset, data
+                            alert = self._alert(record)
+                            if alert is not None:
+                                yield alert
                 for tp in partitions:
                     # Also ends a partition whose missed records the broker no longer keeps.
                     if (
@@ -273,3 +288,10 @@ class KafkaAlertFeed:
                         del behind[tp.partition]
         finally:
             await consumer.stop()
+
+
+def _rule_ids(body: dict[str, object]) -> frozenset[str]:
+    rules = body.get("rules")
+    if not isinstance(rules, list):
+        return frozenset()
+    return frozenset(str(r["id"]) for r in rules if isinstance(r, dict) and "id" in r)

@@ -9,7 +9,16 @@ from roadwatch import __version__
 from roadwatch.api.errors import install_error_handlers
 from roadwatch.api.metrics import ApiMetrics, RequestTimer
 from roadwatch.api.request_limits import RequestLimits
-from roadwatch.api.routes import alerts, detections, health, stats, token, users, web
+from roadwatch.api.routes import (
+    alerts,
+    detections,
+    health,
+    stats,
+    token,
+    users,
+    watchlists,
+    web,
+)
 from roadwatch.api.services import ApiServices
 from roadwatch.prometheus import metrics_route
 
@@ -46,7 +55,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (users, token, detections, stats, alerts, health, web):
+    for module in (users, token, detections, stats, alerts, watchlists, health, web):
         app.include_router(module.router)
     app.mount("/static/swagger", StaticFiles(directory=web.SWAGGER_UI_FILES), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_FILES), name="static")

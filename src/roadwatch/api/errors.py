@@ -15,6 +15,9 @@ from roadwatch.api.security import InvalidToken
 from roadwatch.errors import RoadwatchError
 from roadwatch.stores.base import StoreBusy
 from roadwatch.stores.users import UsernameTaken
+from roadwatch.stores.watchlists_postgres import RuleNameTaken, TooManyRules
+from roadwatch.watchlists.registry import RulesNotPublished
+from roadwatch.watchlists.rules import InvalidRule
 
 
 class NotAuthenticated(RoadwatchError):
@@ -48,6 +51,11 @@ class UnfitPassword(RoadwatchError):
 class UserNotFound(RoadwatchError):
     def __str__(self) -> str:
         return "no such user"
+
+
+class RuleNotFound(RoadwatchError):
+    def __str__(self) -> str:
+        return "no such watchlist rule"
 
 
 BEARER = {"WWW-Authenticate": "Bearer"}
@@ -117,6 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UsernameTaken, conflict)
     app.add_exception_handler(CannotChangeOwnAccess, conflict)
     app.add_exception_handler(UserNotFound, not_found)
+    app.add_exception_handler(RuleNotFound, not_found)
+    app.add_exception_handler(RuleNameTaken, conflict)
+    app.add_exception_handler(TooManyRules, conflict)
+    app.add_exception_handler(InvalidRule, unprocessable)
+    app.add_exception_handler(RulesNotPublished, busy)
     app.add_exception_handler(StoreBusy, busy)
     app.add_exception_handler(InvalidCursor, unprocessable)
     app.add_exception_handler(UnfitPassword, unprocessable)
@@ -134,6 +147,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, object]]:
         409: "Conflicts with what exists",
         422: "Invalid parameters",
         429: "Too many attempts",
-        503: "The database is busy (a query ran out of time); try again after Retry-After",
+        503: "The database or the broker is busy; try again after Retry-After",
     }
     return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from roadwatch.api.credential_rules import USERNAME_PATTERN, normal_username, password_problem
-from roadwatch.domain import Detection, User
+from roadwatch.domain import Alert, Detection, User
 
 
 def _password(value: str) -> str:
@@ -133,6 +133,30 @@ class DetectionPage(BaseModel):
     )
     total_capped: bool = Field(description="True when more than `total` detections match")
     skip: int
+    limit: int
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the page after this one; null on the last page"
+    )
+
+
+class RuleRefOut(BaseModel):
+    id: UUID
+    name: str
+
+
+class AlertOut(DetectionOut):
+    rules: list[RuleRefOut] = Field(description="Every watchlist rule the detection matched")
+
+    @classmethod
+    def of_alert(cls, alert: Alert) -> "AlertOut":
+        return cls(
+            **DetectionOut.of(alert.detection).model_dump(),
+            rules=[RuleRefOut(id=rule.id, name=rule.name) for rule in alert.rules],
+        )
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
     limit: int
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the page after this one; null on the last page"

@@ -8,6 +8,7 @@ from roadwatch.api.security import Passwords, Tokens
 from roadwatch.api.setup_state import SetupState
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
+from roadwatch.watchlists.registry import Watchlists
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,4 @@ class ApiServices:
     login_throttle: LoginThrottle
     setup: SetupState
     metrics: ApiMetrics
+    watchlists: Watchlists

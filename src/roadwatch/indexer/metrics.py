@@ -54,6 +54,17 @@ class IndexerMetrics:
             registry=registry,
         )
 
+        self.watchlist_rules = Gauge(
+            "roadwatch_watchlist_rules",
+            "Enabled watchlist rules in force in this indexer",
+            registry=registry,
+        )
+        self.watchlist_skipped = Gauge(
+            "roadwatch_watchlist_records_skipped",
+            "Records of the watchlists topic skipped since start because they hold no rule",
+            registry=registry,
+        )
+
     def follow(
         self, *, lags: Callable[[], dict[TopicPartition, int]], oldest_open: Callable[[], float]
     ) -> None:

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from roadwatch.alerts import Alert, AlertPublisher
-from roadwatch.domain import Detection, FromRecord
+from roadwatch.alerts import AlertPublisher
+from roadwatch.domain import Alert, Detection, FromRecord
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
@@ -58,6 +58,20 @@ class MatchWatchlists:
             if matched:
                 alerts.append(Alert(detection, matched))
         return alerts
+
+
+class RecordAlerts:
+    """Keep each alert in the store's history before it is published, so the history holds
+    every alert published (a replay finds it kept, and keeps it as it was)."""
+
+    batches_at_once = 1
+
+    def __init__(self, store: DetectionStore) -> None:
+        self._store = store
+
+    async def __call__(self, batch: Sequence[Alert]) -> Sequence[Alert]:
+        await self._store.save_alerts(batch)
+        return batch
 
 
 class PublishAlerts:

@@ -1,10 +1,11 @@
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Alert, Detection, Source
 from roadwatch.errors import RoadwatchError
 from roadwatch.rejections import Reason, RejectedMessage
 
@@ -24,6 +25,15 @@ class DetectionFilter:
     model: str | None = None
     category: str | None = None
     year: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Which alerts a page of the history covers; None matches any."""
+
+    rule: UUID | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -98,6 +108,22 @@ class DetectionStore(ABC):
         `after` continues from a position (keyset pagination, whose cost does not grow with
         depth); `skip` counts from there.
         """
+
+    @abstractmethod
+    async def save_alerts(self, alerts: Sequence[Alert]) -> int:
+        """Keep the alerts for the history; one already kept (same id, the detection's) is
+        kept as it was. Return how many were new."""
+
+    @abstractmethod
+    async def alerts(
+        self,
+        where: AlertFilter = AlertFilter(),
+        *,
+        limit: int = 50,
+        after: Position | None = None,
+    ) -> builtins.list[Alert]:
+        """Alerts kept, newest detection first, ties broken by id (descending); `after`
+        continues from a position."""
 
 
 def id_conflict(id: UUID, source: Source, holder: Source) -> RejectedMessage:

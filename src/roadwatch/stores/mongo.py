@@ -1,9 +1,11 @@
 import asyncio
+import builtins
 import contextlib
 import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,9 +20,10 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.stores.base import (
+    AlertFilter,
     DetectionFilter,
     DetectionStore,
     Position,
@@ -69,6 +72,7 @@ class MongoDetectionStore(DetectionStore):
         database = self._client.get_default_database(default="roadwatch")
         self._detections: AsyncCollection[Document] = database["detections"]
         self._counts: AsyncCollection[Document] = database["make_counts"]
+        self._alerts: AsyncCollection[Document] = database["alerts"]
 
     async def open(self) -> None:
         await self._detections.create_index(NEWEST_FIRST, name="newest")
@@ -76,6 +80,11 @@ class MongoDetectionStore(DetectionStore):
             await self._detections.create_index(
                 [(field, ASCENDING), *NEWEST_FIRST], name=f"{field}_newest"
             )
+
+        await self._alerts.create_index(NEWEST_FIRST, name="newest")
+        await self._alerts.create_index(
+            [("rule_ids", ASCENDING), *NEWEST_FIRST], name="rule_newest"
+        )
 
     async def close(self) -> None:
         await self._client.close()
@@ -215,6 +224,38 @@ class MongoDetectionStore(DetectionStore):
                 return
         raise RuntimeError(f"could not update the counts of {document_id}: too much contention")
 
+    async def save_alerts(self, alerts: Sequence[Alert]) -> int:
+        if not alerts:
+            return 0
+        documents = [_alert_document(alert) for alert in alerts]
+        try:
+            await self._alerts.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if error.details.get("writeConcernErrors") or any(
+                entry["code"] != DUPLICATE_KEY for entry in errors
+            ):
+                raise
+            # Kept already: a replay, which keeps the alert as it was.
+            return len(documents) - len(errors)
+        return len(documents)
+
+    async def alerts(
+        self,
+        where: AlertFilter = AlertFilter(),  # noqa: B008
+        *,
+        limit: int = 50,
+        after: Position | None = None,
+    ) -> builtins.list[Alert]:
+        query = _in_window(where.since, where.until)
+        if where.rule is not None:
+            query["rule_ids"] = str(where.rule)
+        if after is not None:
+            query = {"$and": [query, _before(after)]} if query else _before(after)
+        found = self._alerts.find(query).sort(NEWEST_FIRST).limit(limit)
+        with _busy_when_slow():
+            return [_alert(document) async for document in found]
+
     async def count_by_make(self) -> dict[str, int]:
         totals: Counter[str] = Counter()
         with _busy_when_slow():
@@ -247,13 +288,7 @@ class MongoDetectionStore(DetectionStore):
     ) -> list[Detection]:
         query = _query(where)
         if after is not None:
-            before = {
-                "$or": [
-                    {"timestamp": {"$lt": after.timestamp}},
-                    {"timestamp": after.timestamp, "_id": {"$lt": str(after.id)}},
-                ]
-            }
-            query = {"$and": [query, before]} if query else before
+            query = {"$and": [query, _before(after)]} if query else _before(after)
         found = self._detections.find(query).sort(NEWEST_FIRST).skip(skip).limit(limit)
         with _busy_when_slow():
             return [_detection(document) async for document in found]
@@ -309,18 +344,43 @@ def _detection(document: Document) -> Detection:
     )
 
 
+def _before(position: Position) -> Document:
+    return {
+        "$or": [
+            {"timestamp": {"$lt": position.timestamp}},
+            {"timestamp": position.timestamp, "_id": {"$lt": str(position.id)}},
+        ]
+    }
+
+
+def _alert_document(alert: Alert) -> Document:
+    return {
+        **_document(alert.detection),
+        "rules": [{"id": str(rule.id), "name": rule.name} for rule in alert.rules],
+        "rule_ids": [str(rule.id) for rule in alert.rules],
+    }
+
+
+def _alert(document: Document) -> Alert:
+    rules = tuple(RuleRef(UUID(rule["id"]), rule["name"]) for rule in document["rules"])
+    return Alert(_detection(document), rules)
+
+
 def _query(where: DetectionFilter) -> Document:
     # Values are compared as plain values: a string shaped like an operator stays a string.
-    query: Document = {
-        field: value
+    query = _in_window(where.since, where.until)
+    query.update(
+        (field, value)
         for field in ("make", "model", "category", "year")
         if (value := getattr(where, field)) is not None
-    }
-    time_range: Document = {}
-    if where.since is not None:
-        time_range["$gte"] = where.since
-    if where.until is not None:
-        time_range["$lt"] = where.until
-    if time_range:
-        query["timestamp"] = time_range
+    )
     return query
+
+
+def _in_window(since: datetime | None, until: datetime | None) -> Document:
+    time_range: Document = {}
+    if since is not None:
+        time_range["$gte"] = since
+    if until is not None:
+        time_range["$lt"] = until
+    return {"timestamp": time_range} if time_range else {}

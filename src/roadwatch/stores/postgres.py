@@ -1,21 +1,26 @@
 import asyncio
+import builtins
 import logging
 from collections.abc import Sequence
 from typing import Any, cast
+from uuid import UUID
 
 import asyncpg
+import orjson
 import sqlalchemy as sa
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.rejections import Reason, RecordsRefused
 from roadwatch.stores.base import (
+    AlertFilter,
     DetectionFilter,
     DetectionStore,
     Position,
     id_conflict,
     largest_first,
 )
-from roadwatch.stores.postgres_tables import detections, make_counts
+from roadwatch.stores.postgres_tables import alert_rules, detections, make_counts
+from roadwatch.stores.postgres_tables import alerts as alerts_table
 from roadwatch.stores.sql import MigratedDatabase
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,27 @@ WHERE (d.source_topic, d.source_partition, d.source_offset)
       IS DISTINCT FROM (i.source_topic, i.source_partition, i.source_offset)
 """
 
+# The alerts of a batch, and one row per rule each matched, in one statement. An alert kept
+# already (a replay) keeps its rows as they were.
+SAVE_ALERTS = """
+WITH inserted AS (
+    INSERT INTO alerts
+        (id, "timestamp", year, make, model, category,
+         source_topic, source_partition, source_offset, rules)
+    SELECT * FROM unnest(
+        $1::uuid[], $2::timestamptz[], $3::int2[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::int4[], $9::int8[], $10::jsonb[])
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, "timestamp", rules
+), by_rule AS (
+    INSERT INTO alert_rules (rule_id, "timestamp", alert_id)
+    SELECT (rule ->> 'id')::uuid, inserted."timestamp", inserted.id
+    FROM inserted, jsonb_array_elements(inserted.rules) AS rule
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM inserted
+"""
+
 # Deadlock and serialization failures roll the whole statement back: it is safe to run again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
 # Data exceptions, integrity violations, values beyond a limit: the rows are at fault.
@@ -97,20 +123,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:
             return 0
-        rows = [
-            (
-                d.id,
-                d.timestamp,
-                d.year,
-                d.make,
-                d.model,
-                d.category,
-                d.source.topic,
-                d.source.partition,
-                d.source.offset,
-            )
-            for d in batch
-        ]
+        rows = [_row(d) for d in batch]
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 return await self._save(rows)
@@ -146,6 +159,51 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
                     # Raised inside the transaction, which it rolls back.
                     await _refuse_conflicts(driver, rows)
                 return stored
+
+    async def save_alerts(self, alerts: Sequence[Alert]) -> int:
+        if not alerts:
+            return 0
+        columns = list(zip(*(_alert_row(alert) for alert in alerts), strict=True))
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            driver = cast(asyncpg.Connection, pooled.driver_connection)
+            return int(await driver.fetchval(SAVE_ALERTS, *columns))
+
+    async def alerts(
+        self,
+        where: AlertFilter = AlertFilter(),  # noqa: B008
+        *,
+        limit: int = 50,
+        after: Position | None = None,
+    ) -> builtins.list[Alert]:
+        # By rule, the rule's own rows give the order; otherwise the alerts' index does.
+        if where.rule is None:
+            order = (alerts_table.c.timestamp, alerts_table.c.id)
+            query = sa.select(alerts_table)
+        else:
+            order = (alert_rules.c.timestamp, alert_rules.c.alert_id)
+            query = (
+                sa.select(alerts_table)
+                .join(alert_rules, alert_rules.c.alert_id == alerts_table.c.id)
+                .where(alert_rules.c.rule_id == where.rule)
+            )
+        timestamp, id_ = order
+        if where.since is not None:
+            query = query.where(timestamp >= where.since)
+        if where.until is not None:
+            query = query.where(timestamp < where.until)
+        if after is not None:
+            query = query.where(
+                sa.tuple_(timestamp, id_)
+                < sa.tuple_(sa.literal(after.timestamp), sa.literal(after.id))
+            )
+        query = query.order_by(timestamp.desc(), id_.desc()).limit(limit)
+        async with self.reading() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [
+            Alert(_detection(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
+            for row in rows
+        ]
 
     async def count_by_make(self) -> dict[str, int]:
         query = sa.select(make_counts.c.make, make_counts.c.count).where(make_counts.c.count > 0)
@@ -216,6 +274,26 @@ async def _refuse_conflicts(driver: asyncpg.Connection, rows: list[tuple[Any, ..
         reason=Reason.ID_CONFLICT,
         culprits=culprits,
     )
+
+
+def _row(d: Detection) -> tuple[Any, ...]:
+    """A detection as the COLUMNS, in their order."""
+    return (
+        d.id,
+        d.timestamp,
+        d.year,
+        d.make,
+        d.model,
+        d.category,
+        d.source.topic,
+        d.source.partition,
+        d.source.offset,
+    )
+
+
+def _alert_row(alert: Alert) -> tuple[Any, ...]:
+    rules = orjson.dumps([{"id": str(r.id), "name": r.name} for r in alert.rules]).decode()
+    return (*_row(alert.detection), rules)
 
 
 def _conditions(where: DetectionFilter) -> list[sa.ColumnElement[bool]]:

@@ -11,8 +11,8 @@ make, model, year), since the same vehicles pass again and again.
 from collections import defaultdict
 from collections.abc import Iterable
 
-from roadwatch.domain import Detection
-from roadwatch.watchlists.rules import Rule, RuleRef, categories_of, fold
+from roadwatch.domain import Detection, RuleRef
+from roadwatch.watchlists.rules import Rule, categories_of, fold
 
 # Which of (category, make, model) a rule sets: one lookup table for each.
 Shape = tuple[bool, bool, bool]
@@ -27,6 +27,7 @@ class RuleIndex:
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self.rules = {rule.id: rule for rule in rules}
+        self.enabled = sum(rule.enabled for rule in self.rules.values())
         tables: dict[Shape, dict[Key, list[Rule]]] = defaultdict(lambda: defaultdict(list))
         for rule in self.rules.values():
             if not rule.enabled:

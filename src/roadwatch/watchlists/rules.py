@@ -1,5 +1,6 @@
 """A watchlist rule: what it matches, who made it, and how it travels as JSON."""
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -8,6 +9,7 @@ from uuid import UUID
 
 import orjson
 
+from roadwatch.domain import RuleRef
 from roadwatch.errors import RoadwatchError
 from roadwatch.text import normalise
 
@@ -29,14 +31,6 @@ def fold(text: str) -> str:
 def categories_of(value: str) -> frozenset[str]:
     """The categories named in a comma-separated value, folded and trimmed."""
     return frozenset(part.strip() for part in fold(value).split(",") if part.strip())
-
-
-@dataclass(frozen=True, slots=True)
-class RuleRef:
-    """What an alert says of a rule it matched."""
-
-    id: UUID
-    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,23 +83,8 @@ def seed_rule(suspicious_vehicle: str) -> Rule:
 
 
 def rule_to_json(rule: Rule) -> bytes:
-    return orjson.dumps(
-        {
-            "id": str(rule.id),
-            "name": rule.name,
-            "description": rule.description,
-            "enabled": rule.enabled,
-            "categories": list(rule.categories),
-            "make": rule.make,
-            "model": rule.model,
-            "year_from": rule.year_from,
-            "year_to": rule.year_to,
-            "created_by": rule.created_by,
-            "created_at": rule.created_at.isoformat(),
-            "updated_by": rule.updated_by,
-            "updated_at": None if rule.updated_at is None else rule.updated_at.isoformat(),
-        }
-    )
+    # default=str: a UUID may be a subclass of its own (asyncpg's), which orjson does not know.
+    return orjson.dumps(dataclasses.asdict(rule), default=str)
 
 
 def rule_from_json(value: bytes) -> Rule:
