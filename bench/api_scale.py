@@ -15,14 +15,23 @@ from bench.stack import Bench, running_api
 from roadwatch.api.cursors import encode_cursor
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores.base import Position
 
 BATCH = 10_000
 
 
+RULES = [RuleRef(uuid.UUID(int=n, version=4), f"rule-{n}") for n in range(100)]
+
+
+def _rules_of(rng: random.Random) -> tuple[RuleRef, ...]:
+    """One rule of a hundred, or two: how alerts spread over the rules they matched."""
+    return tuple(rng.sample(RULES, rng.choice((1, 1, 1, 2))))
+
+
 async def fill(url: str, count: int) -> float:
-    """Store `count` detections spread over 30 days; the rate at which the store took them."""
+    """Store `count` detections spread over 30 days, each with an alert in the history;
+    the rate at which the store took detections and alerts together."""
     store = detection_store(url)
     await store.open()
     rng = random.Random(3)
@@ -46,6 +55,7 @@ async def fill(url: str, count: int) -> float:
                     )
                 )
             await store.save(batch)
+            await store.save_alerts([Alert(d, _rules_of(rng)) for d in batch])
     finally:
         await store.close()
     return count / (time.perf_counter() - began)
@@ -106,6 +116,12 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
                     ),
                     f"cursor_at_{depth}": await _latencies(
                         client, "/detections", {"limit": 50, "cursor": cursor}, samples
+                    ),
+                    "history_first_page": await _latencies(
+                        client, "/alerts/history", {"limit": 50}, samples
+                    ),
+                    "history_one_rule": await _latencies(
+                        client, "/alerts/history", {"limit": 50, "rule": str(RULES[7].id)}, samples
                     ),
                 }
             result["first_page_rps_50_clients"] = round(

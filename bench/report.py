@@ -144,8 +144,9 @@ def render(r: dict[str, Any]) -> str:
             "## API at scale",
             "",
             f"{s['detections']:,} detections in PostgreSQL (stored at "
-            f"{s['fill_per_second']:,}/s by the store's batch save); one API process; requests "
-            "one after another on a kept-alive connection.",
+            f"{s['fill_per_second']:,}/s by the store's batch save, each with an alert in the "
+            "history, of one or two of 100 rules); one API process; requests one after another "
+            "on a kept-alive connection.",
             "",
             "| request | p50 | p99 |",
             "|---|---|---|",
@@ -155,6 +156,14 @@ def render(r: dict[str, Any]) -> str:
             f"| `/detections?skip={deep[5:]}` | {s[deep]['p50_ms']} ms | {s[deep]['p99_ms']} ms |",
             f"| `/detections?cursor=…` at depth {cursor[10:]} | {s[cursor]['p50_ms']} ms | "
             f"{s[cursor]['p99_ms']} ms |",
+            *(
+                f"| {label} | {s[key]['p50_ms']} ms | {s[key]['p99_ms']} ms |"
+                for key, label in (
+                    ("history_first_page", "`/alerts/history` first page"),
+                    ("history_one_rule", "`/alerts/history?rule=…` first page"),
+                )
+                if key in s
+            ),
             "",
             f"First page under 50 concurrent clients (wrk, 50 kept-alive connections): "
             f"{s['first_page_rps_50_clients']:,} requests/s.",

@@ -1,6 +1,8 @@
 import { AlertStream } from "./alerts.js";
 import { createFirstUser, logIn, request, session, Unauthorized, Unreachable } from "./api.js";
+import { AlertHistory } from "./history.js";
 import { UsersPage } from "./users.js";
+import { WatchlistsPage } from "./watchlists.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 200;
@@ -21,6 +23,13 @@ const alerts = new AlertStream({
 
 const users = new UsersPage({
   onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
+});
+
+const alertHistory = new AlertHistory({ guarded });
+
+const watchlists = new WatchlistsPage({
+  onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
+  onChange: (rules) => alertHistory.setRules(rules),
 });
 
 function banner(message) {
@@ -51,7 +60,10 @@ function showAlert(alert) {
   const tag = document.createElement("span");
   tag.className = "tag";
   tag.append(text(alert.category));
-  item.append(when, what, tag);
+  const rules = document.createElement("span");
+  rules.className = "rules";
+  rules.append(text((alert.rules ?? []).map((rule) => rule.name).join(", ")));
+  item.append(when, what, tag, rules);
   $("alerts").prepend(item);
   while ($("alerts").children.length > MAX_ALERTS) $("alerts").lastChild.remove();
   alertsSeen += 1;
@@ -102,6 +114,7 @@ async function refreshStats() {
 async function refreshLive() {
   await refreshStats();
   if (pages.index === 0) await loadPage();
+  await alertHistory.refresh();
 }
 
 async function refreshHealth() {
@@ -171,7 +184,11 @@ async function showDashboard() {
   $("dashboard").hidden = false;
   $("logout").hidden = false;
   alerts.start();
-  await Promise.all([refreshStats(), loadPage(), refreshHealth(), guarded(() => users.show(me))]);
+  await Promise.all([
+    refreshStats(), loadPage(), refreshHealth(),
+    guarded(() => users.show(me)),
+    guarded(() => watchlists.show(me)).then(() => alertHistory.restart()),
+  ]);
   statsTimer = setInterval(refreshLive, STATS_EVERY_MS);
   healthTimer = setInterval(refreshHealth, HEALTH_EVERY_MS);
 }

@@ -29,7 +29,7 @@ async def list_rules(
     )
 
 
-@router.get("/watchlists/{rule_id}", responses=responses(401, 404, 422), summary="One rule")
+@router.get("/watchlists/{rule_id}", responses=responses(401, 404, 422, 503), summary="One rule")
 async def get_rule(rule_id: UUID, _user: CurrentUser, services: Services) -> RuleOut:
     rule = await services.watchlists.store.get(rule_id)
     if rule is None:
@@ -40,7 +40,7 @@ async def get_rule(rule_id: UUID, _user: CurrentUser, services: Services) -> Rul
 @router.post(
     "/watchlists",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(401, 403, 409, 422, 503),
+    responses=responses(400, 401, 403, 409, 422, 503),
     summary="Add a rule (administrators)",
     description="A detection matches when every field the rule sets matches: any of its "
     "categories, the make, the model (whole values, whatever their case), and the years, "
@@ -53,7 +53,7 @@ async def create_rule(body: RuleCreate, admin: Administrator, services: Services
 
 @router.patch(
     "/watchlists/{rule_id}",
-    responses=responses(401, 403, 404, 409, 422, 503),
+    responses=responses(400, 401, 403, 404, 409, 422, 503),
     summary="Change a rule (administrators)",
     description=f"Only the fields given change; null clears an optional one. {CHANGED}",
 )
