@@ -17,11 +17,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt scripts/system-deps
 up: install
 	$(BIN)/roadwatch up
 
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+# Three workers (pytest-xdist): the tests mostly wait on servers, so three share two cores
+# well; every test makes its own topics and databases. pytest exits 5 when it collected no
+# test: that is a broken suite, not a pass.
+TEST_WORKERS ?= 3
 test: install
 	./scripts/system-deps --browser
 	$(BIN)/roadwatch infra up
-	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 

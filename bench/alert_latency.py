@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
+from tests.helpers.servers import unique
 
 from bench.sse_client import alert_payloads
-from bench.stack import Bench, running_api, start, stop, unique
+from bench.stack import Bench, running_api, start, stop
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
 

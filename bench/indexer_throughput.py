@@ -8,8 +8,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from tests.helpers.servers import unique
+from tests.helpers.waiting import eventually
 
-from bench.stack import Bench, peak_rss_mb, preload, start, stop, unique, wait_until
+from bench.stack import Bench, peak_rss_mb, preload, start, stop
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Detection, Source
@@ -84,9 +86,11 @@ async def indexer_rate(settings: Settings, expected: int) -> tuple[float, float]
         async def stored() -> int:
             return sum((await store.count_by_make()).values())
 
-        await wait_until(lambda: _above(stored, 0), within=120, every=0.02)
+        await eventually(lambda: _above(stored, 0), within=120, what="the first stored", every=0.02)
         first_seen, started = await stored(), time.perf_counter()
-        await wait_until(lambda: _above(stored, expected - 1), within=900, every=0.1)
+        await eventually(
+            lambda: _above(stored, expected - 1), within=900, what="every one stored", every=0.1
+        )
         elapsed = time.perf_counter() - started
         memory = peak_rss_mb(process)
     finally:

@@ -2,31 +2,26 @@
 
 import asyncio
 import os
-import random
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from tests.helpers.ports import free_port
+from tests.helpers.servers import fresh_postgres_database, unique
+from tests.helpers.waiting import eventually
 
 from roadwatch.infra.config import InfraConfig
-from roadwatch.infra.service import port_is_free
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.kafka_topics import COMPACTED, TopicSpec, create_missing_topics
 from roadwatch.settings import Settings, load_settings
 
 LOGS = Path(".roadwatch/bench")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 class Bench:
@@ -47,16 +42,8 @@ class Bench:
         await create_missing_topics(self.kafka, [TopicSpec(name, partitions, config or {})])
         return name
 
-    @asynccontextmanager
-    async def postgres_database(self) -> AsyncIterator[str]:
-        name = unique("bench")
-        admin = await asyncpg.connect(self.postgres_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{self.postgres_url.rsplit('/', 1)[0]}/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            await admin.close()
+    def postgres_database(self) -> AbstractAsyncContextManager[str]:
+        return fresh_postgres_database(self)
 
     def mongo_database(self) -> str:
         return f"{self.mongo_url.rsplit('/', 1)[0]}/{unique('bench')}"
@@ -130,16 +117,6 @@ async def preload(bootstrap: str, topic: str, messages: list[bytes]) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], *, within: float, every: float = 0.1
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within} s")
-        await asyncio.sleep(every)
-
-
 async def api_ready(url: str, *, within: float = 60) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=2) as client:
 
@@ -149,17 +126,10 @@ async def api_ready(url: str, *, within: float = 60) -> None:
             except httpx.TransportError:
                 return False
 
-        await wait_until(ready, within=within, every=0.2)
+        await eventually(ready, within=within, what="the API ready", every=0.2)
 
 
 ADMIN = {"username": "bench", "password": "a measured road ahead"}
-
-
-def free_port() -> int:
-    port = random.randint(20_000, 40_000)
-    while not port_is_free("127.0.0.1", port):
-        port = random.randint(20_000, 40_000)
-    return port
 
 
 @dataclass(frozen=True)

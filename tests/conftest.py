@@ -1,10 +1,6 @@
 import os
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -12,9 +8,13 @@ from hypothesis import settings as hypothesis_settings
 from roadwatch.bootstrap import detection_store
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
-from roadwatch.kafka_topics import TopicSpec, create_missing_topics
-from roadwatch.settings import Settings, load_settings
+from roadwatch.settings import load_settings
 from roadwatch.stores.base import DetectionStore
+from tests.helpers.servers import (
+    Servers,
+    fresh_mongo_database_url,
+    fresh_postgres_database,
+)
 
 # The machine is shared with the servers under test: how long an example takes says nothing.
 # `ci` (HYPOTHESIS_PROFILE=ci, set by .ci/run) also draws the same examples every run.
@@ -27,27 +27,21 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-@dataclass(frozen=True)
-class Servers:
-    """Where the local servers answer, as `roadwatch infra up` reports them."""
-
-    kafka: str
-    postgres_url: str
-    mongo_url: str
-    settings: Settings
-    infrastructure: Infrastructure
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+# The server each marker stands for: a run starts only the servers its selected tests need,
+# so `pytest -m "not kafka"` starts no broker, and `make test-unit` no server at all.
+SERVICE_OF_MARKER = {"kafka": "kafka", "postgres": "postgres", "mongo": "ferretdb"}
 
 
 @pytest.fixture(scope="session")
-async def servers() -> Servers:
+async def servers(request: pytest.FixtureRequest) -> Servers:
     config = InfraConfig()
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
-    await infrastructure.up(report=lambda _line: None)
+    marked = {marker.name for item in request.session.items for marker in item.iter_markers()}
+    await infrastructure.up(
+        [service for marker, service in SERVICE_OF_MARKER.items() if marker in marked],
+        report=lambda _line: None,
+    )
     env = infrastructure.connection_settings()
     return Servers(
         kafka=env["KAFKA_BROKER_URL"],
@@ -56,25 +50,6 @@ async def servers() -> Servers:
         settings=load_settings(config.home),
         infrastructure=infrastructure,
     )
-
-
-@asynccontextmanager
-async def fresh_postgres_database(servers: Servers) -> AsyncIterator[str]:
-    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
-    name = unique("test")
-    admin = await asyncpg.connect(servers.postgres_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = servers.postgres_url.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-def fresh_mongo_database_url(servers: Servers) -> str:
-    """The URL of a MongoDB database no other test uses."""
-    return servers.mongo_url.rsplit("/", 1)[0] + "/" + unique("test")
 
 
 @pytest.fixture(
@@ -110,11 +85,3 @@ async def postgres_database(servers: Servers) -> AsyncIterator[str]:
 @pytest.fixture
 def mongo_database_url(servers: Servers) -> str:
     return fresh_mongo_database_url(servers)
-
-
-async def create_topic(
-    bootstrap: str, partitions: int = 1, config: dict[str, str] | None = None
-) -> str:
-    name = unique("test.topic").replace("_", ".")
-    await create_missing_topics(bootstrap, [TopicSpec(name, partitions, config or {})])
-    return name

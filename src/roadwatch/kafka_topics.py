@@ -1,8 +1,10 @@
 """The topics roadwatch uses, with the partitions and configuration each one needs."""
 
+import contextlib
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from roadwatch.settings import Settings
 
@@ -35,18 +37,16 @@ async def create_missing_topics(bootstrap: str, wanted: list[TopicSpec]) -> list
     try:
         existing = set(await admin.list_topics())
         missing = [spec for spec in wanted if spec.name not in existing]
-        if missing:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        spec.name,
-                        num_partitions=spec.partitions,
-                        replication_factor=1,
-                        topic_configs=spec.config,
-                    )
-                    for spec in missing
-                ]
+        for spec in missing:
+            new = NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=1,
+                topic_configs=spec.config,
             )
+            # Another process may create it between the listing and now: it is there.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([new])
         return [spec.name for spec in missing]
     finally:
         await admin.close()

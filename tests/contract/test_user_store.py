@@ -8,7 +8,7 @@ import pytest
 
 from roadwatch.stores.users import UsernameTaken
 from roadwatch.stores.users_postgres import PostgresUserStore
-from tests.conftest import Servers, fresh_postgres_database
+from tests.helpers.servers import Servers, fresh_postgres_database
 
 pytestmark = [pytest.mark.postgres]
 

@@ -13,10 +13,11 @@ from playwright.async_api import Page, async_playwright, expect
 
 from roadwatch.bootstrap import detection_store
 from roadwatch.stores.base import DetectionStore
-from tests.api_process import ApiProcess, start_api
-from tests.conftest import Servers, fresh_postgres_database, unique
+from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
-from tests.streams import eventually, indexer_running, send_values, stream_settings
+from tests.helpers.processes import ApiProcess, indexer_running, start_api
+from tests.helpers.servers import Servers, fresh_postgres_database, unique
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.browser]
 

@@ -1,14 +1,28 @@
-"""Private roadwatch stacks and the processes they run, for tests of `roadwatch infra` and `up`."""
+"""roadwatch's processes as tests run them: an indexer in this process or its own, the API in
+its own, and private stacks for the tests of `roadwatch infra` and `up`."""
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+from prometheus_client import CollectorRegistry
+
+from roadwatch.bootstrap import started_indexer
+from roadwatch.indexer.error_policy import STUCK_AFTER
+from roadwatch.indexer.runner import Indexer
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.daemon import Daemon
+from roadwatch.settings import Settings
 from tests.helpers.ports import free_port
+from tests.helpers.servers import unique
 
 ROADWATCH = [sys.executable, "-m", "roadwatch"]
 
@@ -59,3 +73,103 @@ def running_pids(home: Path) -> dict[str, int | None]:
         name: Daemon(name, config.pid_file(name), config.log_file(name)).pid()
         for name in ("postgres", "ferretdb", "kafka")
     }
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment through which a roadwatch process gets these settings."""
+    return {**os.environ, **settings.as_environment(), "LOG_FORMAT": "json"}
+
+
+@dataclass
+class RunningIndexer:
+    task: asyncio.Task[None]
+    indexer: Indexer
+
+    def done(self) -> bool:
+        return self.task.done()
+
+
+@asynccontextmanager
+async def indexer_running(
+    settings: Settings,
+    *,
+    group: str | None = None,
+    stuck_after: float = STUCK_AFTER,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[RunningIndexer]:
+    """An indexer in this process, stopped (its batch finished) on leaving."""
+    stop = asyncio.Event()
+    async with started_indexer(
+        settings,
+        stop=stop,
+        group_id=group or unique("group"),
+        stuck_after=stuck_after,
+        registry=registry,
+    ) as indexer:
+        task = asyncio.create_task(indexer.run(stop))
+        try:
+            yield RunningIndexer(task, indexer)
+        finally:
+            stop.set()
+            await task
+
+
+def start_indexer_process(
+    settings: Settings, *, group: str, log: Path, metrics_port: int = 0
+) -> subprocess.Popen[bytes]:
+    """`roadwatch indexer` as its own process, its output appended to `log`."""
+    command = ["indexer", "--group", group, "--metrics-port", str(metrics_port)]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "roadwatch", *command],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+# Long enough for HS512 too, so that a test can forge such a token without a key warning.
+TEST_JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
+
+
+@dataclass
+class ApiProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> bool:
+        """SIGTERM; True if the server shut down cleanly (uvicorn re-raises the signal after
+        its graceful shutdown, so the exit code is -SIGTERM either way)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return False
+        return "Application shutdown complete" in self.log.read_text()
+
+
+def start_api(settings: Settings, *, port: int, log: Path, within: float = 60) -> ApiProcess:
+    env = {**settings_env(settings), "JWT_SECRET": TEST_JWT_SECRET}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "roadwatch", "api", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    api = ApiProcess(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API exited with {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{api.url}/readyz", timeout=2).status_code == 200:
+                return api
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    api.stop()
+    raise RuntimeError(f"the API was not ready within {within} s: {log.read_text()}")

@@ -11,8 +11,9 @@ import orjson
 import pytest
 
 from roadwatch.api.alerts_feed import AlertEvent, ClientTooSlow, FeedDown, KafkaAlertFeed
-from tests.conftest import Servers, create_topic
-from tests.streams import eventually, send_values
+from tests.helpers.kafka import send_values
+from tests.helpers.servers import Servers, create_topic
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 

@@ -13,11 +13,12 @@ import pytest
 
 from roadwatch.bootstrap import detection_store
 from roadwatch.settings import Settings
-from tests.api_process import ApiProcess, start_api
-from tests.conftest import Servers, fresh_mongo_database_url, fresh_postgres_database, unique
-from tests.factories import make_detection
+from tests.helpers.factories import make_detection
+from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.streams import eventually, stream_settings
+from tests.helpers.processes import ApiProcess, start_api
+from tests.helpers.servers import Servers, fresh_mongo_database_url, fresh_postgres_database, unique
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -9,10 +9,11 @@ import pytest
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.postgres import PostgresService
-from tests.api_process import start_api
-from tests.conftest import Servers
+from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.streams import eventually, stream_settings
+from tests.helpers.processes import start_api
+from tests.helpers.servers import Servers
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

@@ -18,12 +18,12 @@ from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.kafka_topics import roadwatch_topics
 from roadwatch.stores.base import DetectionStore
-from tests.api_process import start_api
-from tests.conftest import Servers, unique
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
-from tests.sse import read_events
-from tests.streams import eventually, indexer_running
+from tests.helpers.processes import indexer_running, start_api
+from tests.helpers.servers import Servers, unique
+from tests.helpers.sse import read_events
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

@@ -6,8 +6,10 @@ import pytest
 from roadwatch.bootstrap import detection_store
 from roadwatch.parsing import MAX_MESSAGE_BYTES
 from roadwatch.stores.base import DetectionStore
-from tests.conftest import Servers
-from tests.streams import eventually, indexer_running, read_topic, send_values, stream_settings
+from tests.helpers.kafka import read_topic, send_values, stream_settings
+from tests.helpers.processes import indexer_running
+from tests.helpers.servers import Servers
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

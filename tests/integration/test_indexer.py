@@ -10,8 +10,10 @@ from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.parsing import derived_id
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.rules import SEED_ID
-from tests.conftest import Servers
-from tests.streams import eventually, indexer_running, read_topic, send_values, stream_settings
+from tests.helpers.kafka import read_topic, send_values, stream_settings
+from tests.helpers.processes import indexer_running
+from tests.helpers.servers import Servers
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 

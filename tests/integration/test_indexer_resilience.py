@@ -21,14 +21,11 @@ from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
-from tests.conftest import Servers, unique
+from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.streams import (
-    eventually,
-    indexer_running,
-    start_indexer_process,
-    stream_settings,
-)
+from tests.helpers.processes import indexer_running, start_indexer_process
+from tests.helpers.servers import Servers, unique
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

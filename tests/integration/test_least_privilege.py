@@ -7,8 +7,8 @@ import sys
 import asyncpg
 import pytest
 
-from tests.conftest import Servers
-from tests.streams import settings_env
+from tests.helpers.processes import settings_env
+from tests.helpers.servers import Servers
 
 pytestmark = [pytest.mark.postgres]
 

@@ -9,10 +9,12 @@ import orjson
 import pytest
 
 from roadwatch.bootstrap import detection_store
-from tests.conftest import Servers, unique
+from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
-from tests.streams import eventually, send_values, start_indexer_process, stream_settings
+from tests.helpers.processes import start_indexer_process
+from tests.helpers.servers import Servers, unique
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

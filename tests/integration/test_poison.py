@@ -15,17 +15,11 @@ from roadwatch.domain import Source
 from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionFilter, DetectionStore
-from tests.conftest import Servers, unique
+from tests.helpers.kafka import Record, read_topic, send_values, stream_settings
 from tests.helpers.ports import free_port
-from tests.streams import (
-    Record,
-    eventually,
-    indexer_running,
-    read_topic,
-    send_values,
-    start_indexer_process,
-    stream_settings,
-)
+from tests.helpers.processes import indexer_running, start_indexer_process
+from tests.helpers.servers import Servers, unique
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 

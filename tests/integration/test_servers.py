@@ -7,7 +7,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from tests.conftest import Servers, create_topic
+from tests.helpers.servers import Servers, create_topic
 
 
 @pytest.mark.kafka

@@ -21,18 +21,12 @@ from roadwatch.stores.watchlists_postgres import PostgresWatchlistStore
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule
 from roadwatch.watchlists.topic import RulePublisher, read_rules
-from tests.api_process import ApiProcess, start_api
-from tests.conftest import Servers, fresh_postgres_database, unique
+from tests.helpers.kafka import read_topic, send_to_every_partition, send_values, stream_settings
 from tests.helpers.ports import free_port
-from tests.sse import Event, read_events
-from tests.streams import (
-    eventually,
-    indexer_running,
-    read_topic,
-    send_to_every_partition,
-    send_values,
-    stream_settings,
-)
+from tests.helpers.processes import ApiProcess, indexer_running, start_api
+from tests.helpers.servers import Servers, fresh_postgres_database, unique
+from tests.helpers.sse import Event, read_events
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

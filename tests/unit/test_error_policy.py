@@ -6,7 +6,7 @@ import pytest
 from roadwatch.domain import Detection, Source
 from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
-from tests.factories import make_detection
+from tests.helpers.factories import make_detection
 
 
 class PickyStep:

@@ -264,7 +264,8 @@ def test_text_made_only_of_format_characters_is_empty() -> None:
         0,
         2**63 - 1,
         -(2**63),
-        NOW_MS + 2 * 86_400_000,
+        # Named: an id must be the same in every run (xdist).
+        pytest.param(NOW_MS + 2 * 86_400_000, id="two-days-ahead"),
     ],
 )
 def test_a_time_outside_this_century_or_beyond_tomorrow_is_rejected(timestamp: object) -> None:
@@ -273,7 +274,16 @@ def test_a_time_outside_this_century_or_beyond_tomorrow_is_rejected(timestamp: o
     assert "timestamp" in found.detail
 
 
-@pytest.mark.parametrize("record_ms", [-1, 0, 946_684_799_999, NOW_MS + 2 * 86_400_000, 2**63 - 1])
+@pytest.mark.parametrize(
+    "record_ms",
+    [
+        -1,
+        0,
+        946_684_799_999,
+        pytest.param(NOW_MS + 2 * 86_400_000, id="two-days-ahead"),
+        2**63 - 1,
+    ],
+)
 @pytest.mark.parametrize("spelling", [VALID, {k.lower(): v for k, v in VALID.items()}])
 def test_a_record_time_outside_the_window_is_rejected_on_either_way(
     record_ms: int, spelling: dict[str, object]

@@ -10,7 +10,7 @@ from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import MatchWatchlists, PublishAlerts
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
-from tests.factories import make_detection
+from tests.helpers.factories import make_detection
 
 
 class RecordingPublisher:

@@ -18,7 +18,10 @@ def test_production_refuses_to_start_without_a_strong_secret(secret: str | None)
         api_app(settings)
 
 
-@pytest.mark.parametrize("secret", [secrets.token_urlsafe(32), secrets.token_hex(32)])
+# Named, not shown: the ids of a parametrised test must be the same in every run (xdist).
+@pytest.mark.parametrize(
+    "secret", [secrets.token_urlsafe(32), secrets.token_hex(32)], ids=["urlsafe", "hex"]
+)
 def test_production_takes_a_random_secret_of_32_bytes(secret: str) -> None:
     assert token_secret(Settings(environment="production", jwt_secret=secret)) == secret
 

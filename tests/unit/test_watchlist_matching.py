@@ -17,7 +17,7 @@ from roadwatch.watchlists.rules import (
     rule_to_json,
     seed_rule,
 )
-from tests.factories import make_detection
+from tests.helpers.factories import make_detection
 
 
 def rule(name: str = "rule", **fields: object) -> Rule:
@@ -170,7 +170,8 @@ def test_a_rule_survives_its_trip_through_the_topic(original: Rule) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [b"", b"[]", b'{"id": "x"}', b'{"id": "%s", "name": "n"}' % str(uuid.uuid4()).encode()]
+    "value",
+    [b"", b"[]", b'{"id": "x"}', b'{"id": "91e38fe4-f063-4d96-889c-01dd5b3c89eb", "name": "n"}'],
 )
 def test_a_record_that_holds_no_rule_is_refused_as_one(value: bytes) -> None:
     with pytest.raises(InvalidRule):

@@ -1,26 +1,16 @@
-"""Helpers for tests that drive roadwatch through real Kafka topics."""
+"""Driving roadwatch through real Kafka topics: fresh topics, producing, reading back."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import started_indexer
-from roadwatch.indexer.error_policy import STUCK_AFTER
-from roadwatch.indexer.runner import Indexer
 from roadwatch.kafka_topics import COMPACTED
 from roadwatch.settings import Settings
-from tests.conftest import Servers, create_topic, unique
+from tests.helpers.servers import Servers, create_topic
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
@@ -37,11 +27,6 @@ async def stream_settings(servers: Servers, *, store_url: str, suspicious: str =
             "suspicious_vehicle": suspicious,
         }
     )
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment through which a roadwatch process gets these settings."""
-    return {**os.environ, **settings.as_environment(), "LOG_FORMAT": "json"}
 
 
 async def send_values(
@@ -100,61 +85,3 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float, what: str, every: float = 0.25
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        await asyncio.sleep(every)
-
-
-@dataclass
-class RunningIndexer:
-    task: asyncio.Task[None]
-    indexer: Indexer
-
-    def done(self) -> bool:
-        return self.task.done()
-
-
-@asynccontextmanager
-async def indexer_running(
-    settings: Settings,
-    *,
-    group: str | None = None,
-    stuck_after: float = STUCK_AFTER,
-    registry: CollectorRegistry | None = None,
-) -> AsyncIterator[RunningIndexer]:
-    """An indexer in this process, stopped (its batch finished) on leaving."""
-    stop = asyncio.Event()
-    async with started_indexer(
-        settings,
-        stop=stop,
-        group_id=group or unique("group"),
-        stuck_after=stuck_after,
-        registry=registry,
-    ) as indexer:
-        task = asyncio.create_task(indexer.run(stop))
-        try:
-            yield RunningIndexer(task, indexer)
-        finally:
-            stop.set()
-            await task
-
-
-def start_indexer_process(
-    settings: Settings, *, group: str, log: Path, metrics_port: int = 0
-) -> subprocess.Popen[bytes]:
-    """`roadwatch indexer` as its own process, its output appended to `log`."""
-    command = ["indexer", "--group", group, "--metrics-port", str(metrics_port)]
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "roadwatch", *command],
-            env=settings_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )

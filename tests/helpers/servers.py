@@ -1,0 +1,61 @@
+"""Where the local servers answer, and fresh, isolated resources on them: databases and
+topics no other test (or benchmark) uses."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+from roadwatch.infra.stack import Infrastructure
+from roadwatch.kafka_topics import TopicSpec, create_missing_topics
+from roadwatch.settings import Settings
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Where the local servers answer, as `roadwatch infra up` reports them."""
+
+    kafka: str
+    postgres_url: str
+    mongo_url: str
+    settings: Settings
+    infrastructure: Infrastructure
+
+
+class HasPostgres(Protocol):
+    @property
+    def postgres_url(self) -> str: ...
+
+
+@asynccontextmanager
+async def fresh_postgres_database(servers: HasPostgres) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
+    name = unique("test")
+    admin = await asyncpg.connect(servers.postgres_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = servers.postgres_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def fresh_mongo_database_url(servers: Servers) -> str:
+    """The URL of a MongoDB database no other test uses."""
+    return servers.mongo_url.rsplit("/", 1)[0] + "/" + unique("test")
+
+
+async def create_topic(
+    bootstrap: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> str:
+    name = unique("test.topic").replace("_", ".")
+    await create_missing_topics(bootstrap, [TopicSpec(name, partitions, config or {})])
+    return name
