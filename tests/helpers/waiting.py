@@ -13,3 +13,10 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within:.0f} s: {what}")
         await asyncio.sleep(every)
+
+
+async def settled() -> None:
+    """Let every task that can run, run, until all wait on something: after this, what has
+    not happened will not happen without outside help. For fakes that never wait on time."""
+    for _ in range(50):
+        await asyncio.sleep(0)

@@ -23,6 +23,7 @@ from roadwatch.rejections import Reason, RecordsRefused
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.records import consumer_record
+from tests.helpers.waiting import settled
 
 TOPIC = "test.detections"
 
@@ -228,7 +229,7 @@ async def test_partitions_are_given_up_only_once_their_batches_are_stored_and_co
     revoking = asyncio.create_task(
         held.consumer.listener.on_partitions_revoked({TopicPartition(TOPIC, 0)})
     )
-    await asyncio.sleep(0.05)
+    await settled()
     assert not revoking.done(), "gave the partition up while its batch was unstored"
     held.store.gate.set()
     await revoking

@@ -11,6 +11,7 @@ from roadwatch.indexer.processors import MatchWatchlists, PublishAlerts
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.factories import make_detection
+from tests.helpers.waiting import settled
 
 
 class RecordingPublisher:
@@ -126,7 +127,7 @@ async def test_batches_wait_outside_the_pipeline_while_its_stages_are_full() -> 
     for item in range(3):  # two in the wide stage, one held in the first
         await pipeline.put(item)
     fourth = asyncio.create_task(pipeline.put(3))
-    await asyncio.sleep(0.05)
+    await settled()
 
     assert not fourth.done()
     release.set()
