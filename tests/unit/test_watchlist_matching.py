@@ -171,7 +171,17 @@ def test_a_rule_survives_its_trip_through_the_topic(original: Rule) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [b"", b"[]", b'{"id": "x"}', b'{"id": "91e38fe4-f063-4d96-889c-01dd5b3c89eb", "name": "n"}'],
+    [
+        b"",
+        b"[]",
+        b'{"id": "x"}',
+        b'{"id": "91e38fe4-f063-4d96-889c-01dd5b3c89eb", "name": "n"}',
+        pytest.param(
+            b'{"id": "91e38fe4-f063-4d96-889c-01dd5b3c89eb", "name": "n", "make": "x", '
+            b'"created_at": "2026-01-01T00:00:00+00:00", "categories": ["' + b"c" * 70_000 + b'"]}',
+            id="huge",
+        ),
+    ],
 )
 def test_a_record_that_holds_no_rule_is_refused_as_one(value: bytes) -> None:
     with pytest.raises(InvalidRule):

@@ -17,6 +17,8 @@ from roadwatch.text import normalise
 # same rule by it, whichever of them wrote it first.
 SEED_ID = uuid.uuid5(uuid.UUID("0d8f5a32-64a1-4d6e-a3d0-9b8d1c0f7e21"), "suspicious-vehicle")
 SEED_NAME = "suspicious-vehicle"
+# The largest rule the API can write is under 32 KiB of JSON; a larger record is none of its.
+MAX_RULE_BYTES = 64 * 1024
 
 
 class InvalidRule(RoadwatchError):
@@ -89,6 +91,8 @@ def rule_to_json(rule: Rule) -> bytes:
 
 def rule_from_json(value: bytes) -> Rule:
     """The rule a log record holds; InvalidRule if it holds none."""
+    if len(value) > MAX_RULE_BYTES:
+        raise InvalidRule(f"not a rule: {len(value):,} bytes, more than any rule takes")
     try:
         fields: dict[str, Any] = orjson.loads(value)
         return Rule(
