@@ -22,6 +22,8 @@ OWNER = "roadwatch_owner"
 APPLICATION = "roadwatch_app"
 DATABASES = ("roadwatch", "ferretdb")
 APPLICATION_DATABASE = "roadwatch"
+# Held while the server's roles and grants are set up: one process at a time.
+CONFIGURE_LOCK = 0x726F6163
 # Used when the checkout lies where the postgres user cannot reach (under /root, say).
 FALLBACK_ROOT = Path("/var/lib/roadwatch")
 
@@ -172,21 +174,28 @@ class PostgresService(Service):
     async def _configure(self) -> None:
         connection = await asyncpg.connect(self.url("postgres"), timeout=5)
         try:
-            found = await connection.fetch("SELECT rolname FROM pg_roles")
-            roles = {row["rolname"] for row in found}
-            for role in (OWNER, APPLICATION):
-                verb = "ALTER" if role in roles else "CREATE"
-                password = self._secret(f"postgres-{role}").replace("'", "''")
-                await connection.execute(f"{verb} ROLE {role} LOGIN PASSWORD '{password}'")
-            existing = {
-                row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")
-            }
-            for database in DATABASES:
-                if database not in existing:
-                    await connection.execute(f'CREATE DATABASE "{database}"')
+            # Processes configuring at once (test workers, a second `infra up`) take turns:
+            # PostgreSQL refuses two concurrent changes of one role ("tuple concurrently
+            # updated"), and two CREATE DATABASE of one name.
+            await connection.execute("SELECT pg_advisory_lock($1)", CONFIGURE_LOCK)
+            await self._configure_roles(connection)
+            await self._grant(APPLICATION_DATABASE)
         finally:
             await connection.close()
-        await self._grant(APPLICATION_DATABASE)
+
+    async def _configure_roles(self, connection: asyncpg.Connection) -> None:
+        found = await connection.fetch("SELECT rolname FROM pg_roles")
+        roles = {row["rolname"] for row in found}
+        for role in (OWNER, APPLICATION):
+            verb = "ALTER" if role in roles else "CREATE"
+            password = self._secret(f"postgres-{role}").replace("'", "''")
+            await connection.execute(f"{verb} ROLE {role} LOGIN PASSWORD '{password}'")
+        existing = {
+            row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")
+        }
+        for database in DATABASES:
+            if database not in existing:
+                await connection.execute(f'CREATE DATABASE "{database}"')
 
     async def _grant(self, database: str) -> None:
         """The owner owns the database and every table in it (those that an older roadwatch
