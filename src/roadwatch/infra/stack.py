@@ -1,4 +1,5 @@
 import asyncio
+import os
 from collections.abc import Callable, Iterable
 
 from roadwatch.infra.config import InfraConfig
@@ -62,6 +63,10 @@ class Infrastructure:
     def write_env_file(self) -> None:
         path = self.config.home / INFRA_ENV_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
         lines = [f"{key}={value}" for key, value in self.connection_settings().items()]
-        path.write_text("\n".join(lines) + "\n")
+        # Written aside, then renamed over the old one: a process reading it meanwhile (a
+        # second `infra up`, a test worker) sees the old file or the new, never half of one.
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft.touch(mode=0o600)
+        draft.write_text("\n".join(lines) + "\n")
+        draft.replace(path)
