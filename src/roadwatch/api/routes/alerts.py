@@ -22,7 +22,7 @@ KEEP_ALIVE_SECONDS = 15
     "/alerts",
     responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 422)},
     response_class=EventSourceResponse,
-    summary="Suspicious-vehicle alerts, live (Server-Sent Events)",
+    summary="Watchlist alerts, live (Server-Sent Events)",
     description="Each `alert` event carries an alert as JSON and an `id`; reconnect with "
     "`Last-Event-ID` to receive exactly what was missed. With `rule`, only the alerts that "
     "matched that watchlist rule. A client that falls too far behind gets a `dropped` event "
