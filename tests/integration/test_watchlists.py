@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -17,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from roadwatch.bootstrap import detection_store, rules_consumer
 from roadwatch.settings import Settings
 from roadwatch.stores.base import AlertFilter
-from roadwatch.stores.watchlists_postgres import PostgresWatchlistStore
+from roadwatch.stores.watchlists_postgres import WATCHLIST_LOCK, PostgresWatchlistStore
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule
 from roadwatch.watchlists.topic import RulePublisher, read_rules
@@ -431,3 +432,23 @@ async def test_the_topic_is_brought_in_line_with_the_database(
     finally:
         await producer.stop()
         await store.close()
+
+
+async def test_a_change_that_waits_past_the_query_timeout_is_a_503_and_changes_nothing(
+    stack: Stack,
+) -> None:
+    created = await stack.client.post(
+        "/watchlists", json={"name": "Held", "make": "Trabant"}, headers=stack.admin
+    )
+    path = f"/watchlists/{created.json()['id']}"
+    # Another change under way, for longer than a statement may wait (API_QUERY_TIMEOUT, 3 s).
+    holder = await asyncpg.connect(stack.users_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", WATCHLIST_LOCK)
+        refused = await stack.client.patch(path, json={"enabled": False}, headers=stack.admin)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "1"
+    finally:
+        await holder.close()
+    assert (await stack.client.get(path, headers=stack.admin)).json()["enabled"] is True
+    assert (await stack.client.delete(path, headers=stack.admin)).status_code == 204

@@ -1,7 +1,7 @@
 """What the PostgreSQL-backed stores share: engines and controlled migrations."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -112,15 +112,16 @@ class MigratedDatabase:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection for queries, whose timeouts come out as StoreBusy."""
-        try:
+        with _busy_when_slow():
             async with self.engine.connect() as connection:
                 yield connection
-        except sqlalchemy.exc.TimeoutError:
-            raise StoreBusy("no database connection was free in time") from None
-        except sqlalchemy.exc.DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
-                raise StoreBusy("the query took longer than allowed") from None
-            raise
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction, committed on leaving, whose timeouts come out as StoreBusy."""
+        with _busy_when_slow():
+            async with self.engine.begin() as connection:
+                yield connection
 
     async def open(self) -> None:
         """Connect; bring the schema up to date if it is not, and this role may."""
@@ -150,3 +151,16 @@ class MigratedDatabase:
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+
+@contextmanager
+def _busy_when_slow() -> Iterator[None]:
+    """No free connection in time, or a statement cancelled by its timeout: StoreBusy."""
+    try:
+        yield
+    except sqlalchemy.exc.TimeoutError:
+        raise StoreBusy("no database connection was free in time") from None
+    except sqlalchemy.exc.DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
+            raise StoreBusy("the query took longer than allowed") from None
+        raise

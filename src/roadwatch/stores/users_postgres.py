@@ -39,11 +39,11 @@ class PostgresUserStore(MigratedDatabase, UserStore):
         super().__init__(url, migrations="users", query_timeout=query_timeout)
 
     async def create(self, *, username: str, password_hash: str, is_admin: bool) -> User:
-        async with self.engine.begin() as connection:
+        async with self.writing() as connection:
             return await _insert(connection, username, password_hash, is_admin=is_admin)
 
     async def create_first(self, *, username: str, password_hash: str) -> User | None:
-        async with self.engine.begin() as connection:
+        async with self.writing() as connection:
             # Two first users racing: the lock makes the second one see the first.
             await connection.execute(sa.text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
             if await _any_user(connection):
@@ -87,7 +87,7 @@ class PostgresUserStore(MigratedDatabase, UserStore):
         return [_user(row) for row in rows]
 
     async def set_password(self, user_id: UUID, password_hash: str) -> User | None:
-        async with self.engine.begin() as connection:
+        async with self.writing() as connection:
             user = await _next_version(connection, user_id)
             if user is not None:
                 await connection.execute(
@@ -98,11 +98,11 @@ class PostgresUserStore(MigratedDatabase, UserStore):
         return user
 
     async def set_disabled(self, user_id: UUID, disabled: bool) -> User | None:
-        async with self.engine.begin() as connection:
+        async with self.writing() as connection:
             return await _next_version(connection, user_id, disabled=disabled)
 
     async def delete(self, user_id: UUID) -> bool:
-        async with self.engine.begin() as connection:
+        async with self.writing() as connection:
             result = await connection.execute(users.delete().where(users.c.id == user_id))
         return bool(result.rowcount)
 

@@ -184,7 +184,7 @@ class PostgresWatchlistStore(MigratedDatabase):
 
     @asynccontextmanager
     async def _changing(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
+        async with self.writing() as connection:
             await connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WATCHLIST_LOCK}
             )
