@@ -1,5 +1,7 @@
-"""Which rules a detection matches: fields, composite categories, years, case, normalisation."""
+"""Which rules a detection matches: fields, composite categories, years, case, normalisation;
+and what an indexer keeps of the watchlists topic."""
 
+import dataclasses
 import uuid
 
 import pytest
@@ -17,7 +19,9 @@ from roadwatch.watchlists.rules import (
     rule_to_json,
     seed_rule,
 )
+from roadwatch.watchlists.topic import RuleLog
 from tests.helpers.factories import make_detection
+from tests.helpers.records import consumer_record
 
 
 def rule(name: str = "rule", **fields: object) -> Rule:
@@ -191,3 +195,24 @@ def test_a_record_that_holds_no_rule_is_refused_as_one(value: bytes) -> None:
 def test_a_control_character_in_the_setting_is_refused_at_load() -> None:
     with pytest.raises(ValidationError, match="SUSPICIOUS_VEHICLE holds the control character"):
         Settings(suspicious_vehicle="SUV\x00")
+
+
+def test_an_indexer_keeps_no_more_rules_than_a_system_may_hold() -> None:
+    reading = RuleLog("watchlists", max_rules=3)
+    rules = [rule(f"r{i}", make="Jeep") for i in range(5)]
+
+    def put(offset: int, kept: Rule, value: bytes | None = b"") -> None:
+        body = rule_to_json(kept) if value == b"" else value
+        reading.apply(consumer_record(body, key=str(kept.id).encode(), offset=offset))
+
+    for offset, each in enumerate(rules):
+        put(offset, each)
+    assert set(reading.rules) == {each.id for each in rules[:3]}
+    assert reading.skipped == 2
+
+    renamed = dataclasses.replace(rules[0], name="renamed")
+    put(5, renamed)  # a change of a rule kept is no rule more
+    put(6, rules[1], value=None)  # a deletion makes room
+    put(7, rules[4])
+    assert reading.rules == {r.id: r for r in (renamed, rules[2], rules[4])}
+    assert reading.skipped == 2

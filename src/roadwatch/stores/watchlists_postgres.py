@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roadwatch.errors import RoadwatchError
 from roadwatch.stores.sql import MigratedDatabase
-from roadwatch.watchlists.rules import Rule, rule_to_json
+from roadwatch.watchlists.rules import MAX_RULES, Rule, rule_to_json
 
 # One lock for every change of rules, across every API process.
 WATCHLIST_LOCK = 0x77617463
@@ -72,7 +72,7 @@ class TooManyRules(RoadwatchError):
 
 class PostgresWatchlistStore(MigratedDatabase):
     def __init__(
-        self, url: str, *, query_timeout: float | None = None, max_rules: int = 50_000
+        self, url: str, *, query_timeout: float | None = None, max_rules: int = MAX_RULES
     ) -> None:
         super().__init__(url, migrations="users", query_timeout=query_timeout)
         self.max_rules = max_rules

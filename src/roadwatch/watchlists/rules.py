@@ -17,6 +17,8 @@ from roadwatch.text import normalise
 # same rule by it, whichever of them wrote it first.
 SEED_ID = uuid.uuid5(uuid.UUID("0d8f5a32-64a1-4d6e-a3d0-9b8d1c0f7e21"), "suspicious-vehicle")
 SEED_NAME = "suspicious-vehicle"
+# The most rules a system holds: the API refuses more, and an indexer keeps no more.
+MAX_RULES = 50_000
 # The largest rule the API can write is under 32 KiB of JSON; a larger record is none of its.
 MAX_RULE_BYTES = 64 * 1024
 
@@ -80,7 +82,6 @@ def seed_rule(suspicious_vehicle: str) -> Rule:
         name=SEED_NAME,
         description="Created at first start from SUSPICIOUS_VEHICLE",
         categories=tuple(sorted(categories_of(suspicious_vehicle))),
-        created_at=datetime(2000, 1, 1, tzinfo=UTC),
     )
 
 

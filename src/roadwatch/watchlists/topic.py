@@ -17,7 +17,13 @@ from aiokafka.structs import ConsumerRecord
 from roadwatch.errors import ConfigurationError
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.watchlists.matching import RuleIndex
-from roadwatch.watchlists.rules import InvalidRule, Rule, rule_from_json, rule_to_json
+from roadwatch.watchlists.rules import (
+    MAX_RULES,
+    InvalidRule,
+    Rule,
+    rule_from_json,
+    rule_to_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +33,9 @@ ConsumerFactory = Callable[[], AIOKafkaConsumer]
 class RuleLog:
     """The rules a reading of the topic has reached, and where it has reached."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, *, max_rules: int = MAX_RULES) -> None:
         self.topic = topic
+        self.max_rules = max_rules
         self.rules: dict[UUID, Rule] = {}
         self.next: dict[int, int] = {}
         self.skipped = 0
@@ -47,6 +54,8 @@ class RuleLog:
             rule = rule_from_json(record.value)
             if rule.id != rule_id:
                 raise InvalidRule(f"keyed {rule_id} but holds rule {rule.id}")
+            if rule.id not in self.rules and len(self.rules) >= self.max_rules:
+                raise InvalidRule(f"one rule more than the {self.max_rules:,} an indexer keeps")
         except (InvalidRule, AttributeError, UnicodeDecodeError, ValueError) as error:
             self.skipped += 1
             log.warning(
