@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap import detection_store, rules_consumer
 from roadwatch.settings import Settings
-from roadwatch.stores.base import AlertFilter
+from roadwatch.stores.base import AlertFilter, DetectionFilter
 from roadwatch.stores.watchlists_postgres import WATCHLIST_LOCK, PostgresWatchlistStore
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule
@@ -199,7 +199,16 @@ async def test_a_rule_goes_live_in_two_indexers_stops_when_disabled_and_stays_de
         assert disabled.status_code == 200
         await _rules_in_force(registries, 1)
         await _send_nivas(settings, marked="disabled")
+        await eventually(
+            lambda: _stored_marked(store_url, "disabled"), within=30, what="the disabled-time Nivas"
+        )
+        # Enabled again before it is deleted: were the deletion lost, the rule would be back
+        # in force after the restart, and seen there.
+        enabled = await stack.client.patch(path, json={"enabled": True}, headers=stack.admin)
+        assert enabled.status_code == 200
+        await _rules_in_force(registries, 2)
         assert (await stack.client.delete(path, headers=stack.admin)).status_code == 204
+        await _rules_in_force(registries, 1)
 
     async with _two_indexers(settings, group) as registries:
         await _rules_in_force(registries, 1)
@@ -253,6 +262,15 @@ async def _rules_in_force(registries: list[CollectorRegistry], count: int) -> No
     await eventually(seen, within=10, what=f"{count} rule(s) in force in each indexer", every=0.02)
 
 
+async def _stored_marked(store_url: str, marked: str) -> bool:
+    store = detection_store(store_url)
+    await store.open()
+    try:
+        return await store.count(DetectionFilter(category=marked)) == PARTITIONS
+    finally:
+        await store.close()
+
+
 async def _send_nivas(settings: Settings, *, marked: str) -> None:
     """A Niva on every partition, its category saying when it was sent."""
     value = orjson.dumps({**LADA, "Category": marked})
@@ -291,8 +309,9 @@ async def test_a_client_following_one_rule_gets_only_its_alerts_and_resumes_with
     rule_id = created.json()["id"]
     fiat = {"Year": 2015, "Make": "Fiat", "Model": "Panda", "Category": "Hatchback"}
     try:
-        async with indexer_running(settings):
-            await _rules_seen_by_api_indexer(settings, rule_id)
+        registry = CollectorRegistry()
+        async with indexer_running(settings, registry=registry):
+            await _rules_in_force([registry], 2)  # the seed rule and this one
             async with stack.client.stream(
                 "GET", "/alerts", params={"rule": rule_id}, headers=stack.operator
             ) as response:
@@ -340,18 +359,6 @@ async def test_a_client_following_one_rule_gets_only_its_alerts_and_resumes_with
         assert older.json()["next_cursor"] is None
     finally:
         await stack.client.delete(f"/watchlists/{rule_id}", headers=stack.admin)
-
-
-async def _rules_seen_by_api_indexer(settings: Settings, rule_id: str) -> None:
-    """Wait until the rule is on the watchlists topic as the indexers read it."""
-
-    async def on_topic() -> bool:
-        return (
-            uuid.UUID(rule_id)
-            in (await read_rules(rules_consumer(settings), settings.watchlists_topic)).rules
-        )
-
-    await eventually(on_topic, within=10, what="the rule on the watchlists topic")
 
 
 async def _next(events: AsyncIterator[Event]) -> Event:
