@@ -1,10 +1,10 @@
 import { AlertStream } from "./alerts.js";
 import { createFirstUser, logIn, request, session, Unauthorized, Unreachable } from "./api.js";
+import { $, cell, text } from "./dom.js";
 import { AlertHistory } from "./history.js";
 import { UsersPage } from "./users.js";
 import { WatchlistsPage } from "./watchlists.js";
 
-const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 200;
 const STATS_EVERY_MS = 5000;
 const HEALTH_EVERY_MS = 10000;
@@ -35,14 +35,6 @@ const watchlists = new WatchlistsPage({
 function banner(message) {
   $("banner").textContent = message || "";
   $("banner").hidden = !message;
-}
-
-function text(value) {
-  return document.createTextNode(String(value));
-}
-
-function cell(row, value) {
-  row.insertCell().append(text(value));
 }
 
 function time(iso) {

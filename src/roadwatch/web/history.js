@@ -1,12 +1,8 @@
 // The alert history, newest first, a page at a time, for every rule or one.
 import { request } from "./api.js";
+import { $, cell } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 20;
-
-function cell(row, value) {
-  row.insertCell().append(document.createTextNode(String(value)));
-}
 
 export class AlertHistory {
   constructor({ guarded }) {

@@ -1,20 +1,6 @@
 // The users page, for administrators: list, add, disable or enable, delete, set a password.
 import { request } from "./api.js";
-
-const $ = (id) => document.getElementById(id);
-const JSON_HEADERS = { "Content-Type": "application/json" };
-
-function button(label, action) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.append(document.createTextNode(label));
-  element.addEventListener("click", action);
-  return element;
-}
-
-function cell(row, value) {
-  row.insertCell().append(document.createTextNode(String(value)));
-}
+import { $, button, cell, changeShowingErrors, JSON_HEADERS } from "./dom.js";
 
 export class UsersPage {
   constructor({ onError }) {
@@ -30,15 +16,8 @@ export class UsersPage {
     if (me.is_admin) await this.refresh();
   }
 
-  async act(work) {
-    $("users-error").textContent = "";
-    try {
-      await work();
-      await this.refresh();
-    } catch (error) {
-      $("users-error").textContent = error.message;
-      this.onError(error);
-    }
+  act(work) {
+    return changeShowingErrors("users-error", work, () => this.refresh(), this.onError);
   }
 
   async refresh() {

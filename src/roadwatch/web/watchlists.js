@@ -1,22 +1,9 @@
 // The watchlist rules: every user sees them; administrators add, edit, enable, disable and
 // delete them. A change reaches every indexer within a second.
 import { request } from "./api.js";
+import { $, button, cell, changeShowingErrors, JSON_HEADERS } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
-const JSON_HEADERS = { "Content-Type": "application/json" };
 const FIELDS = ["name", "description", "categories", "make", "model", "year_from", "year_to"];
-
-function button(label, action) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.append(document.createTextNode(label));
-  element.addEventListener("click", action);
-  return element;
-}
-
-function cell(row, value) {
-  row.insertCell().append(document.createTextNode(String(value)));
-}
 
 // What a rule matches, in words: "SUV, Pickup · Jeep Wrangler · 2000–2010".
 export function describe(rule) {
@@ -62,15 +49,8 @@ export class WatchlistsPage {
     await this.refresh();
   }
 
-  async act(work) {
-    $("rules-error").textContent = "";
-    try {
-      await work();
-      await this.refresh();
-    } catch (error) {
-      $("rules-error").textContent = error.message;
-      this.onError(error);
-    }
+  act(work) {
+    return changeShowingErrors("rules-error", work, () => this.refresh(), this.onError);
   }
 
   async refresh() {
