@@ -171,6 +171,17 @@ async def test_only_administrators_change_rules_and_every_change_is_recorded(
         ("updated", "admin"),
         ("deleted", "admin"),
     ]
+    # The same record through the API, for administrators, the deleted rule's too.
+    changes = f"{path}/changes"
+    assert (await stack.client.get(changes, headers=stack.operator)).status_code == 403
+    recorded = (await stack.client.get(changes, headers=stack.admin)).json()
+    assert [(c["change"], c["changed_by"]) for c in recorded] == [
+        ("created", "admin"),
+        ("updated", "admin"),
+        ("deleted", "admin"),
+    ]
+    assert recorded[1]["rule"]["model"] == "Cherokee"
+    assert recorded[2]["rule"] is None
 
 
 async def test_a_rule_goes_live_in_two_indexers_stops_when_disabled_and_stays_deleted(

@@ -133,3 +133,10 @@ class RulePage(BaseModel):
     total: int
     skip: int
     limit: int
+
+
+class RuleChangeOut(BaseModel):
+    change: str = Field(description="created, updated, deleted, or seeded (at first start)")
+    changed_by: str | None = Field(description="null for the seed rule")
+    changed_at: datetime
+    rule: dict[str, Any] | None = Field(description="The rule as it stood after; null once deleted")

@@ -5,7 +5,13 @@ from fastapi import APIRouter, Query, Response, status
 
 from roadwatch.api.deps import Administrator, CurrentUser, Services
 from roadwatch.api.errors import RuleNotFound, responses
-from roadwatch.api.watchlist_schemas import RuleChange, RuleCreate, RuleOut, RulePage
+from roadwatch.api.watchlist_schemas import (
+    RuleChange,
+    RuleChangeOut,
+    RuleCreate,
+    RuleOut,
+    RulePage,
+)
 
 router = APIRouter(tags=["watchlists"])
 
@@ -35,6 +41,24 @@ async def get_rule(rule_id: UUID, _user: CurrentUser, services: Services) -> Rul
     if rule is None:
         raise RuleNotFound
     return RuleOut.of(rule)
+
+
+@router.get(
+    "/watchlists/{rule_id}/changes",
+    responses=responses(401, 403, 422, 503),
+    summary="Every change of a rule, oldest first (administrators)",
+    description="Who changed the rule, when, and how it stood afterwards; a deleted rule's "
+    "changes stay readable. Empty for an id that never named a rule.",
+)
+async def rule_changes(
+    rule_id: UUID,
+    _admin: Administrator,
+    services: Services,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RuleChangeOut]:
+    changes = await services.watchlists.store.changes(rule_id, skip=skip, limit=limit)
+    return [RuleChangeOut(**change) for change in changes]
 
 
 @router.post(
