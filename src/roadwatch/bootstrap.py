@@ -145,11 +145,13 @@ async def started_indexer(
         await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(consumer.stop)
 
+        policy = ErrorPolicy(stop=stop, stuck_after=stuck_after)
         # The rules in force before the first detection: the topic read to its end.
         rules = RuleFollower(
             lambda: rules_consumer(settings),
             topic=settings.watchlists_topic,
             seed=seed_rule(settings.suspicious_vehicle),
+            retry=policy.retry,
         )
         await retry_until_done(
             rules.start,
@@ -171,7 +173,7 @@ async def started_indexer(
                 producer, topic=settings.dead_letter_topic, metrics=metrics
             ),
             metrics=metrics,
-            policy=ErrorPolicy(stop=stop, stuck_after=stuck_after),
+            policy=policy,
             ping_store=store.ping,
             max_batch=max_batch,
         )

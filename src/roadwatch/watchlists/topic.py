@@ -8,7 +8,8 @@ then follows it, so a change reaches every indexer within a broker round trip.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -28,6 +29,12 @@ from roadwatch.watchlists.rules import (
 log = logging.getLogger(__name__)
 
 ConsumerFactory = Callable[[], AIOKafkaConsumer]
+
+
+class Retry(Protocol):
+    """Runs `step` until it succeeds, through failures (the indexer's ErrorPolicy.retry)."""
+
+    def __call__(self, step: Callable[[], Awaitable[None]], *, what: str) -> Awaitable[None]: ...
 
 
 class RuleLog:
@@ -121,11 +128,19 @@ class RuleFollower:
     """The rules in force for an indexer: the topic, read to its end at start, then followed.
 
     While the topic has never been written, the seed rule (SUSPICIOUS_VEHICLE) is in force.
-    A failure while following keeps the rules last read in force and restarts the reading
-    with backoff from where it was.
+    A failure while following keeps the rules last read in force, and the reading goes on
+    with backoff from where it was, through `retry`: the indexer's error policy, so that
+    one lasting too long makes the indexer not ready, saying why.
     """
 
-    def __init__(self, consumers: ConsumerFactory, *, topic: str, seed: Rule) -> None:
+    def __init__(
+        self,
+        consumers: ConsumerFactory,
+        *,
+        topic: str,
+        seed: Rule,
+        retry: Retry | None = None,
+    ) -> None:
         self._consumers = consumers
         self._seed = seed
         self._log = RuleLog(topic)
@@ -133,6 +148,9 @@ class RuleFollower:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._retry: Retry = retry or (
+            lambda step, *, what: retry_until_done(step, what=what, stop=self._stop)
+        )
 
     @property
     def current(self) -> RuleIndex:
@@ -154,10 +172,7 @@ class RuleFollower:
         self._consumer = consumer
         self._rebuild()
         log.info("following %d watchlist rule(s) on %s", len(self._index), self._log.topic)
-        self._task = asyncio.create_task(
-            retry_until_done(self._follow, what="following the watchlists", stop=self._stop),
-            name="watchlist follower",
-        )
+        self._task = asyncio.create_task(self._follow(), name="watchlist follower")
 
     async def stop(self) -> None:
         self._stop.set()
@@ -170,24 +185,28 @@ class RuleFollower:
             self._consumer = None
 
     async def _follow(self) -> None:
+        # One poll a step: a poll that succeeds ends the failure the policy is timing.
+        while not self._stop.is_set():
+            await self._retry(self._poll, what="following the watchlists")
+
+    async def _poll(self) -> None:
         try:
             if self._consumer is None:
                 consumer = self._consumers()
                 await self._log.open(consumer)
                 self._consumer = consumer
-            while not self._stop.is_set():
-                batches = await self._consumer.getmany(timeout_ms=1000)
-                for records in batches.values():
-                    for record in records:
-                        self._log.apply(record)
-                if batches:
-                    self._rebuild()
+            batches = await self._consumer.getmany(timeout_ms=1000)
         except Exception:
             if self._consumer is not None:
                 with contextlib.suppress(Exception):
                     await self._consumer.stop()
                 self._consumer = None
             raise
+        for records in batches.values():
+            for record in records:
+                self._log.apply(record)
+        if batches:
+            self._rebuild()
 
     def _rebuild(self) -> None:
         rules = self._log.rules.values() if self._log.ever_written else [self._seed]
