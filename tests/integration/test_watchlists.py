@@ -172,9 +172,12 @@ async def test_only_administrators_change_rules_and_every_change_is_recorded(
         ("deleted", "admin"),
     ]
     # The same record through the API, for administrators, the deleted rule's too.
-    changes = f"{path}/changes"
-    assert (await stack.client.get(changes, headers=stack.operator)).status_code == 403
-    recorded = (await stack.client.get(changes, headers=stack.admin)).json()
+    changes = {"rule": rule["id"]}
+    listing = "/watchlist-changes"
+    refused = await stack.client.get(listing, params=changes, headers=stack.operator)
+    assert refused.status_code == 403
+    recorded = (await stack.client.get(listing, params=changes, headers=stack.admin)).json()
+    assert {c["rule_id"] for c in recorded} == {rule["id"]}
     assert [(c["change"], c["changed_by"]) for c in recorded] == [
         ("created", "admin"),
         ("updated", "admin"),

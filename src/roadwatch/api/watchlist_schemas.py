@@ -136,6 +136,7 @@ class RulePage(BaseModel):
 
 
 class RuleChangeOut(BaseModel):
+    rule_id: UUID
     change: str = Field(description="created, updated, deleted, or seeded (at first start)")
     changed_by: str | None = Field(description="null for the seed rule")
     changed_at: datetime

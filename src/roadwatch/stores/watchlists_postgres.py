@@ -97,21 +97,21 @@ class PostgresWatchlistStore(MigratedDatabase):
             return await _get(connection, rule_id)
 
     async def changes(
-        self, rule_id: UUID, *, skip: int = 0, limit: int = 100
+        self, rule_id: UUID | None = None, *, skip: int = 0, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """The changes of one rule, deleted or not, oldest first: what, by whom, when, and
-        the rule as it stood afterwards (None once deleted)."""
+        """Changes of rules, deleted or not, oldest first (of one rule, with `rule_id`): which
+        rule, what, by whom, when, and the rule as it stood afterwards (None once deleted)."""
+        query = sa.select(
+            changes_table.c.rule_id,
+            changes_table.c.change,
+            changes_table.c.changed_by,
+            changes_table.c.changed_at,
+            changes_table.c.rule,
+        )
+        if rule_id is not None:
+            query = query.where(changes_table.c.rule_id == rule_id)
         query = (
-            sa.select(
-                changes_table.c.change,
-                changes_table.c.changed_by,
-                changes_table.c.changed_at,
-                changes_table.c.rule,
-            )
-            .where(changes_table.c.rule_id == rule_id)
-            .order_by(changes_table.c.changed_at, changes_table.c.id)
-            .offset(skip)
-            .limit(limit)
+            query.order_by(changes_table.c.changed_at, changes_table.c.id).offset(skip).limit(limit)
         )
         async with self.reading() as connection:
             return [dict(row) for row in (await connection.execute(query)).mappings()]

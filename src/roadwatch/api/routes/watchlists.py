@@ -35,30 +35,30 @@ async def list_rules(
     )
 
 
+@router.get(
+    "/watchlist-changes",
+    responses=responses(401, 403, 422, 503),
+    summary="Every change of the rules, oldest first (administrators)",
+    description="Which rule, what changed, who changed it, when, and how the rule stood "
+    "afterwards; `rule` narrows it to one rule, deleted or not.",
+)
+async def rule_changes(
+    _admin: Administrator,
+    services: Services,
+    rule: Annotated[UUID | None, Query(description="Only the changes of this rule")] = None,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RuleChangeOut]:
+    changes = await services.watchlists.store.changes(rule, skip=skip, limit=limit)
+    return [RuleChangeOut(**change) for change in changes]
+
+
 @router.get("/watchlists/{rule_id}", responses=responses(401, 404, 422, 503), summary="One rule")
 async def get_rule(rule_id: UUID, _user: CurrentUser, services: Services) -> RuleOut:
     rule = await services.watchlists.store.get(rule_id)
     if rule is None:
         raise RuleNotFound
     return RuleOut.of(rule)
-
-
-@router.get(
-    "/watchlists/{rule_id}/changes",
-    responses=responses(401, 403, 422, 503),
-    summary="Every change of a rule, oldest first (administrators)",
-    description="Who changed the rule, when, and how it stood afterwards; a deleted rule's "
-    "changes stay readable. Empty for an id that never named a rule.",
-)
-async def rule_changes(
-    rule_id: UUID,
-    _admin: Administrator,
-    services: Services,
-    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[RuleChangeOut]:
-    changes = await services.watchlists.store.changes(rule_id, skip=skip, limit=limit)
-    return [RuleChangeOut(**change) for change in changes]
 
 
 @router.post(
