@@ -47,7 +47,7 @@ async def retry_until_done(
                 "%s failed (%s: %s); trying again in %.1f s",
                 what,
                 type(error).__name__,
-                error,
+                _brief(error),
                 delay,
                 extra={"step": what, "failures": failures},
             )
@@ -59,3 +59,13 @@ async def retry_until_done(
         if failures:
             log.info("%s succeeded after %d failed attempt(s)", what, failures)
         return result
+
+
+# A database error's text holds its whole statement and parameters: thousands of rows for a
+# batch, repeated at every retry of an outage.
+MAX_LOGGED_ERROR = 500
+
+
+def _brief(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text if len(text) <= MAX_LOGGED_ERROR else text[:MAX_LOGGED_ERROR] + "…"
