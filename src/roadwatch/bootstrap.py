@@ -39,12 +39,21 @@ from roadwatch.stores.mongo import MongoDetectionStore
 from roadwatch.stores.postgres import PostgresDetectionStore
 from roadwatch.stores.users_postgres import PostgresUserStore
 from roadwatch.stores.watchlists_postgres import PostgresWatchlistStore
+from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import Rule, seed_rule
 from roadwatch.watchlists.topic import RuleFollower, RulePublisher, read_rules
+from roadwatch.webhooks.dead_letters import DeadLetters
+from roadwatch.webhooks.deliverer import Deliverer
+from roadwatch.webhooks.metrics import DeliveryMetrics
+from roadwatch.webhooks.registry import WebhookRegistry
+from roadwatch.webhooks.retries import RetrySchedule
+from roadwatch.webhooks.sender import Sender
+from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
 INDEXER_GROUP = "roadwatch-indexer"
+DELIVER_GROUP = "roadwatch-deliver"
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +188,68 @@ async def started_indexer(
         )
 
 
+def retry_schedule(settings: Settings) -> RetrySchedule:
+    return RetrySchedule(
+        first=settings.webhook_retry_first,
+        longest=settings.webhook_retry_longest,
+        give_up_after=settings.webhook_retry_for,
+    )
+
+
+def target_policy(settings: Settings) -> TargetPolicy:
+    return TargetPolicy(parse_networks(settings.webhook_allowed_networks))
+
+
+@asynccontextmanager
+async def started_deliverer(
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    group_id: str = DELIVER_GROUP,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[Deliverer]:
+    """A deliverer whose store, Kafka clients and HTTP client are open."""
+    async with AsyncExitStack() as stack:
+        store = PostgresWebhookStore(settings.users_db_url)
+        await retry_until_done(store.open, what="opening the webhook store", stop=stop)
+        stack.push_async_callback(store.close)
+
+        producer = kafka_producer(settings, linger_ms=0)
+        await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(producer.stop)
+
+        sender = Sender(target_policy(settings), timeout=settings.webhook_timeout)
+        await sender.start()
+        stack.push_async_callback(sender.close)
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_broker_url,
+            group_id=group_id,
+            enable_auto_commit=False,
+            # Subscriptions take alerts published after they were made: reading a new
+            # group's topic from the start sends nothing old.
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=10,
+        )
+        deliverer = Deliverer(
+            consumer,
+            topic=settings.alerts_topic,
+            store=store,
+            sender=sender,
+            dead_letters=DeadLetters(producer, topic=settings.webhooks_dead_letter_topic),
+            metrics=DeliveryMetrics(registry or CollectorRegistry()),
+            schedule=retry_schedule(settings),
+            stop=stop,
+            concurrency=settings.webhook_concurrency,
+            timeout=settings.webhook_timeout,
+            history_days=settings.webhook_history_days,
+        )
+        consumer.subscribe([settings.alerts_topic], listener=deliverer.listener())
+        await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(consumer.stop)
+        yield deliverer
+
+
 def token_secret(settings: Settings) -> str:
     """The JWT signing key: required, and strong, in production; generated in development."""
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
@@ -228,6 +299,19 @@ async def opened_api_services(
         await _open_within(patience, "opening the user store", users.open)
         stack.push_async_callback(users.close)
         watchlists = await _opened_watchlists(settings, stack, patience=patience)
+        webhook_store = PostgresWebhookStore(settings.users_db_url, query_timeout=timeout)
+        await _open_within(patience, "opening the webhook store", webhook_store.open)
+        stack.push_async_callback(webhook_store.close)
+
+        async def rule_exists(rule_id: UUID) -> bool:
+            return await watchlists.store.get(rule_id) is not None
+
+        webhooks = WebhookRegistry(
+            webhook_store,
+            policy=target_policy(settings),
+            rule_exists=rule_exists,
+            secret_overlap=settings.webhook_secret_overlap,
+        )
         feed = KafkaAlertFeed(
             bootstrap=settings.kafka_broker_url,
             topic=settings.alerts_topic,
@@ -250,6 +334,7 @@ async def opened_api_services(
             ),
             metrics=metrics,
             watchlists=watchlists,
+            webhooks=webhooks,
         )
 
 

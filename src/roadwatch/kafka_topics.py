@@ -25,6 +25,7 @@ def roadwatch_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.detections_topic, 6),
         TopicSpec(settings.alerts_topic, 3),
         TopicSpec(settings.dead_letter_topic, 3),
+        TopicSpec(settings.webhooks_dead_letter_topic, 1),
         # One partition: every rule change in one order, read by every indexer.
         TopicSpec(settings.watchlists_topic, 1, COMPACTED),
     ]

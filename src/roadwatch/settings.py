@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     dead_letter_topic: str = "intellisite.detections.dlq"
     # Compacted: every watchlist rule, keyed by its id.
     watchlists_topic: str = "intellisite.watchlists"
+    # Webhook deliveries given up, with the reason.
+    webhooks_dead_letter_topic: str = "intellisite.webhooks.dlq"
     suspicious_vehicle: str = "SUV"
     detections_per_second: float = Field(default=10.0, gt=0)
     detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
@@ -42,6 +44,21 @@ class Settings(BaseSettings):
     login_attempts_per_address: str = "30/minute"
     # How long the API lets any one database query run, in seconds.
     api_query_timeout: float = Field(default=3.0, gt=0)
+    # Internal addresses (or CIDR ranges) webhooks may reach all the same: a receiver on
+    # this network. Loopback, private, link-local and metadata addresses are refused otherwise.
+    webhook_allowed_networks: str = ""
+    # Per subscription: seconds a POST may take, and how many run at once.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
+    # Retries: about `first` seconds after the first failure, doubling up to `longest`, until
+    # `for` seconds after the alert (at least a day, by default).
+    webhook_retry_first: float = Field(default=5.0, gt=0)
+    webhook_retry_longest: float = Field(default=3600.0, gt=0)
+    webhook_retry_for: float = Field(default=24 * 3600.0, gt=0)
+    # After a rotation, how long the old secret still signs beside the new one.
+    webhook_secret_overlap: float = Field(default=24 * 3600.0, ge=0)
+    # Days of delivery attempts kept for GET /webhooks/{id}/deliveries.
+    webhook_history_days: float = Field(default=7.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 

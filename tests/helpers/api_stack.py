@@ -10,6 +10,7 @@ from roadwatch.stores.base import DetectionStore
 from tests.helpers.processes import ApiProcess
 
 ADMIN = {"username": "admin", "password": "correct horse battery staple"}
+OPERATOR = {"username": "operator", "password": "a different long secret"}
 SUV = {"Year": 2018, "Make": "Jeep", "Model": "Wrangler", "Category": "SUV"}
 SEDAN = {"Year": 2012, "Make": "Honda", "Model": "Civic", "Category": "Sedan"}
 
@@ -32,3 +33,19 @@ async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
     assert body["token_type"] == "bearer"
     assert body["expires_in"] > 0
     return str(body["access_token"])
+
+
+async def bearer(client: httpx.AsyncClient, user: dict[str, str]) -> dict[str, str]:
+    """The Authorization header of `user`, logged in."""
+    return {"Authorization": f"Bearer {await login(client, user['username'], user['password'])}"}
+
+
+async def admin_and_operator(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str]]:
+    """On an API with no user yet: the first administrator and an operator (not one), each
+    logged in; their Authorization headers."""
+    created = await client.post("/users", json=ADMIN)
+    assert created.status_code == 201, created.text
+    admin = await bearer(client, ADMIN)
+    created = await client.post("/users", json=OPERATOR, headers=admin)
+    assert created.status_code == 201, created.text
+    return admin, await bearer(client, OPERATOR)

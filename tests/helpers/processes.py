@@ -15,12 +15,13 @@ from pathlib import Path
 import httpx
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import started_indexer
+from roadwatch.bootstrap import started_deliverer, started_indexer
 from roadwatch.indexer.error_policy import STUCK_AFTER
 from roadwatch.indexer.runner import Indexer
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.daemon import Daemon
 from roadwatch.settings import Settings
+from roadwatch.webhooks.deliverer import Deliverer
 from tests.helpers.ports import free_port
 from tests.helpers.servers import unique
 
@@ -173,3 +174,33 @@ def start_api(settings: Settings, *, port: int, log: Path, within: float = 60) -
         time.sleep(0.2)
     api.stop()
     raise RuntimeError(f"the API was not ready within {within} s: {log.read_text()}")
+
+
+@asynccontextmanager
+async def deliverer_running(
+    settings: Settings, *, group: str | None = None, registry: CollectorRegistry | None = None
+) -> AsyncIterator[Deliverer]:
+    """A deliverer in this process, stopped on leaving."""
+    stop = asyncio.Event()
+    async with started_deliverer(
+        settings, stop=stop, group_id=group or unique("deliver"), registry=registry
+    ) as deliverer:
+        task = asyncio.create_task(deliverer.run())
+        try:
+            yield deliverer
+        finally:
+            stop.set()
+            await task
+
+
+def start_deliverer_process(
+    settings: Settings, *, group: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """`roadwatch deliver` as its own process, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "roadwatch", "deliver", "--group", group],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

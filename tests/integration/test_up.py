@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
     isolated_env: dict[str, str], tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, deliver_metrics = free_port(), free_port()
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(
@@ -32,6 +32,8 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
                 str(port),
                 "--metrics-port",
                 str(free_port()),
+                "--deliver-metrics-port",
+                str(deliver_metrics),
             ],
             env={**isolated_env, "DETECTIONS_PER_SECOND": "50", "JWT_SECRET": "s" * 40},
             stdout=out,
@@ -45,6 +47,13 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
         assert pids["kafka"]
         assert pids["postgres"]
         assert pids["ferretdb"] is None, "FerretDB started though no MongoDB store is configured"
+        # The webhook deliverer runs beside the indexer and the API.
+        _wait_for(
+            lambda: _status(f"http://127.0.0.1:{deliver_metrics}/readyz") == 200,
+            within=60,
+            log=log,
+            process=up,
+        )
 
         with httpx.Client(base_url=base, timeout=10) as client:
             client.post("/users", json={"username": "admin", "password": "a long password"})

@@ -22,6 +22,7 @@ from roadwatch.stores.watchlists_postgres import WATCHLIST_LOCK, PostgresWatchli
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule
 from roadwatch.watchlists.topic import RulePublisher, read_rules
+from tests.helpers.api_stack import admin_and_operator
 from tests.helpers.kafka import read_topic, send_to_every_partition, send_values, stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import ApiProcess, indexer_running, start_api
@@ -31,8 +32,6 @@ from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-ADMIN = {"username": "admin", "password": "correct horse battery staple"}
-OPERATOR = {"username": "operator", "password": "a different long secret"}
 LADA = {"Year": 1985, "Make": "Lada", "Model": "Niva", "Category": "Hatchback"}
 PARTITIONS = 6
 
@@ -61,20 +60,10 @@ async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> A
         api = await asyncio.to_thread(start_api, settings, port=free_port(), log=log)
         try:
             async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-                assert (await client.post("/users", json=ADMIN)).status_code == 201
-                admin = await _bearer(client, ADMIN)
-                created = await client.post("/users", json=OPERATOR, headers=admin)
-                assert created.status_code == 201
-                operator = await _bearer(client, OPERATOR)
+                admin, operator = await admin_and_operator(client)
                 yield Stack(api, settings, users_url, client, admin, operator)
         finally:
             assert await asyncio.to_thread(api.stop), api.log.read_text()[-3000:]
-
-
-async def _bearer(client: httpx.AsyncClient, user: dict[str, str]) -> dict[str, str]:
-    response = await client.post("/token", data=user)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def test_the_seed_rule_is_created_at_first_start_from_suspicious_vehicle(

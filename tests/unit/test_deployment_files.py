@@ -27,9 +27,14 @@ READ_BY_ROADWATCH = {name.upper() for name in Settings.model_fields} | {
 }
 
 
-def test_the_compose_file_runs_the_producer_the_indexer_and_the_api() -> None:
+def test_the_compose_file_runs_the_producer_the_indexer_the_deliverer_and_the_api() -> None:
     commands = {name: service["command"][0] for name, service in ROADWATCH_SERVICES.items()}
-    assert commands == {"producer": "produce", "indexer": "indexer", "api": "api"}
+    assert commands == {
+        "producer": "produce",
+        "indexer": "indexer",
+        "deliver": "deliver",
+        "api": "api",
+    }
     assert {"kafka", "postgres", "mongo"} <= set(SERVICES)
 
 
@@ -68,7 +73,13 @@ def test_the_compose_topics_are_the_ones_roadwatch_uses() -> None:
     }
     assert set(created) == {
         ROADWATCH_SERVICES["api"]["environment"][key]
-        for key in ("DETECTIONS_TOPIC", "ALERTS_TOPIC", "DEAD_LETTER_TOPIC", "WATCHLISTS_TOPIC")
+        for key in (
+            "DETECTIONS_TOPIC",
+            "ALERTS_TOPIC",
+            "DEAD_LETTER_TOPIC",
+            "WATCHLISTS_TOPIC",
+            "WEBHOOKS_DEAD_LETTER_TOPIC",
+        )
     }
 
 

@@ -18,6 +18,7 @@ from roadwatch.api.routes import (
     users,
     watchlists,
     web,
+    webhooks,
 )
 from roadwatch.api.services import ApiServices
 from roadwatch.prometheus import metrics_route
@@ -55,7 +56,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (users, token, detections, stats, alerts, watchlists, health, web):
+    for module in (users, token, detections, stats, alerts, watchlists, webhooks, health, web):
         app.include_router(module.router)
     app.mount("/static/swagger", StaticFiles(directory=web.SWAGGER_UI_FILES), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_FILES), name="static")

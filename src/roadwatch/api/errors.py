@@ -16,8 +16,11 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.stores.base import StoreBusy
 from roadwatch.stores.users import UsernameTaken
 from roadwatch.stores.watchlists_postgres import RuleNameTaken, TooManyRules
+from roadwatch.stores.webhooks_postgres import TooManyWebhooks
 from roadwatch.watchlists.registry import RulesNotPublished
 from roadwatch.watchlists.rules import InvalidRule
+from roadwatch.webhooks.registry import UnknownRules
+from roadwatch.webhooks.targets import RefusedTarget
 
 
 class NotAuthenticated(RoadwatchError):
@@ -56,6 +59,11 @@ class UserNotFound(RoadwatchError):
 class RuleNotFound(RoadwatchError):
     def __str__(self) -> str:
         return "no such watchlist rule"
+
+
+class WebhookNotFound(RoadwatchError):
+    def __str__(self) -> str:
+        return "no such webhook"
 
 
 BEARER = {"WWW-Authenticate": "Bearer"}
@@ -135,6 +143,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnfitPassword, unprocessable)
     app.add_exception_handler(InvalidEventId, unprocessable)
     app.add_exception_handler(TooManyAttempts, throttled)
+    app.add_exception_handler(WebhookNotFound, not_found)
+    app.add_exception_handler(TooManyWebhooks, conflict)
+    app.add_exception_handler(RefusedTarget, unprocessable)
+    app.add_exception_handler(UnknownRules, unprocessable)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, object]]:

@@ -9,6 +9,7 @@ from roadwatch.api.setup_state import SetupState
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
 from roadwatch.watchlists.registry import Watchlists
+from roadwatch.webhooks.registry import WebhookRegistry
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,4 @@ class ApiServices:
     setup: SetupState
     metrics: ApiMetrics
     watchlists: Watchlists
+    webhooks: WebhookRegistry

@@ -2,7 +2,7 @@
 
 import typer
 
-from roadwatch.cli import api, indexer, infra, migrate, produce, up
+from roadwatch.cli import api, deliver, indexer, infra, migrate, produce, up
 from roadwatch.infra.config import InfraConfig
 from roadwatch.logs import configure_logging
 from roadwatch.settings import load_settings
@@ -16,6 +16,7 @@ app.add_typer(infra.app, name="infra")
 app.command("produce")(produce.produce)
 app.command("indexer")(indexer.indexer)
 app.command("api")(api.api)
+app.command("deliver")(deliver.deliver)
 app.command("up")(up.up)
 app.command("migrate")(migrate.migrate)
 

@@ -1,4 +1,5 @@
 import sys
+from typing import Annotated
 
 import typer
 
@@ -15,3 +16,9 @@ def fail(error: RoadwatchError) -> typer.Exit:
 
 def settings() -> Settings:
     return load_settings(InfraConfig().home)
+
+
+MetricsPort = Annotated[
+    int, typer.Option(min=0, max=65535, help="Port for /metrics, /healthz, /readyz; 0: none.")
+]
+MetricsHost = Annotated[str, typer.Option(help="Address for the metrics port.")]

@@ -7,7 +7,7 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap import INDEXER_GROUP, started_indexer
-from roadwatch.cli.common import fail
+from roadwatch.cli.common import MetricsHost, MetricsPort, fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.indexer.health_server import health_app, health_server
@@ -19,10 +19,6 @@ log = logging.getLogger("roadwatch.indexer")
 
 Group = Annotated[str, typer.Option(help="Kafka consumer group; indexers in one group share.")]
 MaxBatch = Annotated[int, typer.Option(min=1, help="The most records handled as one batch.")]
-MetricsPort = Annotated[
-    int, typer.Option(min=0, max=65535, help="Port for /metrics, /healthz, /readyz; 0: none.")
-]
-MetricsHost = Annotated[str, typer.Option(help="Address for the metrics port.")]
 
 
 def indexer(

@@ -13,10 +13,14 @@ from roadwatch.shutdown import stop_on_signals
 from roadwatch.supervisor import Program, Supervisor
 
 INDEXER_METRICS_PORT = 9400
+DELIVER_METRICS_PORT = 9401
 
 Port = Annotated[int, typer.Option(min=1, max=65535, help="The API's (and dashboard's) port.")]
 MetricsPort = Annotated[
     int, typer.Option(min=1, max=65535, help="The indexer's /metrics and health port.")
+]
+DeliverMetricsPort = Annotated[
+    int, typer.Option(min=1, max=65535, help="The webhook deliverer's /metrics and health port.")
 ]
 NoProducer = Annotated[
     bool, typer.Option("--no-producer", help="Do not simulate cameras: index only what arrives.")
@@ -26,13 +30,20 @@ NoProducer = Annotated[
 def up(
     port: Port = 8000,
     metrics_port: MetricsPort = INDEXER_METRICS_PORT,
+    deliver_metrics_port: DeliverMetricsPort = DELIVER_METRICS_PORT,
     no_producer: NoProducer = False,
 ) -> None:
     """Start the local servers, then the indexer, the API and the producer, until Ctrl-C."""
     config = InfraConfig()
     try:
         code = asyncio.run(
-            _up(config, port=port, metrics_port=metrics_port, producer=not no_producer)
+            _up(
+                config,
+                port=port,
+                metrics_port=metrics_port,
+                deliver_metrics_port=deliver_metrics_port,
+                producer=not no_producer,
+            )
         )
     except RoadwatchError as error:
         raise fail(error) from None
@@ -46,7 +57,14 @@ def _needed_services(settings: Settings) -> list[str]:
     return services
 
 
-async def _up(config: InfraConfig, *, port: int, metrics_port: int, producer: bool) -> int:
+async def _up(
+    config: InfraConfig,
+    *,
+    port: int,
+    metrics_port: int,
+    deliver_metrics_port: int,
+    producer: bool,
+) -> int:
     stop = stop_on_signals()
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
@@ -61,6 +79,7 @@ async def _up(config: InfraConfig, *, port: int, metrics_port: int, producer: bo
     programs = [
         Program("indexer", [*roadwatch, "indexer", "--metrics-port", str(metrics_port)]),
         Program("api", [*roadwatch, "api", "--port", str(port)]),
+        Program("deliver", [*roadwatch, "deliver", "--metrics-port", str(deliver_metrics_port)]),
     ]
     if producer:
         programs.append(Program("producer", [*roadwatch, "produce"]))
@@ -72,7 +91,8 @@ async def _up(config: InfraConfig, *, port: int, metrics_port: int, producer: bo
         f"  dashboard  http://127.0.0.1:{port}/\n"
         f"  API docs   http://127.0.0.1:{port}/docs\n"
         f"  metrics    http://127.0.0.1:{port}/metrics (API), "
-        f"http://127.0.0.1:{metrics_port}/metrics (indexer)\n"
+        f"http://127.0.0.1:{metrics_port}/metrics (indexer), "
+        f"http://127.0.0.1:{deliver_metrics_port}/metrics (webhooks)\n"
         "  first visit: create the administrator (POST /users needs no token while there is\n"
         "  no user), then log in with it. Ctrl-C stops everything started here.\n",
         flush=True,

@@ -1,0 +1,59 @@
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+from prometheus_client import CollectorRegistry
+
+from roadwatch.bootstrap import DELIVER_GROUP, started_deliverer
+from roadwatch.cli.common import MetricsHost, MetricsPort, fail
+from roadwatch.cli.common import settings as load_settings
+from roadwatch.errors import ConfigurationError
+from roadwatch.indexer.health_server import health_app, health_server
+from roadwatch.infra.service import port_is_free
+from roadwatch.settings import Settings
+from roadwatch.shutdown import stop_on_signals
+
+log = logging.getLogger("roadwatch.deliver")
+
+Group = Annotated[str, typer.Option(help="Kafka consumer group; deliverers in one group share.")]
+
+
+def deliver(
+    group: Group = DELIVER_GROUP,
+    metrics_port: MetricsPort = 0,
+    metrics_host: MetricsHost = "127.0.0.1",
+) -> None:
+    """POST every alert to the webhooks that want it, retrying failures, until stopped."""
+    if metrics_port and not port_is_free(metrics_host, metrics_port):
+        raise fail(ConfigurationError(f"deliver: metrics port {metrics_port} is already in use"))
+    try:
+        settings = load_settings()
+        asyncio.run(
+            _deliver(
+                settings,
+                group=group,
+                metrics_address=(metrics_host, metrics_port) if metrics_port else None,
+            )
+        )
+    except ConfigurationError as error:
+        raise fail(error) from None
+
+
+async def _deliver(
+    settings: Settings, *, group: str, metrics_address: tuple[str, int] | None
+) -> None:
+    stop = stop_on_signals()
+    registry = CollectorRegistry()
+    async with started_deliverer(settings, stop=stop, group_id=group, registry=registry) as run:
+        server = None
+        if metrics_address is not None:
+            app = health_app(registry=registry, probes={"store": run.ping_store})
+            server = health_server(app, host=metrics_address[0], port=metrics_address[1])
+            serving = asyncio.create_task(server.serve())
+        log.info("delivering %s to webhooks (group %s)", settings.alerts_topic, group)
+        await run.run()
+        if server is not None:
+            server.should_exit = True
+            await serving
+    log.info("stopped")

@@ -1,0 +1,1 @@
+"""Webhooks: alerts POSTed, signed per Standard Webhooks, to the endpoints operators name."""

@@ -1,0 +1,89 @@
+"""Writes attempts and held deliveries to the database in batches, and says when each is
+durable: only then may the alert's offset be committed."""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
+from roadwatch.webhooks.subscriptions import Delivery
+
+log = logging.getLogger(__name__)
+
+Done = Callable[[], None]
+
+
+@dataclass
+class _Buffer:
+    attempts: list[Attempt] = field(default_factory=list)
+    held: list[Delivery] = field(default_factory=list)
+    done: list[Done] = field(default_factory=list)
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: PostgresWebhookStore,
+        *,
+        stop: asyncio.Event,
+        interval: float = 0.05,
+        max_batch: int = 5000,
+    ) -> None:
+        self._store = store
+        self._stop = stop
+        self._interval = interval
+        self._max_batch = max_batch
+        self._buffer = _Buffer()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def add(self, attempt: Attempt) -> None:
+        self._buffer.attempts.append(attempt)
+        self._queued(attempt.delivery.settle)
+
+    def hold(self, deliveries: Sequence[Delivery]) -> None:
+        """Keep these for a later attempt, from the database."""
+        self._buffer.held.extend(deliveries)
+        for delivery in deliveries:
+            self._queued(delivery.settle)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._buffer.attempts) + len(self._buffer.held)
+
+    async def run(self) -> None:
+        """Flush every `interval` s (at once when `max_batch` wait), until closed and empty."""
+        while True:
+            if not self.backlog:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if not self._stopping and self.backlog < self._max_batch:
+                await asyncio.sleep(self._interval)
+            await self._flush()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _queued(self, done: Done | None) -> None:
+        if done is not None:
+            self._buffer.done.append(done)
+        self._wake.set()
+
+    async def _flush(self) -> None:
+        buffer, self._buffer = self._buffer, _Buffer()
+
+        async def write() -> None:
+            await self._store.enqueue(buffer.held)
+            await self._store.record(buffer.attempts)
+
+        # A database outage holds the records here, and the offsets uncommitted, until it
+        # ends; on shutdown they are dropped and the alerts replayed by the next start.
+        await retry_until_done(write, what="recording webhook deliveries", stop=self._stop)
+        for done in buffer.done:
+            done()

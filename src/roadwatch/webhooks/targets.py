@@ -1,0 +1,118 @@
+"""Which URLs a webhook may POST to: never inside the network roadwatch runs in, unless an
+administrator's allow-list names the address.
+
+A URL is checked when a subscription is made, and again at every connection, on the
+addresses its host resolves to then: a name that resolved outside when it was registered
+and inside later (DNS rebinding) is refused at the connection.
+"""
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from roadwatch.errors import ConfigurationError, RoadwatchError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+MAX_URL_LENGTH = 2048
+
+# Cloud metadata services that sit outside the private ranges Python knows of.
+METADATA = (ipaddress.ip_network("fd00:ec2::254/128"), ipaddress.ip_network("100.100.100.200/32"))
+
+
+class RefusedTarget(RoadwatchError):
+    """A webhook URL that is malformed, or that reaches an address roadwatch will not call."""
+
+
+def parse_networks(listed: str) -> tuple[Network, ...]:
+    """The networks of a comma-separated allow-list of addresses and CIDR ranges."""
+    try:
+        return tuple(
+            ipaddress.ip_network(item.strip(), strict=False)
+            for item in listed.split(",")
+            if item.strip()
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"WEBHOOK_ALLOWED_NETWORKS: {error}") from None
+
+
+def is_internal(address: Address) -> bool:
+    """Loopback, private, link-local (where metadata services live), multicast, reserved."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_internal(address.ipv4_mapped)
+    return (
+        not address.is_global
+        or address.is_multicast
+        or any(address in network for network in METADATA)
+    )
+
+
+class TargetPolicy:
+    def __init__(self, allowed: Iterable[Network] = ()) -> None:
+        self.allowed = tuple(allowed)
+
+    def permits(self, address: Address) -> bool:
+        return not is_internal(address) or any(address in network for network in self.allowed)
+
+    def check_address(self, host: str, address: Address) -> None:
+        if not self.permits(address):
+            raise RefusedTarget(
+                f"{host} is {address}, an internal address; webhooks may reach it only if "
+                "WEBHOOK_ALLOWED_NETWORKS names it"
+            )
+
+    def check_url(self, url: str) -> tuple[str, int]:
+        """The host and port of a well-formed http(s) URL; an IP literal host must be permitted.
+        Names are checked when they are resolved."""
+        if len(url) > MAX_URL_LENGTH:
+            raise RefusedTarget(f"the URL is longer than {MAX_URL_LENGTH} characters")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise RefusedTarget(f"not a valid URL: {error}") from None
+        if parts.scheme not in {"http", "https"}:
+            raise RefusedTarget("a webhook URL must start with https:// or http://")
+        if parts.username is not None or parts.password is not None:
+            raise RefusedTarget("a webhook URL may not carry credentials; use the signature")
+        if not parts.hostname:
+            raise RefusedTarget("a webhook URL must name a host")
+        if any(ord(char) < 33 or ord(char) == 127 for char in url):
+            raise RefusedTarget("a webhook URL may not hold spaces or control characters")
+        host = parts.hostname
+        literal = _literal(host)
+        if literal is not None:
+            self.check_address(host, literal)
+        return host, port or (443 if parts.scheme == "https" else 80)
+
+
+def _literal(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+async def resolve_permitted(policy: TargetPolicy, host: str, port: int) -> list[Address]:
+    """The addresses `host` resolves to, all of which the policy permits; RefusedTarget if
+    it resolves to none, or to any address the policy refuses."""
+    literal = _literal(host)
+    if literal is not None:
+        policy.check_address(host, literal)
+        return [literal]
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise RefusedTarget(f"{host} does not resolve: {error}") from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        # One internal address among public ones is enough to be refused: the connection
+        # may go to any of them.
+        policy.check_address(host, address)
+    if not addresses:
+        raise RefusedTarget(f"{host} resolves to no address")
+    return addresses

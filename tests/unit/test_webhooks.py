@@ -1,0 +1,222 @@
+"""The webhook deliverer's pure parts: offsets, retries, targets, signatures, matching."""
+
+import ipaddress
+import uuid
+from datetime import UTC, datetime, timedelta
+from random import Random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from standardwebhooks import Webhook as Verifier
+
+from roadwatch.webhooks.offsets import OffsetTracker
+from roadwatch.webhooks.retries import RetrySchedule, is_retried, retry_after_seconds
+from roadwatch.webhooks.signing import new_secret, signed_headers
+from roadwatch.webhooks.subscriptions import Webhook, delivery_id
+from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, is_internal, parse_networks
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+def test_an_offset_is_committable_only_once_it_and_all_before_it_settled() -> None:
+    tracker = OffsetTracker()
+    tracker.taken(0, 10, 2)
+    tracker.taken(0, 11, 1)
+    tracker.taken(0, 12, 0)
+    tracker.settled(0, 11)
+    assert tracker.committable() == {}
+    tracker.settled(0, 10)
+    assert tracker.committable() == {}
+    tracker.settled(0, 10)
+    assert tracker.committable() == {0: 13}
+    tracker.committed({0: 13})
+    assert tracker.committable() == {}
+    assert tracker.pending() == 0
+
+
+def test_a_record_without_deliveries_at_the_front_is_committable_at_once() -> None:
+    tracker = OffsetTracker()
+    tracker.taken(2, 5, 0)
+    assert tracker.committable() == {2: 6}
+
+
+def test_a_forgotten_partition_ignores_late_settlements() -> None:
+    tracker = OffsetTracker()
+    tracker.taken(1, 0, 1)
+    tracker.forget({1})
+    tracker.settled(1, 0)
+    assert tracker.committable() == {}
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=40), st.randoms())
+def test_whatever_the_order_of_settlements_the_commit_never_passes_an_unsettled_record(
+    counts: list[int], random: Random
+) -> None:
+    tracker = OffsetTracker()
+    settlements = []
+    for offset, count in enumerate(counts):
+        tracker.taken(0, offset, count)
+        settlements += [offset] * count
+    random.shuffle(settlements)
+    remaining = dict(enumerate(counts))
+    for offset in settlements:
+        tracker.settled(0, offset)
+        remaining[offset] -= 1
+        committed = tracker.committable().get(0)
+        if committed is not None:
+            tracker.committed({0: committed})
+            assert all(remaining[o] == 0 for o in range(committed))
+    assert tracker.pending() == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [
+        *[(None, True), (500, True), (503, True), (408, True), (409, True), (429, True)],
+        *[(400, False), (401, False), (404, False), (410, False), (301, False)],
+    ],
+)
+def test_which_failures_are_retried(status: int | None, retried: bool) -> None:
+    assert is_retried(status) is retried
+
+
+def test_backoff_doubles_with_jitter_up_to_the_longest_wait() -> None:
+    schedule = RetrySchedule(first=5, longest=3600, give_up_after=86400)
+    for attempts, backoff in [(1, 5), (2, 10), (3, 20), (12, 3600), (40, 3600)]:
+        delays = {schedule.delay(attempts) for _ in range(50)}
+        assert all(backoff / 2 <= d <= backoff for d in delays)
+        assert len(delays) > 1
+
+
+def test_retry_after_is_honoured_but_bounded() -> None:
+    schedule = RetrySchedule(first=1, longest=60)
+    assert schedule.delay(1, retry_after=30) >= 30
+    assert schedule.delay(1, retry_after=10**9) <= 60
+
+
+def test_the_default_schedule_retries_for_at_least_a_day() -> None:
+    schedule = RetrySchedule()
+    created = NOW
+    assert not schedule.gives_up(created, created + timedelta(hours=23, minutes=59))
+    assert schedule.gives_up(created, created + timedelta(hours=24))
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    assert retry_after_seconds("120") == 120
+    assert retry_after_seconds("Sun, 29 Nov 2026 12:01:00 GMT", now=NOW) == 60
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",  # noqa: S104 - an address refused, not one bound
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "fd00:ec2::254",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "100.100.100.200",
+    ],
+)
+def test_internal_addresses_are_refused(address: str) -> None:
+    assert is_internal(ipaddress.ip_address(address))
+    with pytest.raises(RefusedTarget):
+        TargetPolicy().check_address("host", ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700::1111"])
+def test_public_addresses_are_permitted(address: str) -> None:
+    assert TargetPolicy().permits(ipaddress.ip_address(address))
+
+
+def test_the_allow_list_permits_only_what_it_names() -> None:
+    policy = TargetPolicy(parse_networks("127.0.0.1/32, 10.1.0.0/16"))
+    assert policy.permits(ipaddress.ip_address("127.0.0.1"))
+    assert policy.permits(ipaddress.ip_address("10.1.200.3"))
+    assert not policy.permits(ipaddress.ip_address("127.0.0.2"))
+    assert not policy.permits(ipaddress.ip_address("10.2.0.1"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "http://user:secret@example.com/",
+        "http:///path",
+        "http://example.com:70000/",
+        "http://exa mple.com/",
+        "http://example.com/\r\nX-Injected: 1",
+        "http://127.0.0.1/",
+        "http://[::1]/",
+        "https://" + "a" * 3000 + ".com/",
+    ],
+)
+def test_malformed_or_internal_urls_are_refused(url: str) -> None:
+    with pytest.raises(RefusedTarget):
+        TargetPolicy().check_url(url)
+
+
+def test_a_signature_verifies_with_the_reference_verifier_under_every_secret_in_force() -> None:
+    old, new = new_secret(), new_secret()
+    body = b'{"type":"alert.created","data":{"id":"x"}}'
+    now = datetime.now(UTC)
+    headers = signed_headers("msg-1", body, secrets_in_force=[new, old], at=now)
+    assert headers["webhook-id"] == "msg-1"
+    for secret in (old, new):
+        assert Verifier(secret).verify(body, headers) == {
+            "type": "alert.created",
+            "data": {"id": "x"},
+        }
+    with pytest.raises(Exception, match="signature"):
+        Verifier(new_secret()).verify(body, headers)
+
+
+def test_the_previous_secret_signs_only_until_its_time() -> None:
+    webhook = _webhook(previous_secret="whsec_old", previous_secret_until=NOW + timedelta(hours=1))
+    assert webhook.secrets_in_force(NOW) == [webhook.secret, "whsec_old"]
+    assert webhook.secrets_in_force(NOW + timedelta(hours=2)) == [webhook.secret]
+
+
+def test_a_subscription_wants_alerts_after_its_creation_of_its_rules() -> None:
+    rule, other = uuid.uuid4(), uuid.uuid4()
+    every = _webhook()
+    filtered = _webhook(rule_ids=frozenset({rule}))
+    later = NOW + timedelta(seconds=1)
+    assert every.wants(frozenset({other}), later)
+    assert not every.wants(frozenset({other}), NOW - timedelta(seconds=1))
+    assert filtered.wants(frozenset({rule, other}), later)
+    assert not filtered.wants(frozenset({other}), later)
+    assert not _webhook(enabled=False).wants(frozenset({rule}), later)
+
+
+def test_the_message_id_is_the_same_for_an_alert_and_subscription_and_differs_otherwise() -> None:
+    hook, alert = uuid.uuid4(), uuid.uuid4()
+    assert delivery_id(hook, alert) == delivery_id(hook, alert)
+    assert delivery_id(hook, alert) != delivery_id(uuid.uuid4(), alert)
+    assert delivery_id(hook, alert) != delivery_id(hook, uuid.uuid4())
+
+
+def _webhook(**fields: object) -> Webhook:
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "url": "https://example.com/hook",
+        "rule_ids": None,
+        "description": "",
+        "enabled": True,
+        "secret": new_secret(),
+        "created_at": NOW,
+    }
+    values.update(fields)
+    return Webhook(**values)  # type: ignore[arg-type]
