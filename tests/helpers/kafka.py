@@ -5,7 +5,7 @@ import time
 from collections.abc import Iterable
 from typing import TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.kafka_topics import COMPACTED
@@ -85,3 +85,21 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def group_caught_up(bootstrap: str, topic: str, group: str, *, partitions: int) -> bool:
+    """Whether `group` has committed every record of `topic`: for an indexer, every batch
+    through all its steps (offsets are committed once the last step is done)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        every = [TopicPartition(topic, partition) for partition in range(partitions)]
+        ends = await consumer.end_offsets(every)
+        for partition in every:
+            if (await consumer.committed(partition) or 0) < ends[partition]:
+                return False
+        return True
+    finally:
+        await consumer.stop()

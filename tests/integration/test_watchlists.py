@@ -23,7 +23,13 @@ from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule
 from roadwatch.watchlists.topic import RulePublisher, read_rules
 from tests.helpers.api_stack import admin_and_operator
-from tests.helpers.kafka import read_topic, send_to_every_partition, send_values, stream_settings
+from tests.helpers.kafka import (
+    group_caught_up,
+    read_topic,
+    send_to_every_partition,
+    send_values,
+    stream_settings,
+)
 from tests.helpers.ports import free_port
 from tests.helpers.processes import ApiProcess, indexer_running, start_api
 from tests.helpers.servers import Servers, fresh_postgres_database, unique
@@ -204,6 +210,15 @@ async def test_a_rule_goes_live_in_two_indexers_stops_when_disabled_and_stays_de
         await _send_nivas(settings, marked="disabled")
         await eventually(
             lambda: _stored_marked(store_url, "disabled"), within=30, what="the disabled-time Nivas"
+        )
+        # Stored is not yet judged: rules are matched after the store write. Only once their
+        # batches are committed have the Nivas met the disabled rule.
+        await eventually(
+            lambda: group_caught_up(
+                settings.kafka_broker_url, settings.detections_topic, group, partitions=PARTITIONS
+            ),
+            within=30,
+            what="the disabled-time Nivas through every step",
         )
         # Enabled again before it is deleted: were the deletion lost, the rule would be back
         # in force after the restart, and seen there.
