@@ -9,14 +9,16 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from aiohttp import web
 from playwright.async_api import Page, async_playwright, expect
 
 from roadwatch.bootstrap import detection_store
 from roadwatch.stores.base import DetectionStore
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, indexer_running, start_api
-from tests.helpers.servers import Servers, fresh_postgres_database, unique
+from tests.helpers.processes import ApiProcess, deliverer_running, indexer_running, start_api
+from tests.helpers.receivers import receiver_running
+from tests.helpers.servers import Servers, create_topic, fresh_postgres_database, unique
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.browser]
@@ -50,7 +52,11 @@ async def test_an_operator_logs_in_sees_a_live_alert_the_counts_and_pages_detect
 ) -> None:
     async with fresh_postgres_database(servers) as database:
         settings = (await stream_settings(servers, store_url=database)).model_copy(
-            update={"users_db_url": database}
+            update={
+                "users_db_url": database,
+                "webhooks_dead_letter_topic": await create_topic(servers.kafka, partitions=1),
+                "webhook_allowed_networks": "127.0.0.1/32",
+            }
         )
         api: ApiProcess = await asyncio.to_thread(
             start_api, settings, port=free_port(), log=tmp_path / "api.log"
@@ -58,7 +64,10 @@ async def test_an_operator_logs_in_sees_a_live_alert_the_counts_and_pages_detect
         store = detection_store(database)
         await store.open()
         try:
-            async with indexer_running(settings, group=unique("group")):
+            async with (
+                indexer_running(settings, group=unique("group")),
+                deliverer_running(settings),
+            ):
                 await send_values(
                     settings.kafka_broker_url,
                     settings.detections_topic,
@@ -123,6 +132,7 @@ async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
 
     await _manage_users(page)
     await _watch_a_rule(page, broker, topic)
+    await _subscribe_webhooks(page)
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
@@ -198,6 +208,39 @@ async def _watch_a_rule(page: Page, broker: str, topic: str) -> None:
     await expect(edited).to_contain_text("honda Civic · 2012–…")
     await expect(edited).to_contain_text("disabled")
     await edited.get_by_role("button", name="Delete").click()
+    await expect(card.locator("tbody tr")).to_have_count(1)
+
+
+async def _subscribe_webhooks(page: Page) -> None:
+    """The administrator subscribes two receivers, sees the secret once, sends test events,
+    and sees one healthy and the other failing with its error; an internal URL is refused."""
+
+    async def gone(_number: int, _request: web.Request) -> int:
+        return 410
+
+    card = page.locator("#webhooks-card")
+    await expect(card).to_be_visible()
+    async with receiver_running() as working, receiver_running(gone) as refusing:
+        await page.fill("#webhook-form input[name=url]", "http://10.0.0.1/hook")
+        await page.click("#webhook-form button")
+        await expect(page.locator("#webhooks-error")).to_contain_text("internal address")
+        for receiver in (working, refusing):
+            await page.fill("#webhook-form input[name=url]", receiver.url)
+            await page.click("#webhook-form button")
+            secret = page.locator("#webhook-secret code")
+            await expect(secret).to_have_text(re.compile("^whsec_"))
+            receiver.secrets.append(await secret.inner_text())
+            row = card.locator(f'tr[data-webhook="{receiver.url}"]')
+            await expect(row).to_contain_text("new")
+            await row.get_by_role("button", name="Send test").click()
+        healthy = card.locator(f'tr[data-webhook="{working.url}"]')
+        failing = card.locator(f'tr[data-webhook="{refusing.url}"]')
+        await expect(healthy).to_contain_text("healthy", timeout=20_000)
+        await expect(failing).to_contain_text("failing", timeout=20_000)
+        await expect(failing.locator(".failures")).to_contain_text("HTTP 410")
+    assert [r.event["type"] for r in working.requests] == ["webhook.test"]
+    assert all(r.signed_with for r in working.requests + refusing.requests)
+    await failing.get_by_role("button", name="Delete").click()
     await expect(card.locator("tbody tr")).to_have_count(1)
 
 

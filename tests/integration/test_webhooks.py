@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, Detection, RuleRef, Source
@@ -200,7 +201,11 @@ async def test_a_receiver_that_fails_three_times_gets_the_alert_with_one_message
     async def fails_thrice(number: int, _request: web.Request) -> int:
         return 500 if number <= 3 else 200
 
-    async with receiver_running(fails_thrice) as receiver, deliverer_running(clean.settings):
+    registry = CollectorRegistry()
+    async with (
+        receiver_running(fails_thrice) as receiver,
+        deliverer_running(clean.settings, registry=registry),
+    ):
         webhook = await subscribe(clean, receiver)
         ids = await publish(clean.settings, [alert()])
         await has_all(receiver, ids, within=60, what="the alert after three failures")
@@ -233,6 +238,14 @@ async def test_a_receiver_that_fails_three_times_gets_the_alert_with_one_message
         }
         health = (await clean.client.get(f"/webhooks/{webhook['id']}", headers=clean.admin)).json()
         assert health["health"]["status"] == "healthy"
+
+        def attempts(result: str) -> float | None:
+            return registry.get_sample_value(
+                "roadwatch_webhook_deliveries_total", {"result": result}
+            )
+
+        assert (attempts("retry"), attempts("delivered")) == (3, 1)
+        assert registry.get_sample_value("roadwatch_webhook_first_attempt_delay_seconds_count") == 1
 
 
 async def test_a_receiver_down_for_30_s_gets_everything_once_it_is_back(clean: Stack) -> None:

@@ -4,6 +4,7 @@ import { $, cell, text } from "./dom.js";
 import { AlertHistory } from "./history.js";
 import { UsersPage } from "./users.js";
 import { WatchlistsPage } from "./watchlists.js";
+import { WebhooksPage } from "./webhooks.js";
 
 const MAX_ALERTS = 200;
 const STATS_EVERY_MS = 5000;
@@ -27,9 +28,13 @@ const users = new UsersPage({
 
 const alertHistory = new AlertHistory({ guarded });
 
+const webhooks = new WebhooksPage({
+  onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
+});
+
 const watchlists = new WatchlistsPage({
   onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
-  onChange: (rules) => alertHistory.setRules(rules),
+  onChange: (rules) => { alertHistory.setRules(rules); webhooks.setRules(rules); },
 });
 
 function banner(message) {
@@ -179,10 +184,14 @@ async function showDashboard() {
   await Promise.all([
     refreshStats(), loadPage(), refreshHealth(),
     guarded(() => users.show(me)),
-    guarded(() => watchlists.show(me)).then(() => alertHistory.restart()),
+    guarded(() => watchlists.show(me)).then(() => alertHistory.restart())
+      .then(() => guarded(() => webhooks.show(me))),
   ]);
   statsTimer = setInterval(refreshLive, STATS_EVERY_MS);
-  healthTimer = setInterval(refreshHealth, HEALTH_EVERY_MS);
+  healthTimer = setInterval(() => {
+    refreshHealth();
+    guarded(() => webhooks.refresh());
+  }, HEALTH_EVERY_MS);
 }
 
 $("login-form").addEventListener("submit", async (event) => {

@@ -61,7 +61,7 @@ class Deliverer:
         timeout: float = 10.0,
         poll_interval: float = 0.5,
         history_days: float = 7.0,
-        max_unsettled: int = 20_000,
+        max_unsettled: int = 10_000,
     ) -> None:
         self._consumer = consumer
         self._topic = topic
@@ -104,7 +104,8 @@ class Deliverer:
                 lane.close()
             await asyncio.gather(*(lane.finished(within=self._timeout) for lane in lanes))
             self._recorder.close()
-            with contextlib.suppress(GaveUpOnShutdown):
+            # What is not recorded by then is replayed from Kafka by the next start.
+            with contextlib.suppress(GaveUpOnShutdown, TimeoutError):
                 await asyncio.wait_for(tasks[0], timeout=self._timeout)
             for task in tasks[1:]:
                 task.cancel()
