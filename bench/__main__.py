@@ -17,6 +17,7 @@ from bench import (
     producer_rate,
     report,
     watchlists,
+    webhooks,
 )
 from bench.stack import Bench
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 async def main() -> None:
     bench = Bench()
     results: dict[str, Any] = {"machine": report.machine()}
-    steps: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+    steps: dict[str, Callable[[], Awaitable[Any]]] = {
         "indexer_throughput": lambda: indexer_throughput.measure(
             bench, count=500_000, runs=3, backends={"postgres": 500_000, "mongo": 100_000}
         ),
@@ -34,6 +35,7 @@ async def main() -> None:
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),
+        "webhooks": lambda: webhooks.measure(bench, seconds=15),
         "api_abuse": lambda: api_abuse.measure(bench, seconds=10),
         "producer_rate": lambda: producer_rate.measure(
             bench, rates=[1, 10, 1_000, 10_000, 50_000], seconds=10

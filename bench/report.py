@@ -186,6 +186,30 @@ def render(r: dict[str, Any]) -> str:
             f"| {f['clients_with_every_alert']}/{f['clients']} | {f['p50_ms']} ms | "
             f"{f['p99_ms']} ms | {f['max_ms']} ms | {f['api_peak_rss_mb']} MB |",
         ]
+    if "webhooks" in r:
+        lines += [
+            "",
+            "## Webhooks",
+            "",
+            "`roadwatch deliver` POSTing alerts to 10 subscriptions, each a local receiver "
+            "(a minimal HTTP/1.1 server in the benchmark's process), for 15 s of alerts. "
+            "Latency: from the alert's send to the broker to its POST's arrival, over the "
+            "receivers that answer at once; a delivery still missing a minute after the last "
+            "alert counts as not made. In the second scenario one receiver answers only after "
+            "10 s (the timeout) and another always with 500.",
+            "",
+            "| scenario | alerts/s | deliveries/s | processes | made | duplicates | p50 | p99 "
+            "| max | peak RSS |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *(
+                f"| {w['scenario']} | {w['rate']:,} | {w['rate'] * w['subscriptions']:,} | "
+                f"{w['deliver_processes']} | {w['deliveries_made_to_well_receivers']:,}/"
+                f"{w['deliveries_expected_to_well_receivers']:,} | {w['duplicates']} | "
+                f"{w['p50_ms']} ms | {w['p99_ms']} ms | {w['max_ms']} ms | "
+                f"{w['deliver_peak_rss_mb']} MB |"
+                for w in r["webhooks"]
+            ),
+        ]
     if "api_abuse" in r:
         lines += [
             "",

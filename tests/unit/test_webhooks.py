@@ -41,6 +41,18 @@ def test_a_record_without_deliveries_at_the_front_is_committable_at_once() -> No
     assert tracker.committable() == {2: 6}
 
 
+def test_pending_counts_unsettled_records_of_the_partitions_named() -> None:
+    tracker = OffsetTracker()
+    tracker.taken(0, 0, 1)
+    tracker.taken(1, 0, 2)
+    tracker.taken(1, 1, 0)
+    assert (tracker.pending({0}), tracker.pending({1}), tracker.pending()) == (1, 2, 3)
+    tracker.settled(1, 0)
+    tracker.settled(1, 0)
+    assert tracker.pending({1}) == 0
+    assert tracker.partitions() == {0, 1}
+
+
 def test_a_forgotten_partition_ignores_late_settlements() -> None:
     tracker = OffsetTracker()
     tracker.taken(1, 0, 1)

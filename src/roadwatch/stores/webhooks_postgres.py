@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -70,8 +70,52 @@ attempts_table = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("error", sa.Text),
 )
-# Rows per statement: PostgreSQL takes at most 32,767 parameters in one.
-CHUNK = 1000
+# Batches go as one array a column, unnested by the server: one statement of a few
+# parameters whatever the number of rows, and nothing for SQLAlchemy to compile per row.
+DELIVERY_COLUMNS = {
+    "id": "uuid",
+    "webhook_id": "uuid",
+    "body": "bytea",
+    "created_at": "timestamptz",
+    "attempts": "int",
+    "state": "text",
+    "next_attempt_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+ATTEMPT_COLUMNS = {
+    "id": "uuid",
+    "delivery_id": "uuid",
+    "webhook_id": "uuid",
+    "attempt": "int",
+    "attempted_at": "timestamptz",
+    "outcome": "text",
+    "status": "int",
+    "latency_ms": "float8",
+    "error": "text",
+}
+
+
+def _unnest_insert(table: str, columns: dict[str, str]) -> str:
+    names = ", ".join(columns)
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
+    # The table and column names are roadwatch's own, never input.
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+
+
+INSERT_DELIVERIES = sa.text(
+    _unnest_insert("webhook_deliveries", DELIVERY_COLUMNS) + " ON CONFLICT (id) DO NOTHING"
+)
+UPSERT_DELIVERIES = sa.text(
+    _unnest_insert("webhook_deliveries", DELIVERY_COLUMNS)
+    + " ON CONFLICT (id) DO UPDATE SET attempts = EXCLUDED.attempts, state = EXCLUDED.state,"
+    " next_attempt_at = EXCLUDED.next_attempt_at, updated_at = EXCLUDED.updated_at"
+)
+INSERT_ATTEMPTS = sa.text(_unnest_insert("webhook_attempts", ATTEMPT_COLUMNS))
+SEEN = sa.text(
+    "SELECT delivery_id FROM webhook_attempts"
+    " WHERE delivery_id = ANY(CAST(:ids AS uuid[])) AND outcome = 'delivered'"
+    " UNION SELECT id FROM webhook_deliveries WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
 NEXT_VERSION = sa.text("nextval('webhook_versions')")
 PENDING = "pending"
 
@@ -196,12 +240,7 @@ class PostgresWebhookStore(MigratedDatabase):
             for delivery in deliveries
         ]
         async with self.writing() as connection:
-            for start in range(0, len(rows), CHUNK):
-                await connection.execute(
-                    insert(deliveries_table)
-                    .values(rows[start : start + CHUNK])
-                    .on_conflict_do_nothing(index_elements=["id"])
-                )
+            await connection.execute(INSERT_DELIVERIES, _arrays(rows))
 
     async def attempts(
         self, webhook_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None = None
@@ -288,18 +327,9 @@ class PostgresWebhookStore(MigratedDatabase):
         alert's deliveries that are not to be made afresh."""
         if not delivery_ids:
             return set()
-        found: set[UUID] = set()
         async with self.reading() as connection:
-            for start in range(0, len(delivery_ids), CHUNK):
-                ids = list(delivery_ids[start : start + CHUNK])
-                acknowledged = sa.select(attempts_table.c.delivery_id).where(
-                    attempts_table.c.delivery_id.in_(ids),
-                    attempts_table.c.outcome == Outcome.DELIVERED.value,
-                )
-                held = sa.select(deliveries_table.c.id).where(deliveries_table.c.id.in_(ids))
-                rows = await connection.execute(sa.union(acknowledged, held))
-                found.update(row[0] for row in rows)
-        return found
+            rows = await connection.execute(SEEN, {"ids": list(delivery_ids)})
+            return {row[0] for row in rows}
 
     async def record(self, attempts: Sequence[Attempt]) -> None:
         """Every attempt, the deliveries' new states, and each subscription's health, in one
@@ -319,25 +349,15 @@ class PostgresWebhookStore(MigratedDatabase):
             attempts = [a for a in attempts if a.delivery.webhook_id in existing]
             if not attempts:
                 return
-            # executemany: SQLAlchemy sends it in pages of rows, within the parameter limit.
-            await connection.execute(attempts_table.insert(), [_attempt_row(a) for a in attempts])
-            states = [
-                _delivery_row(a, now)
+            await connection.execute(INSERT_ATTEMPTS, _arrays([_attempt_row(a) for a in attempts]))
+            # The latest state of each delivery: one statement may change a row only once.
+            states = {
+                a.delivery.id: _delivery_row(a, now)
                 for a in attempts
                 if a.delivery.held or a.outcome != Outcome.DELIVERED
-            ]
+            }
             if states:
-                upsert = insert(deliveries_table)
-                await connection.execute(
-                    upsert.on_conflict_do_update(
-                        index_elements=["id"],
-                        set_={
-                            name: upsert.excluded[name]
-                            for name in ("attempts", "state", "next_attempt_at", "updated_at")
-                        },
-                    ),
-                    states,
-                )
+                await connection.execute(UPSERT_DELIVERIES, _arrays(list(states.values())))
             await _record_health(connection, attempts)
 
     async def backlog(self) -> tuple[int, datetime | None]:
@@ -470,3 +490,8 @@ def _delivery_row(attempt: Attempt, now: datetime) -> dict[str, Any]:
         "next_attempt_at": attempt.next_attempt_at or now,
         "updated_at": now,
     }
+
+
+def _arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list a column."""
+    return {name: [row[name] for row in rows] for name in rows[0]}

@@ -85,6 +85,8 @@ class Deliverer:
         # be replays, whose deliveries are checked against what was recorded.
         self._replays_until: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set whenever a delivery settles.
+        self._progress = asyncio.Event()
 
     def listener(self) -> ConsumerRebalanceListener:
         return _Rebalance(self)
@@ -111,6 +113,9 @@ class Deliverer:
                 task.cancel()
             await asyncio.gather(*tasks[1:], return_exceptions=True)
             await self._commit()
+            # What is left unsettled is replayed by the next owner: nothing to wait for when
+            # the consumer leaves the group.
+            self._offsets.forget(set(self._replays_until) | set(self._offsets.partitions()))
 
     async def ping_store(self) -> None:
         await self._store.version()
@@ -152,7 +157,11 @@ class Deliverer:
             self._recorder.hold(held)
 
     def _settler(self, partition: int, offset: int) -> Callable[[], None]:
-        return lambda: self._offsets.settled(partition, offset)
+        def settle() -> None:
+            self._offsets.settled(partition, offset)
+            self._progress.set()
+
+        return settle
 
     async def _deliveries_of(self, record: Record) -> list[Delivery]:
         try:
@@ -352,8 +361,15 @@ class Deliverer:
         self._replays_until.update({tp.partition: end for tp, end in ends.items()})
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
-        await self._commit()
         numbers = {tp.partition for tp in partitions}
+        # Let what was taken from them settle first, so that their next owner does not send
+        # again what is being acknowledged now; a slow receiver's share is held by then.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timeout + 2):
+                while self._offsets.pending(numbers):
+                    self._progress.clear()
+                    await self._progress.wait()
+        await self._commit()
         self._offsets.forget(numbers)
         for partition in numbers:
             self._replays_until.pop(partition, None)

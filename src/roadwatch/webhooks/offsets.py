@@ -47,8 +47,16 @@ class OffsetTracker:
     def committed(self, offsets: dict[int, int]) -> None:
         self._committed.update(offsets)
 
-    def pending(self) -> int:
-        return sum(len(order) for order in self._order.values())
+    def pending(self, partitions: set[int] | None = None) -> int:
+        """Records taken and not yet settled, of these partitions (None: of every one)."""
+        return sum(
+            len(order)
+            for partition, order in self._order.items()
+            if partitions is None or partition in partitions
+        )
+
+    def partitions(self) -> set[int]:
+        return set(self._order)
 
     def forget(self, partitions: set[int]) -> None:
         """Drop partitions that are no longer this process's."""

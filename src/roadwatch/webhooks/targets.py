@@ -18,6 +18,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 2048
+MAX_CHECKED_URLS = 10_000
 
 # Cloud metadata services that sit outside the private ranges Python knows of.
 METADATA = (ipaddress.ip_network("fd00:ec2::254/128"), ipaddress.ip_network("100.100.100.200/32"))
@@ -53,6 +54,9 @@ def is_internal(address: Address) -> bool:
 class TargetPolicy:
     def __init__(self, allowed: Iterable[Network] = ()) -> None:
         self.allowed = tuple(allowed)
+        # The URLs that passed check_url, with their host and port: a deliverer sends to
+        # the same few URLs thousands of times a second.
+        self._checked: dict[str, tuple[str, int]] = {}
 
     def permits(self, address: Address) -> bool:
         return not is_internal(address) or any(address in network for network in self.allowed)
@@ -67,6 +71,15 @@ class TargetPolicy:
     def check_url(self, url: str) -> tuple[str, int]:
         """The host and port of a well-formed http(s) URL; an IP literal host must be permitted.
         Names are checked when they are resolved."""
+        checked = self._checked.get(url)
+        if checked is not None:
+            return checked
+        checked = self._check_url(url)
+        if len(self._checked) < MAX_CHECKED_URLS:
+            self._checked[url] = checked
+        return checked
+
+    def _check_url(self, url: str) -> tuple[str, int]:
         if len(url) > MAX_URL_LENGTH:
             raise RefusedTarget(f"the URL is longer than {MAX_URL_LENGTH} characters")
         try:
