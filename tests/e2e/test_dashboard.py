@@ -238,7 +238,8 @@ async def _subscribe_webhooks(page: Page) -> None:
         await expect(healthy).to_contain_text("healthy", timeout=20_000)
         await expect(failing).to_contain_text("failing", timeout=20_000)
         await expect(failing.locator(".failures")).to_contain_text("HTTP 410")
-    assert [r.event["type"] for r in working.requests] == ["webhook.test"]
+    # Alerts of the steps before may reach the new subscriptions too; the test event must.
+    assert "webhook.test" in [r.event["type"] for r in working.requests]
     assert all(r.signed_with for r in working.requests + refusing.requests)
     await failing.get_by_role("button", name="Delete").click()
     await expect(card.locator("tbody tr")).to_have_count(1)
