@@ -251,7 +251,8 @@ async def test_a_receiver_that_fails_three_times_gets_the_alert_with_one_message
 async def test_a_receiver_down_for_30_s_gets_everything_once_it_is_back(clean: Stack) -> None:
     down = Receiver(free_port())
     webhook = await subscribe(clean, down)
-    async with deliverer_running(clean.settings):
+    registry = CollectorRegistry()
+    async with deliverer_running(clean.settings, registry=registry):
         ids = await publish(clean.settings, [alert() for _ in range(20)])
 
         async def waiting() -> bool:
@@ -259,6 +260,13 @@ async def test_a_receiver_down_for_30_s_gets_everything_once_it_is_back(clean: S
             return bool(found.json()["health"]["pending"] == 20)
 
         await eventually(waiting, within=20, what="20 deliveries held for a retry")
+
+        async def gauged() -> bool:
+            depth = registry.get_sample_value("roadwatch_webhook_retry_queue_depth")
+            oldest = registry.get_sample_value("roadwatch_webhook_oldest_pending_seconds")
+            return depth == 20 and oldest is not None and oldest > 0
+
+        await eventually(gauged, within=15, what="the retry queue's depth and age in /metrics")
         await asyncio.sleep(30)  # the outage itself, not a wait for a condition
         async with receiver_running(receiver=down) as back:
             await has_all(back, ids, within=30, what="all 20 alerts after the outage")
