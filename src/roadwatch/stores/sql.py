@@ -111,9 +111,14 @@ class MigratedDatabase:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for queries, whose timeouts come out as StoreBusy."""
+        """A connection for queries, whose timeouts come out as StoreBusy.
+
+        Outside any transaction: each statement is its own snapshot, and a read costs one
+        round trip instead of three (BEGIN and ROLLBACK around it).
+        """
         with _busy_when_slow():
             async with self.engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield connection
 
     @asynccontextmanager
