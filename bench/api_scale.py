@@ -6,12 +6,16 @@ import re
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import eventually
 
-from bench.stack import Bench, running_api
+from bench.stack import Bench, running_api, start_bare_api, stop
 from roadwatch.api.cursors import encode_cursor
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
@@ -127,4 +131,30 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
             result["first_page_rps_50_clients"] = round(
                 await _throughput(api.url, headers, clients=50, seconds=10)
             )
+        async with _bare_endpoint(url) as bare:
+            result["bare_first_page_rps_50_clients"] = round(
+                await _throughput(bare, {}, clients=50, seconds=10)
+            )
     return result
+
+
+@asynccontextmanager
+async def _bare_endpoint(database: str) -> AsyncIterator[str]:
+    """bench/bare_api.py as its own process, over the same database: the limit beside the
+    API, with its two queries and its JSON and nothing else."""
+    port = free_port()
+    process = start_bare_api(port, database)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=2) as client:
+
+            async def answers() -> bool:
+                try:
+                    return (await client.get("/detections")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(answers, within=30, what="the bare endpoint answering", every=0.2)
+        yield url
+    finally:
+        stop(process)

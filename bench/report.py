@@ -171,7 +171,16 @@ def render(r: dict[str, Any]) -> str:
             ),
             "",
             f"First page under 50 concurrent clients (wrk, 50 kept-alive connections): "
-            f"{s['first_page_rps_50_clients']:,} requests/s.",
+            f"{s['first_page_rps_50_clients']:,} requests/s"
+            + (
+                f"; a bare Starlette endpoint over an asyncpg pool with the same two queries and "
+                f"JSON (`bench/bare_api.py`), in the same run: "
+                f"{s['bare_first_page_rps_50_clients']:,} requests/s, so the API reaches "
+                f"{s['first_page_rps_50_clients'] / s['bare_first_page_rps_50_clients']:.2f} of "
+                "its limit."
+                if "bare_first_page_rps_50_clients" in s
+                else "."
+            ),
         ]
     if "fanout" in r:
         f = r["fanout"]

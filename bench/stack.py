@@ -80,6 +80,16 @@ def start(name: str, args: list[str], settings: Settings) -> subprocess.Popen[by
     )
 
 
+def start_bare_api(port: int, database: str) -> subprocess.Popen[bytes]:
+    """bench/bare_api.py on `port`, over `database`."""
+    log = (LOGS / "bare-api.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_api", str(port), database],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
     """The process's peak resident memory so far (VmHWM), in MB."""
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
