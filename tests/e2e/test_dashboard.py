@@ -227,6 +227,8 @@ async def _subscribe_webhooks(page: Page) -> None:
         for receiver in (working, refusing):
             await page.fill("#webhook-form input[name=url]", receiver.url)
             await page.click("#webhook-form button")
+            # The secret shown is this subscription's once the line names its URL.
+            await expect(page.locator("#webhook-secret")).to_contain_text(receiver.url)
             secret = page.locator("#webhook-secret code")
             await expect(secret).to_have_text(re.compile("^whsec_"))
             receiver.secrets.append(await secret.inner_text())
