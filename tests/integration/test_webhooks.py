@@ -181,6 +181,19 @@ async def test_urls_that_reach_inside_or_are_malformed_are_refused(clean: Stack,
     assert (await clean.client.get("/webhooks", headers=clean.admin)).json() == []
 
 
+@pytest.mark.parametrize("description", ["\x00", "bell \x07", "\x1b[31mred", "x" * 1001])
+async def test_a_description_with_control_characters_or_too_long_is_refused(
+    clean: Stack, description: str
+) -> None:
+    async with receiver_running() as receiver:
+        response = await clean.client.post(
+            "/webhooks", json={"url": receiver.url, "description": description}, headers=clean.admin
+        )
+    assert response.status_code == 422, response.text
+    assert description not in response.text
+    assert (await clean.client.get("/webhooks", headers=clean.admin)).json() == []
+
+
 async def test_an_unknown_rule_is_refused(clean: Stack) -> None:
     async with receiver_running() as receiver:
         response = await clean.client.post(

@@ -22,7 +22,7 @@ from roadwatch.text import UnsafeText, normalise
 from roadwatch.watchlists.rules import Rule
 
 
-def _normal(value: object) -> object:
+def normal_text(value: object) -> object:
     if not isinstance(value, str):
         return value
     try:
@@ -31,13 +31,15 @@ def _normal(value: object) -> object:
         raise ValueError(str(unsafe)) from None
 
 
-Name = Annotated[str, BeforeValidator(_normal), StringConstraints(min_length=1, max_length=100)]
-Description = Annotated[str, BeforeValidator(_normal), StringConstraints(max_length=1000)]
-Value = Annotated[str, BeforeValidator(_normal), StringConstraints(min_length=1, max_length=100)]
+Name = Annotated[str, BeforeValidator(normal_text), StringConstraints(min_length=1, max_length=100)]
+Description = Annotated[str, BeforeValidator(normal_text), StringConstraints(max_length=1000)]
+Value = Annotated[
+    str, BeforeValidator(normal_text), StringConstraints(min_length=1, max_length=100)
+]
 # A detection's composite category is split at commas; a rule names its categories one by one.
 Category = Annotated[
     str,
-    BeforeValidator(_normal),
+    BeforeValidator(normal_text),
     StringConstraints(min_length=1, max_length=100, pattern=r"^[^,]+$"),
 ]
 Year = Annotated[StrictInt, Field(ge=MIN_YEAR, le=2200)]

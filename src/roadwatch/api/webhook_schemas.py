@@ -4,14 +4,26 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
+from roadwatch.api.watchlist_schemas import normal_text
 from roadwatch.stores.webhooks_postgres import Health
 from roadwatch.webhooks.subscriptions import MAX_DESCRIPTION, MAX_RULE_FILTER, Webhook
 from roadwatch.webhooks.targets import MAX_URL_LENGTH
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH)]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
+# Normalised, and refused with control or format characters, as a rule's description is.
+Description = Annotated[
+    str, BeforeValidator(normal_text), StringConstraints(max_length=MAX_DESCRIPTION)
+]
 Rules = Annotated[
     list[UUID],
     Field(
