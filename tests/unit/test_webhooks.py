@@ -1,5 +1,6 @@
 """The webhook deliverer's pure parts: offsets, retries, targets, signatures, matching."""
 
+import asyncio
 import ipaddress
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,10 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook as Verifier
 
 from roadwatch.webhooks.offsets import OffsetTracker
+from roadwatch.webhooks.recorder import Recorder
 from roadwatch.webhooks.retries import RetrySchedule, is_retried, retry_after_seconds
 from roadwatch.webhooks.signing import new_secret, signed_headers
-from roadwatch.webhooks.subscriptions import Webhook, delivery_id
+from roadwatch.webhooks.subscriptions import Delivery, Webhook, delivery_id
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, is_internal, parse_networks
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -232,3 +234,42 @@ def _webhook(**fields: object) -> Webhook:
     }
     values.update(fields)
     return Webhook(**values)  # type: ignore[arg-type]
+
+
+class _FlakyStore:
+    """Fails to write until told to work."""
+
+    def __init__(self) -> None:
+        self.works = False
+        self.failed = asyncio.Event()
+        self.recorded: list[object] = []
+
+    async def enqueue(self, deliveries: object) -> None:
+        if not self.works:
+            self.failed.set()
+            raise ConnectionError("the database is down")
+
+    async def record(self, attempts: list[object]) -> None:
+        self.recorded.extend(attempts)
+
+
+async def test_the_recorder_says_how_long_writing_has_failed_and_settles_once_it_works() -> None:
+    now = [100.0]
+    store = _FlakyStore()
+    stop = asyncio.Event()
+    recorder = Recorder(store, stop=stop, interval=0, clock=lambda: now[0])  # type: ignore[arg-type]
+    settled = asyncio.Event()
+    delivery = Delivery(uuid.uuid4(), uuid.uuid4(), b"{}", NOW, settle=settled.set)
+    running = asyncio.create_task(recorder.run())
+    recorder.hold([delivery])
+    async with asyncio.timeout(10):
+        await store.failed.wait()
+    now[0] = 160.0
+    assert recorder.failing_for() == 60
+    assert not settled.is_set()
+    store.works = True
+    async with asyncio.timeout(10):
+        await settled.wait()
+    assert recorder.failing_for() == 0
+    recorder.close()
+    await running

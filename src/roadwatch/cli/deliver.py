@@ -48,7 +48,14 @@ async def _deliver(
     async with started_deliverer(settings, stop=stop, group_id=group, registry=registry) as run:
         server = None
         if metrics_address is not None:
-            app = health_app(registry=registry, probes={"store": run.ping_store})
+            app = health_app(
+                registry=registry,
+                probes={
+                    "broker": run.ping_broker,
+                    "store": run.ping_store,
+                    "progress": run.check_progress,
+                },
+            )
             server = health_server(app, host=metrics_address[0], port=metrics_address[1])
             serving = asyncio.create_task(server.serve())
         log.info("delivering %s to webhooks (group %s)", settings.alerts_topic, group)

@@ -21,6 +21,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
+from roadwatch.indexer.error_policy import STUCK_AFTER
+from roadwatch.indexer.runner import NotReady
 from roadwatch.shutdown import sleep_until_stopped
 from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
 from roadwatch.webhooks.dead_letters import DeadLetters
@@ -119,6 +121,16 @@ class Deliverer:
 
     async def ping_store(self) -> None:
         await self._store.version()
+
+    async def ping_broker(self) -> None:
+        await self._consumer.topics()
+
+    async def check_progress(self) -> None:
+        """Raise NotReady while deliveries have not been recorded for too long: their
+        offsets wait uncommitted, and the backlog grows."""
+        failing = self._recorder.failing_for()
+        if failing > STUCK_AFTER:
+            raise NotReady(f"recording webhook deliveries has failed for {failing:.0f} s")
 
     # Reading alerts.
 

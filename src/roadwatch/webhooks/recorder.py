@@ -3,6 +3,7 @@ durable: only then may the alert's offset be committed."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,8 +31,12 @@ class Recorder:
         stop: asyncio.Event,
         interval: float = 0.05,
         max_batch: int = 5000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._clock = clock
+        # Since when writing has failed without a success since; None while it works.
+        self._failing_since: float | None = None
         self._stop = stop
         self._interval = interval
         self._max_batch = max_batch
@@ -48,6 +53,10 @@ class Recorder:
         self._buffer.held.extend(deliveries)
         for delivery in deliveries:
             self._queued(delivery.settle)
+
+    def failing_for(self) -> float:
+        """Seconds that writing has failed without a success since (0 while it works)."""
+        return 0.0 if self._failing_since is None else self._clock() - self._failing_since
 
     @property
     def backlog(self) -> int:
@@ -70,6 +79,10 @@ class Recorder:
         self._stopping = True
         self._wake.set()
 
+    def _failed(self, _error: Exception) -> None:
+        if self._failing_since is None:
+            self._failing_since = self._clock()
+
     def _queued(self, done: Done | None) -> None:
         if done is not None:
             self._buffer.done.append(done)
@@ -84,6 +97,9 @@ class Recorder:
 
         # A database outage holds the records here, and the offsets uncommitted, until it
         # ends; on shutdown they are dropped and the alerts replayed by the next start.
-        await retry_until_done(write, what="recording webhook deliveries", stop=self._stop)
+        await retry_until_done(
+            write, what="recording webhook deliveries", stop=self._stop, on_failure=self._failed
+        )
+        self._failing_since = None
         for done in buffer.done:
             done()
