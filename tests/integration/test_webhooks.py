@@ -379,6 +379,45 @@ async def test_a_rotated_secret_signs_beside_the_old_one_and_a_test_event_arrive
     assert set(test_event.signed_with) == {old, new}
 
 
+POISON = [
+    b"not json",
+    b"",
+    b"[1, 2, 3]",
+    b'"a string"',
+    b'{"no": "id"}',
+    b'{"id": "not-a-uuid"}',
+    b'{"id": "' + str(uuid.uuid4()).encode() + b'", "rules": 7}',
+    b'{"id": "' + str(uuid.uuid4()).encode() + b'", "rules": [{"id": null}]}',
+    b'{"id": "' + str(uuid.uuid4()).encode() + b'", "rules": ["x"]}',
+    b'{"id": 1e999}',
+    b'{"id": 123456789012345678901234567890}',
+    b"\xff\xfe\x00",
+]
+
+
+async def test_records_that_are_not_alerts_are_dead_lettered_and_stop_nothing(
+    clean: Stack,
+) -> None:
+    async with receiver_running() as receiver, deliverer_running(clean.settings) as deliverer:
+        await subscribe(clean, receiver)
+        before = await publish(clean.settings, [alert()])
+        await send_values(clean.settings.kafka_broker_url, clean.settings.alerts_topic, POISON)
+        after = await publish(clean.settings, [alert()])
+        await has_all(receiver, before | after, within=30, what="the alerts around the poison")
+        dead = await read_topic(
+            clean.settings.kafka_broker_url,
+            clean.settings.webhooks_dead_letter_topic,
+            expected=len(POISON),
+        )
+        await deliverer.ping_store()
+    assert_signed(receiver)
+    assert receiver.alert_ids() == before | after
+    reasons = [dict(r.headers)["roadwatch.reason"].decode() for r in dead]
+    letters = [r for r in dead if r.value in POISON or (r.value is None and b"" in POISON)]
+    assert len(letters) >= len(POISON)
+    assert all(reason.startswith("not an alert") for reason in reasons[-len(POISON) :])
+
+
 async def test_a_kill_9_of_deliver_loses_no_delivery(clean: Stack, tmp_path: Path) -> None:
     async def unhurried(_number: int, _request: web.Request) -> int:
         await asyncio.sleep(0.01)  # so that deliveries are under way when the kill comes

@@ -180,10 +180,18 @@ class Deliverer:
             alert = orjson.loads(record.value or b"")
             alert_id = UUID(alert["id"])
             rule_ids = frozenset(UUID(rule["id"]) for rule in alert.get("rules", ()))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+            published = _published(record.timestamp)
+        except (
+            orjson.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+            OSError,
+        ) as error:
             await self._skip(record, f"not an alert: {type(error).__name__}: {error}")
             return []
-        published = datetime.fromtimestamp(record.timestamp / 1000, UTC)
         wanted = [
             lane.webhook for lane in self._lanes.values() if lane.webhook.wants(rule_ids, published)
         ]
@@ -385,6 +393,13 @@ class Deliverer:
         self._offsets.forget(numbers)
         for partition in numbers:
             self._replays_until.pop(partition, None)
+
+
+def _published(timestamp: int) -> datetime:
+    """When a record was published; a record without a timestamp (-1) counts as now."""
+    if timestamp < 0:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(timestamp / 1000, UTC)
 
 
 def _to_millisecond(moment: datetime) -> datetime:
