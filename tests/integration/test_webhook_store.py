@@ -100,7 +100,12 @@ async def test_a_removed_subscription_takes_its_deliveries_and_late_attempts_are
     await store.record(
         [Attempt(deliveries[0], datetime.now(UTC), Outcome.RETRY, 500, 1.0, "HTTP 500")]
     )
-    assert await store.seen([d.id for d in deliveries]) == set()
+    # Nor is a delivery its deliverer was about to hold; one of a subscription that still
+    # exists, in the same batch, is.
+    kept = await _webhook(store)
+    late, alive = _deliveries(webhook, 1)[0], _deliveries(kept, 1)[0]
+    await store.enqueue([late, alive])
+    assert await store.seen([d.id for d in [*deliveries, late, alive]]) == {alive.id}
 
 
 async def test_pruning_removes_old_attempts_and_finished_deliveries_only(

@@ -240,7 +240,10 @@ class PostgresWebhookStore(MigratedDatabase):
             for delivery in deliveries
         ]
         async with self.writing() as connection:
-            await connection.execute(INSERT_DELIVERIES, _arrays(rows))
+            existing = await _locked_existing(connection, {d.webhook_id for d in deliveries})
+            rows = [row for row in rows if row["webhook_id"] in existing]
+            if rows:
+                await connection.execute(INSERT_DELIVERIES, _arrays(rows))
 
     async def attempts(
         self, webhook_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None = None
@@ -338,14 +341,7 @@ class PostgresWebhookStore(MigratedDatabase):
             return
         now = datetime.now(UTC)
         async with self.writing() as connection:
-            # A subscription removed meanwhile takes its deliveries with it; the lock keeps
-            # the ones found from going before this commits.
-            found = await connection.execute(
-                sa.select(webhooks_table.c.id)
-                .where(webhooks_table.c.id.in_({a.delivery.webhook_id for a in attempts}))
-                .with_for_update(read=True, key_share=True)
-            )
-            existing = {row[0] for row in found}
+            existing = await _locked_existing(connection, {a.delivery.webhook_id for a in attempts})
             attempts = [a for a in attempts if a.delivery.webhook_id in existing]
             if not attempts:
                 return
@@ -391,6 +387,20 @@ class PostgresWebhookStore(MigratedDatabase):
                 if count < chunk:
                     break
         return removed
+
+
+async def _locked_existing(connection: AsyncConnection, webhook_ids: set[UUID]) -> set[UUID]:
+    """Which of these subscriptions exist, kept from removal until the transaction ends.
+
+    A subscription removed meanwhile takes its deliveries with it: writing one of them
+    would break the foreign key, fail the whole batch, and fail it again at every retry.
+    """
+    found = await connection.execute(
+        sa.select(webhooks_table.c.id)
+        .where(webhooks_table.c.id.in_(webhook_ids))
+        .with_for_update(read=True, key_share=True)
+    )
+    return {row[0] for row in found}
 
 
 async def _record_health(connection: AsyncConnection, attempts: Sequence[Attempt]) -> None:
