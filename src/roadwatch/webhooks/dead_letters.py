@@ -1,6 +1,9 @@
 """Where deliveries that were given up go: a topic, with the reason, for an operator to see
 and to replay."""
 
+import asyncio
+from collections.abc import Sequence
+
 import orjson
 from aiokafka import AIOKafkaProducer
 
@@ -27,9 +30,14 @@ class DeadLetters:
             self._topic, value, key=str(delivery.id).encode(), headers=_reason(reason)
         )
 
-    async def record(self, value: bytes | None, key: bytes | None, *, reason: str) -> None:
-        """A record of the alerts topic that is not an alert, as it was."""
-        await self._producer.send_and_wait(self._topic, value, key=key, headers=_reason(reason))
+    async def records(self, rejected: Sequence[tuple[bytes | None, bytes | None, str]]) -> None:
+        """Records of the alerts topic that are not alerts, as they were (value, key and
+        reason each), sent together; returns once the broker has them all."""
+        sent = [
+            await self._producer.send(self._topic, value, key=key, headers=_reason(reason))
+            for value, key, reason in rejected
+        ]
+        await asyncio.gather(*sent)
 
 
 def _reason(reason: str) -> list[tuple[str, bytes]]:

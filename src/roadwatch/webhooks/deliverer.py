@@ -117,7 +117,7 @@ class Deliverer:
             await self._commit()
             # What is left unsettled is replayed by the next owner: nothing to wait for when
             # the consumer leaves the group.
-            self._offsets.forget(set(self._replays_until) | set(self._offsets.partitions()))
+            self._offsets.forget(self._offsets.partitions())
 
     async def ping_store(self) -> None:
         await self._store.version()
@@ -146,7 +146,16 @@ class Deliverer:
                 await self._dispatch(partition.partition, records)
 
     async def _dispatch(self, partition: int, records: list[Record]) -> None:
-        planned = [(record, await self._deliveries_of(record)) for record in records]
+        planned: list[tuple[Record, list[Delivery]]] = []
+        rejected: list[tuple[Record, str]] = []
+        for record in records:
+            read = self._deliveries_of(record)
+            if isinstance(read, str):
+                rejected.append((record, read))
+                read = []
+            planned.append((record, read))
+        if rejected:
+            await self._skip(rejected)
         replay_end = self._replays_until.get(partition, -1)
         maybe_replayed = [d.id for record, ds in planned if record.offset < replay_end for d in ds]
         seen: set[UUID] = set()
@@ -175,7 +184,8 @@ class Deliverer:
 
         return settle
 
-    async def _deliveries_of(self, record: Record) -> list[Delivery]:
+    def _deliveries_of(self, record: Record) -> list[Delivery] | str:
+        """The deliveries an alert makes, or why the record is not an alert."""
         try:
             alert = orjson.loads(record.value or b"")
             alert_id = UUID(alert["id"])
@@ -190,8 +200,7 @@ class Deliverer:
             OverflowError,
             OSError,
         ) as error:
-            await self._skip(record, f"not an alert: {type(error).__name__}: {error}")
-            return []
+            return f"not an alert: {type(error).__name__}: {error}"
         wanted = [
             lane.webhook for lane in self._lanes.values() if lane.webhook.wants(rule_ids, published)
         ]
@@ -210,17 +219,20 @@ class Deliverer:
             for webhook in wanted
         ]
 
-    async def _skip(self, record: Record, reason: str) -> None:
-        self._metrics.skipped.inc()
-        log.warning(
-            "alerts topic record %d/%d dead-lettered unsent: %s",
-            record.partition,
-            record.offset,
-            reason,
-        )
+    async def _skip(self, rejected: list[tuple[Record, str]]) -> None:
+        """Dead-letter a batch's records that are not alerts, together."""
+        self._metrics.skipped.inc(len(rejected))
+        for record, reason in rejected:
+            log.warning(
+                "alerts topic record %d/%d dead-lettered unsent: %s",
+                record.partition,
+                record.offset,
+                reason,
+            )
+        letters = [(record.value, record.key, reason) for record, reason in rejected]
         await retry_until_done(
-            lambda: self._dead_letters.record(record.value, record.key, reason=reason),
-            what="dead-lettering a record",
+            lambda: self._dead_letters.records(letters),
+            what="dead-lettering records",
             stop=self._stop,
         )
 
