@@ -9,7 +9,7 @@ from roadwatch.bootstrap import DELIVER_GROUP, started_deliverer
 from roadwatch.cli.common import MetricsHost, MetricsPort, fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
-from roadwatch.indexer.health_server import health_app, health_server
+from roadwatch.indexer.health_server import serving_health
 from roadwatch.infra.service import port_is_free
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
@@ -46,21 +46,12 @@ async def _deliver(
     stop = stop_on_signals()
     registry = CollectorRegistry()
     async with started_deliverer(settings, stop=stop, group_id=group, registry=registry) as run:
-        server = None
-        if metrics_address is not None:
-            app = health_app(
-                registry=registry,
-                probes={
-                    "broker": run.ping_broker,
-                    "store": run.ping_store,
-                    "progress": run.check_progress,
-                },
-            )
-            server = health_server(app, host=metrics_address[0], port=metrics_address[1])
-            serving = asyncio.create_task(server.serve())
-        log.info("delivering %s to webhooks (group %s)", settings.alerts_topic, group)
-        await run.run()
-        if server is not None:
-            server.should_exit = True
-            await serving
+        probes = {
+            "broker": run.ping_broker,
+            "store": run.ping_store,
+            "progress": run.check_progress,
+        }
+        async with serving_health(metrics_address, registry=registry, probes=probes):
+            log.info("delivering %s to webhooks (group %s)", settings.alerts_topic, group)
+            await run.run()
     log.info("stopped")

@@ -10,7 +10,7 @@ from roadwatch.bootstrap import INDEXER_GROUP, started_indexer
 from roadwatch.cli.common import MetricsHost, MetricsPort, fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
-from roadwatch.indexer.health_server import health_app, health_server
+from roadwatch.indexer.health_server import serving_health
 from roadwatch.infra.service import port_is_free
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
@@ -49,25 +49,17 @@ async def _index(
     async with started_indexer(
         settings, stop=stop, group_id=group, max_batch=max_batch, registry=registry
     ) as indexer:
-        server = None
-        if metrics_address is not None:
-            app = health_app(
-                registry=registry,
-                probes={
-                    "broker": indexer.ping_broker,
-                    "store": indexer.ping_store,
-                    "progress": indexer.check_progress,
-                },
-            )
-            server = health_server(app, host=metrics_address[0], port=metrics_address[1])
-            serving = asyncio.create_task(server.serve())
-        # Every batch makes thousands of short-lived objects; collecting the young generation
-        # less often, and never scanning what start-up made, saves a good share of the CPU.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
-        log.info("indexing %s into %s (group %s)", settings.detections_topic, store, group)
-        await indexer.run(stop)
-        if server is not None:
-            server.should_exit = True
-            await serving
+        probes = {
+            "broker": indexer.ping_broker,
+            "store": indexer.ping_store,
+            "progress": indexer.check_progress,
+        }
+        async with serving_health(metrics_address, registry=registry, probes=probes):
+            # Every batch makes thousands of short-lived objects; collecting the young
+            # generation less often, and never scanning what start-up made, saves a good
+            # share of the CPU.
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 20)
+            log.info("indexing %s into %s (group %s)", settings.detections_topic, store, group)
+            await indexer.run(stop)
     log.info("stopped")

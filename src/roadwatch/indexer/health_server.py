@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -17,7 +17,7 @@ from roadwatch.prometheus import metrics_route
 Probe = Callable[[], Awaitable[None]]
 
 
-def health_app(*, registry: CollectorRegistry, probes: dict[str, Probe]) -> Starlette:
+def health_app(*, registry: CollectorRegistry, probes: Mapping[str, Probe]) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
@@ -56,3 +56,22 @@ class EmbeddedServer(uvicorn.Server):
 def health_server(app: Starlette, *, host: str, port: int) -> EmbeddedServer:
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     return EmbeddedServer(config)
+
+
+@contextlib.asynccontextmanager
+async def serving_health(
+    address: tuple[str, int] | None, *, registry: CollectorRegistry, probes: Mapping[str, Probe]
+) -> AsyncIterator[None]:
+    """/metrics, /healthz and /readyz on `address` (none if None) while the block runs."""
+    if address is None:
+        yield
+        return
+    server = health_server(
+        health_app(registry=registry, probes=probes), host=address[0], port=address[1]
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await serving
