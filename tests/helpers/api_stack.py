@@ -1,13 +1,21 @@
 """One API process over its own databases and topics, with an administrator logged in: the
 state the API's tests share within a module."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
-from tests.helpers.processes import ApiProcess
+from tests.helpers.kafka import stream_settings
+from tests.helpers.ports import free_port
+from tests.helpers.processes import ApiProcess, start_api
+from tests.helpers.servers import Servers, fresh_postgres_database
 
 ADMIN = {"username": "admin", "password": "correct horse battery staple"}
 OPERATOR = {"username": "operator", "password": "a different long secret"}
@@ -49,3 +57,35 @@ async def admin_and_operator(client: httpx.AsyncClient) -> tuple[dict[str, str],
     created = await client.post("/users", json=OPERATOR, headers=admin)
     assert created.status_code == 201, created.text
     return admin, await bearer(client, OPERATOR)
+
+
+@dataclass
+class AdminStack:
+    """An API over databases and topics of its own, with an administrator and an operator
+    logged in."""
+
+    api: ApiProcess
+    settings: Settings
+    users_url: str
+    client: httpx.AsyncClient
+    admin: dict[str, str]
+    operator: dict[str, str]
+
+
+@asynccontextmanager
+async def admin_stack(servers: Servers, *, log: Path, **settings: Any) -> AsyncIterator[AdminStack]:
+    """Such a stack, its settings changed by `settings`; the API stopped cleanly on leaving."""
+    async with (
+        fresh_postgres_database(servers) as users_url,
+        fresh_postgres_database(servers) as store_url,
+    ):
+        chosen = (await stream_settings(servers, store_url=store_url)).model_copy(
+            update={"users_db_url": users_url, **settings}
+        )
+        api = await asyncio.to_thread(start_api, chosen, port=free_port(), log=log)
+        try:
+            async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+                admin, operator = await admin_and_operator(client)
+                yield AdminStack(api, chosen, users_url, client, admin, operator)
+        finally:
+            assert await asyncio.to_thread(api.stop), api.log.read_text()[-3000:]

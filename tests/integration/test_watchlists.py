@@ -5,11 +5,9 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -22,7 +20,7 @@ from roadwatch.stores.watchlists_postgres import WATCHLIST_LOCK, PostgresWatchli
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule
 from roadwatch.watchlists.topic import RulePublisher, read_rules
-from tests.helpers.api_stack import admin_and_operator
+from tests.helpers.api_stack import AdminStack, admin_stack
 from tests.helpers.kafka import (
     group_caught_up,
     read_topic,
@@ -30,9 +28,8 @@ from tests.helpers.kafka import (
     send_values,
     stream_settings,
 )
-from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, indexer_running, start_api
-from tests.helpers.servers import Servers, fresh_postgres_database, unique
+from tests.helpers.processes import indexer_running
+from tests.helpers.servers import Servers, unique
 from tests.helpers.sse import Event, read_events
 from tests.helpers.waiting import eventually
 
@@ -42,34 +39,14 @@ LADA = {"Year": 1985, "Make": "Lada", "Model": "Niva", "Category": "Hatchback"}
 PARTITIONS = 6
 
 
-@dataclass
-class Stack:
-    api: ApiProcess
-    settings: Settings
-    users_url: str
-    client: httpx.AsyncClient
-    admin: dict[str, str]
-    operator: dict[str, str]
+Stack = AdminStack
 
 
 @pytest.fixture(scope="module")
 async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """One API for the module: the rules live in its users' database and topic."""
-    async with (
-        fresh_postgres_database(servers) as users_url,
-        fresh_postgres_database(servers) as store_url,
-    ):
-        settings = (await stream_settings(servers, store_url=store_url)).model_copy(
-            update={"users_db_url": users_url}
-        )
-        log = tmp_path_factory.mktemp("api") / "api.log"
-        api = await asyncio.to_thread(start_api, settings, port=free_port(), log=log)
-        try:
-            async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-                admin, operator = await admin_and_operator(client)
-                yield Stack(api, settings, users_url, client, admin, operator)
-        finally:
-            assert await asyncio.to_thread(api.stop), api.log.read_text()[-3000:]
+    async with admin_stack(servers, log=tmp_path_factory.mktemp("api") / "api.log") as stack:
+        yield stack
 
 
 async def test_the_seed_rule_is_created_at_first_start_from_suspicious_vehicle(

@@ -6,12 +6,10 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from aiohttp import web
@@ -20,17 +18,15 @@ from prometheus_client import CollectorRegistry
 from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.settings import Settings
-from tests.helpers.api_stack import admin_and_operator
-from tests.helpers.kafka import read_topic, send_values, stream_settings
+from tests.helpers.api_stack import AdminStack, admin_stack
+from tests.helpers.kafka import read_topic, send_values
 from tests.helpers.ports import free_port
 from tests.helpers.processes import (
-    ApiProcess,
     deliverer_running,
-    start_api,
     start_deliverer_process,
 )
 from tests.helpers.receivers import Receiver, receiver_running
-from tests.helpers.servers import Servers, create_topic, fresh_postgres_database, unique
+from tests.helpers.servers import Servers, create_topic, unique
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -39,41 +35,23 @@ RULE_A = RuleRef(uuid.uuid4(), "stolen")
 RULE_B = RuleRef(uuid.uuid4(), "suv")
 
 
-@dataclass
-class Stack:
-    api: ApiProcess
-    settings: Settings
-    client: httpx.AsyncClient
-    admin: dict[str, str]
-    operator: dict[str, str]
+Stack = AdminStack
 
 
 @pytest.fixture(scope="module")
 async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    async with (
-        fresh_postgres_database(servers) as users_url,
-        fresh_postgres_database(servers) as store_url,
-    ):
-        settings = (await stream_settings(servers, store_url=store_url)).model_copy(
-            update={
-                "users_db_url": users_url,
-                "webhooks_dead_letter_topic": await create_topic(servers.kafka, partitions=1),
-                # The receivers here are on loopback; nothing else internal is allowed.
-                "webhook_allowed_networks": "127.0.0.1/32",
-                "webhook_timeout": 2.0,
-                "webhook_retry_first": 0.2,
-                "webhook_retry_longest": 1.0,
-                "webhook_retry_for": 300.0,
-            }
-        )
-        log = tmp_path_factory.mktemp("api") / "api.log"
-        api = await asyncio.to_thread(start_api, settings, port=free_port(), log=log)
-        try:
-            async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-                admin, operator = await admin_and_operator(client)
-                yield Stack(api, settings, client, admin, operator)
-        finally:
-            assert await asyncio.to_thread(api.stop), api.log.read_text()[-3000:]
+    async with admin_stack(
+        servers,
+        log=tmp_path_factory.mktemp("api") / "api.log",
+        webhooks_dead_letter_topic=await create_topic(servers.kafka, partitions=1),
+        # The receivers here are on loopback; nothing else internal is allowed.
+        webhook_allowed_networks="127.0.0.1/32",
+        webhook_timeout=2.0,
+        webhook_retry_first=0.2,
+        webhook_retry_longest=1.0,
+        webhook_retry_for=300.0,
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture
