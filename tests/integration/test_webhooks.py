@@ -370,6 +370,8 @@ POISON = [
     b'{"id": 1e999}',
     b'{"id": 123456789012345678901234567890}',
     b"\xff\xfe\x00",
+    # A valid alert in form, but 200 KB of it.
+    b'{"id": "' + str(uuid.uuid4()).encode() + b'", "pad": "' + b"x" * 200_000 + b'"}',
 ]
 
 

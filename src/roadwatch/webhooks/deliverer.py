@@ -43,6 +43,8 @@ from roadwatch.webhooks.subscriptions import (
 
 log = logging.getLogger(__name__)
 
+MAX_ALERT_BYTES = 64 * 1024
+
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
@@ -186,6 +188,10 @@ class Deliverer:
 
     def _deliveries_of(self, record: Record) -> list[Delivery] | str:
         """The deliveries an alert makes, or why the record is not an alert."""
+        if record.value is not None and len(record.value) > MAX_ALERT_BYTES:
+            # An alert is a few hundred bytes; a record this size is not one, and held once
+            # for each subscription it would cost memory without bound.
+            return f"not an alert: {len(record.value):,} bytes, over {MAX_ALERT_BYTES:,}"
         try:
             alert = orjson.loads(record.value or b"")
             alert_id = UUID(alert["id"])
