@@ -129,9 +129,13 @@ async function loadPage() {
   await guarded(async () => {
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
     for (const [key, value] of Object.entries(pages.filters)) if (value) params.set(key, value);
-    const cursor = pages.cursors[pages.index];
+    // The page asked for, fixed now: a live refresh and a click can overlap, and an
+    // answer for a page no longer shown must not touch the page or the cursors.
+    const { index, filters } = pages;
+    const cursor = pages.cursors[index];
     if (cursor) params.set("cursor", cursor);
     const page = await request(`/detections?${params}`);
+    if (index !== pages.index || filters !== pages.filters) return;
     const rows = page.items.map((item) => {
       const row = document.createElement("tr");
       cell(row, new Date(item.timestamp).toLocaleString());
@@ -143,10 +147,10 @@ async function loadPage() {
     });
     $("detections").replaceChildren(...rows);
     $("detections-total").textContent = page.total.toLocaleString();
-    pages.cursors[pages.index + 1] = page.next_cursor;
+    pages.cursors[index + 1] = page.next_cursor;
     $("next").disabled = !page.next_cursor;
-    $("previous").disabled = pages.index === 0;
-    $("page").textContent = `page ${pages.index + 1}`;
+    $("previous").disabled = index === 0;
+    $("page").textContent = `page ${index + 1}`;
     banner("");
   });
 }
