@@ -23,12 +23,17 @@ PAGE = (
 TOTAL = "SELECT coalesce(sum(count), 0) FROM make_counts WHERE count > 0"
 
 
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    pass
+
+
 def app(url: str) -> Starlette:
     pool: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        pool["pool"] = await asyncpg.create_pool(url, min_size=10, max_size=10)
+        # Without asyncpg's reset query on release, as the API's read pool does.
+        pool["pool"] = await asyncpg.create_pool(url, min_size=10, max_size=10, reset=_no_reset)
         yield
         await pool["pool"].close()
 

@@ -1,17 +1,22 @@
 """Where the local servers answer, and fresh, isolated resources on them: databases and
 topics no other test (or benchmark) uses."""
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import asyncpg
 
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.postgres import PostgresService
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.kafka_topics import TopicSpec, create_missing_topics
 from roadwatch.settings import Settings
+from tests.helpers.ports import free_port
 
 
 def unique(prefix: str) -> str:
@@ -46,6 +51,19 @@ async def fresh_postgres_database(servers: HasPostgres) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@asynccontextmanager
+async def own_postgres(home: Path) -> AsyncIterator[PostgresService]:
+    """A PostgreSQL server of the test's own, under `home`, for a test that stops and
+    starts it; removed afterwards."""
+    database = PostgresService(InfraConfig(home=home, postgres_port=free_port()))
+    await database.up()
+    try:
+        yield database
+    finally:
+        database.down()
+        shutil.rmtree((home / "postgres").resolve(), ignore_errors=True)
 
 
 def fresh_mongo_database_url(servers: Servers) -> str:

@@ -2,7 +2,6 @@
 
 import asyncio
 import random
-import shutil
 import signal
 from functools import partial
 from pathlib import Path
@@ -14,17 +13,14 @@ from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.indexer.runner import Indexer, NotReady
-from roadwatch.infra.config import InfraConfig
-from roadwatch.infra.postgres import PostgresService
 from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.kafka import stream_settings
-from tests.helpers.ports import free_port
 from tests.helpers.processes import indexer_running, start_indexer_process
-from tests.helpers.servers import Servers, unique
+from tests.helpers.servers import Servers, own_postgres, unique
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -130,10 +126,7 @@ async def test_two_indexers_in_one_group_share_the_stream_exactly(
 async def test_a_database_outage_of_ten_seconds_loses_nothing(
     servers: Servers, tmp_path: Path
 ) -> None:
-    config = InfraConfig(home=tmp_path / "state", postgres_port=free_port())
-    database = PostgresService(config)
-    await database.up()
-    try:
+    async with own_postgres(tmp_path / "state") as database:
         settings = await stream_settings(servers, store_url=database.url("roadwatch"))
         produced = 6_000
         store = detection_store(settings.detections_db_url)
@@ -157,10 +150,6 @@ async def test_a_database_outage_of_ten_seconds_loses_nothing(
             await running.indexer.check_progress()
         await assert_exactly_once(store, produced=produced)
         await store.close()
-    finally:
-        database.down()
-        root = (config.home / "postgres").resolve()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _not_ready(indexer: Indexer) -> bool:

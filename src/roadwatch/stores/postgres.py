@@ -19,7 +19,8 @@ from roadwatch.stores.base import (
     id_conflict,
     largest_first,
 )
-from roadwatch.stores.postgres_tables import alert_rules, detections, make_counts
+from roadwatch.stores.driver_pool import DriverPool
+from roadwatch.stores.postgres_tables import alert_rules
 from roadwatch.stores.postgres_tables import alerts as alerts_table
 from roadwatch.stores.sql import MigratedDatabase
 
@@ -98,6 +99,13 @@ WITH inserted AS (
 SELECT count(*) FROM inserted
 """
 
+# In the order of Detection's fields, which the page reads them in.
+SELECT_DETECTIONS = """
+SELECT id, "timestamp", year, make, model, category, source_topic, source_partition, source_offset
+FROM detections"""
+COUNTS_BY_MAKE = "SELECT make, count FROM make_counts WHERE count > 0"
+GROUP_BY_MAKE = "SELECT make, count(*) FROM detections GROUP BY make"
+
 # Deadlock and serialization failures roll the whole statement back: it is safe to run again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
 # Data exceptions, integrity violations, values beyond a limit: the rows are at fault.
@@ -119,6 +127,8 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         super().__init__(
             url, migrations="detections", pool_size=pool_size, query_timeout=query_timeout
         )
+        # Reads run on asyncpg's pool, writes (COPY) on the engine's driver connections.
+        self._reads = DriverPool(url, size=pool_size, query_timeout=query_timeout)
 
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:
@@ -205,16 +215,20 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             for row in rows
         ]
 
+    async def open(self) -> None:
+        await super().open()
+        await self._reads.open()
+
+    async def close(self) -> None:
+        await self._reads.close()
+        await super().close()
+
     async def count_by_make(self) -> dict[str, int]:
-        query = sa.select(make_counts.c.make, make_counts.c.count).where(make_counts.c.count > 0)
-        async with self.reading() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reads.fetch(COUNTS_BY_MAKE)
         return largest_first({make: int(count) for make, count in rows})
 
     async def group_by_make(self) -> dict[str, int]:
-        query = sa.select(detections.c.make, sa.func.count()).group_by(detections.c.make)
-        async with self.reading() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reads.fetch(GROUP_BY_MAKE)
         return largest_first({make: int(count) for make, count in rows})
 
     async def count(
@@ -223,12 +237,12 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         *,
         cap: int | None = None,
     ) -> int:
-        matching = sa.select(sa.literal(1)).select_from(detections).where(*_conditions(where))
-        if cap is not None:
-            matching = matching.limit(cap + 1)
-        query = sa.select(sa.func.count()).select_from(matching.subquery())
-        async with self.reading() as connection:
-            return int((await connection.execute(query)).scalar_one())
+        query = _Query()
+        conditions = query.conditions(where)
+        limit = "" if cap is None else f" LIMIT {query.arg(cap + 1)}"
+        # Column names and placeholders only: the values travel as arguments.
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM detections{conditions}{limit}) AS m"  # noqa: S608
+        return int(await self._reads.fetchval(sql, *query.args))
 
     async def list(
         self,
@@ -237,23 +251,45 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         skip: int = 0,
         limit: int = 50,
         after: Position | None = None,
-    ) -> list[Detection]:
-        conditions = _conditions(where)
-        if after is not None:
-            conditions.append(
-                sa.tuple_(detections.c.timestamp, detections.c.id)
-                < sa.tuple_(sa.literal(after.timestamp), sa.literal(after.id))
-            )
-        query = (
-            sa.select(detections)
-            .where(*conditions)
-            .order_by(detections.c.timestamp.desc(), detections.c.id.desc())
-            .offset(skip)
-            .limit(limit)
+    ) -> builtins.list[Detection]:
+        query = _Query()
+        conditions = query.conditions(where, after=after)
+        sql = (
+            f'{SELECT_DETECTIONS}{conditions} ORDER BY "timestamp" DESC, id DESC'
+            f" OFFSET {query.arg(skip)} LIMIT {query.arg(limit)}"
         )
-        async with self.reading() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-        return [_detection(row) for row in rows]
+        return [
+            Detection(id_, at, year, make, model, category, Source(topic, partition, offset))
+            for id_, at, year, make, model, category, topic, partition, offset in (
+                await self._reads.fetch(sql, *query.args)
+            )
+        ]
+
+
+class _Query:
+    """The WHERE clause of a read, with its values as numbered arguments ($1, $2…)."""
+
+    def __init__(self) -> None:
+        self.args: builtins.list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def conditions(self, where: DetectionFilter, *, after: Position | None = None) -> str:
+        clauses = [
+            f"{column} = {self.arg(getattr(where, column))}"
+            for column in ("make", "model", "category", "year")
+            if getattr(where, column) is not None
+        ]
+        if where.since is not None:
+            clauses.append(f'"timestamp" >= {self.arg(where.since)}')
+        if where.until is not None:
+            clauses.append(f'"timestamp" < {self.arg(where.until)}')
+        if after is not None:
+            timestamp, id_ = self.arg(after.timestamp), self.arg(after.id)
+            clauses.append(f'("timestamp", id) < ({timestamp}, {id_})')
+        return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
 async def _refuse_conflicts(driver: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -294,19 +330,6 @@ def _row(d: Detection) -> tuple[Any, ...]:
 def _alert_row(alert: Alert) -> tuple[Any, ...]:
     rules = orjson.dumps([{"id": str(r.id), "name": r.name} for r in alert.rules]).decode()
     return (*_row(alert.detection), rules)
-
-
-def _conditions(where: DetectionFilter) -> list[sa.ColumnElement[bool]]:
-    conditions: list[sa.ColumnElement[bool]] = []
-    for column in ("make", "model", "category", "year"):
-        value = getattr(where, column)
-        if value is not None:
-            conditions.append(detections.c[column] == value)
-    if where.since is not None:
-        conditions.append(detections.c.timestamp >= where.since)
-    if where.until is not None:
-        conditions.append(detections.c.timestamp < where.until)
-    return conditions
 
 
 def _detection(row: Any) -> Detection:

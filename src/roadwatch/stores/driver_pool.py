@@ -1,0 +1,123 @@
+"""Statements straight on asyncpg's pool, for the paths that run on every request.
+
+SQLAlchemy's engine costs a few hundred microseconds of Python around each statement (the
+AsyncConnection, greenlets, result rows, a pre-ping round trip); on the API's hottest
+requests that was most of their time. Here a statement costs asyncpg's own work alone.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from roadwatch.stores.base import StoreBusy
+
+QUERY_CANCELED = "57014"
+
+# The server went away under the connection (a restart, a failover, an administrator's
+# pg_terminate_backend): the statement never ran, or ran to no effect for a read.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
+
+
+class StoreUnreachable(StoreBusy):
+    """The database does not answer: it is down, restarting, or out of connections."""
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """In place of asyncpg's reset on release, a round trip (RESET ALL, UNLISTEN *…) that
+    cost as much as the read before it: the statements run here change no session state.
+    (An open transaction is still rolled back by the pool itself.)"""
+
+
+class DriverPool:
+    """A pool of asyncpg connections with the API's bounds: a connection is waited for and a
+    statement runs no longer than `query_timeout`, and either overrun raises StoreBusy.
+
+    Connections are not pinged before use. A read that finds its connection dead (the
+    database restarted) is run once more on a fresh one, so a restart costs no reader an
+    error; every idle connection, likely dead too, is replaced on its next use.
+    """
+
+    def __init__(self, url: str, *, size: int = 10, query_timeout: float | None = None) -> None:
+        scheme, rest = url.split("://", 1)
+        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
+        self._url = f"postgresql://{rest}"
+        self._size = size
+        self._query_timeout = query_timeout
+        # The server cancels a statement at query_timeout; this bounds the wait for a server
+        # that no longer answers at all (a host gone without closing its connections).
+        self._answer_timeout = None if query_timeout is None else query_timeout + 1
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        settings = {}
+        if self._query_timeout is not None:
+            settings["statement_timeout"] = str(int(self._query_timeout * 1000))
+        # Connections open on first use, not all at once: a process that never reads
+        # detections (the indexer) holds none of them.
+        self._pool = await asyncpg.create_pool(
+            self._url,
+            min_size=0,
+            max_size=self._size,
+            server_settings=settings,
+            reset=_keep_session,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PoolConnectionProxy]:
+        """A connection of the pool. Timeouts come out as StoreBusy, and a database that
+        refuses connections as StoreUnreachable; a connection lost midway stays what
+        asyncpg raised (CONNECTION_LOST), for the caller to retry or not."""
+        try:
+            async with self.pool.acquire(timeout=self._query_timeout) as connection:
+                yield connection
+        except TimeoutError:
+            raise StoreBusy("no database connection was free in time") from None
+        except asyncpg.QueryCanceledError:
+            raise StoreBusy("the query took longer than allowed") from None
+        except (
+            ConnectionRefusedError,
+            asyncpg.exceptions.CannotConnectNowError,
+            asyncpg.exceptions.TooManyConnectionsError,
+        ) as error:
+            raise StoreUnreachable(f"the database cannot be reached: {error}") from None
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """The rows of a read."""
+        for attempt in (1, 2):
+            try:
+                async with self.connection() as connection:
+                    rows: list[asyncpg.Record] = await connection.fetch(
+                        query, *args, timeout=self._answer_timeout
+                    )
+                    return rows
+            except CONNECTION_LOST as error:
+                if attempt == 2:
+                    raise StoreUnreachable(f"the database connection was lost: {error}") from None
+                await self.pool.expire_connections()
+        raise AssertionError("unreachable")
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """The first column of the first row of a read."""
+        rows = await self.fetch(query, *args)
+        return rows[0][0] if rows else None
