@@ -113,16 +113,17 @@ class DetectionOut(BaseModel):
     model: str
     category: str
 
-    @classmethod
-    def of(cls, detection: Detection) -> "DetectionOut":
-        return cls(
-            id=detection.id,
-            timestamp=detection.timestamp,
-            year=detection.year,
-            make=detection.make,
-            model=detection.model,
-            category=detection.category,
-        )
+
+def detection_json(detection: Detection) -> dict[str, object]:
+    """A detection as DetectionOut writes it, for a JsonBody: no model per item."""
+    return {
+        "id": str(detection.id),
+        "timestamp": detection.timestamp,
+        "year": detection.year,
+        "make": detection.make,
+        "model": detection.model,
+        "category": detection.category,
+    }
 
 
 class DetectionPage(BaseModel):
@@ -150,7 +151,7 @@ class AlertOut(DetectionOut):
     @classmethod
     def of_alert(cls, alert: Alert) -> "AlertOut":
         return cls(
-            **DetectionOut.of(alert.detection).model_dump(),
+            **detection_json(alert.detection),
             rules=[RuleRefOut(id=rule.id, name=rule.name) for rule in alert.rules],
         )
 

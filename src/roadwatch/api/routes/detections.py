@@ -8,7 +8,8 @@ from pydantic import AfterValidator, BeforeValidator
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
-from roadwatch.api.schemas import DetectionOut, DetectionPage
+from roadwatch.api.json_body import JsonBody
+from roadwatch.api.schemas import DetectionPage, detection_json
 from roadwatch.stores.base import COUNT_CAP, DetectionFilter, DetectionStore, Position
 
 router = APIRouter(tags=["detections"])
@@ -39,6 +40,7 @@ Moment = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_in_utc)
 
 @router.get(
     "/detections",
+    response_model=DetectionPage,
     responses=responses(401, 422, 503),
     summary="Indexed detections, newest first",
     description="Paginate with `skip` and `limit`, or for deep pages with `cursor` (the "
@@ -56,7 +58,7 @@ async def list_detections(
     since: Annotated[Moment | None, Query(description="Detected at or after")] = None,
     until: Annotated[Moment | None, Query(description="Detected before")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> DetectionPage:
+) -> JsonBody:
     where = DetectionFilter(
         make=make, model=model, category=category, year=year, since=since, until=until
     )
@@ -67,14 +69,15 @@ async def list_detections(
     if len(items) == limit:
         next_cursor = encode_cursor(Position(items[-1].timestamp, items[-1].id))
     total, capped = await count_matching(store, where)
-    return DetectionPage(
-        items=[DetectionOut.of(item) for item in items],
-        total=total,
-        total_capped=capped,
-        skip=skip,
-        limit=limit,
-        next_cursor=next_cursor,
-    )
+    page = {
+        "items": [detection_json(item) for item in items],
+        "total": total,
+        "total_capped": capped,
+        "skip": skip,
+        "limit": limit,
+        "next_cursor": next_cursor,
+    }
+    return JsonBody(page)
 
 
 async def count_matching(store: DetectionStore, where: DetectionFilter) -> tuple[int, bool]:
