@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tests.helpers.ports import free_port
@@ -82,20 +83,41 @@ async def _latencies(
 
 
 async def _throughput(url: str, headers: dict[str, str], *, clients: int, seconds: int) -> float:
-    """Requests per second that `clients` connections get, asking one after another (wrk: a
-    load generator in C, so that the client's own cost does not cap the figure)."""
+    """Requests per second to `url` that `clients` connections get, asking one after another
+    (wrk: a load generator in C, so that the client's own cost does not cap the figure)."""
     command = ["wrk", "--threads", "2", "--connections", str(clients)]
     command += ["--duration", f"{seconds}s", "--timeout", "30s"]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
-    wrk = await asyncio.create_subprocess_exec(
-        *command, f"{url}/detections?limit=50", stdout=asyncio.subprocess.PIPE
-    )
+    wrk = await asyncio.create_subprocess_exec(*command, url, stdout=asyncio.subprocess.PIPE)
     output = (await wrk.communicate())[0].decode()
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if wrk.returncode != 0 or rate is None or "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"the load run had failures:\n{output}")
     return float(rate[1])
+
+
+async def _side_by_side(
+    api: str, bare: str, headers: dict[str, str], requests: dict[str, str], *, runs: int
+) -> dict[str, dict[str, Any]]:
+    """For each request, requests/s of the API and of the bare endpoint under 50 clients,
+    their runs interleaved so that a slow spell of the machine falls on both."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, path in requests.items():
+        rates: dict[str, list[float]] = {"api": [], "bare": []}
+        for _ in range(runs):
+            rates["api"].append(await _throughput(api + path, headers, clients=50, seconds=10))
+            rates["bare"].append(await _throughput(bare + path, {}, clients=50, seconds=10))
+        api_rate, bare_rate = statistics.median(rates["api"]), statistics.median(rates["bare"])
+        table[name] = {
+            "path": path,
+            "api_rps": round(api_rate),
+            "api_runs": [round(rate) for rate in rates["api"]],
+            "bare_rps": round(bare_rate),
+            "bare_runs": [round(rate) for rate in rates["bare"]],
+            "ratio": round(api_rate / bare_rate, 2),
+        }
+    return table
 
 
 async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict[str, Any]:
@@ -104,6 +126,7 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
         store = detection_store(url)
         await store.open()
         deep = (await store.list(skip=depth - 1, limit=1))[0]
+        busiest = next(iter(await store.count_by_make()))
         await store.close()
         settings = await bench.settings_for(store_url=url, users_url=url)
         async with running_api("scale-api", settings) as api:
@@ -128,14 +151,20 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
                         client, "/alerts/history", {"limit": 50, "rule": str(RULES[7].id)}, samples
                     ),
                 }
-            result["first_page_rps_50_clients"] = round(
-                await _throughput(api.url, headers, clients=50, seconds=10)
-            )
-        async with _bare_endpoint(url) as bare:
-            result["bare_first_page_rps_50_clients"] = round(
-                await _throughput(bare, {}, clients=50, seconds=10)
-            )
+            async with _bare_endpoint(url) as bare:
+                result["side_by_side_50_clients"] = await _side_by_side(
+                    api.url, bare, headers, _read_requests(cursor, busiest, depth), runs=2
+                )
     return result
+
+
+def _read_requests(cursor: str, make: str, depth: int) -> dict[str, str]:
+    return {
+        "first page": "/detections?limit=50",
+        "one make": f"/detections?limit=50&make={quote(make)}",
+        f"cursor page at {depth:,}": f"/detections?limit=50&cursor={cursor}",
+        "stats": "/stats",
+    }
 
 
 @asynccontextmanager

@@ -169,19 +169,8 @@ def render(r: dict[str, Any]) -> str:
                 )
                 if key in s
             ),
-            "",
-            f"First page under 50 concurrent clients (wrk, 50 kept-alive connections): "
-            f"{s['first_page_rps_50_clients']:,} requests/s"
-            + (
-                f"; a bare Starlette endpoint over an asyncpg pool with the same two queries and "
-                f"JSON (`bench/bare_api.py`), in the same run: "
-                f"{s['bare_first_page_rps_50_clients']:,} requests/s, so the API reaches "
-                f"{s['first_page_rps_50_clients'] / s['bare_first_page_rps_50_clients']:.2f} of "
-                "its limit."
-                if "bare_first_page_rps_50_clients" in s
-                else "."
-            ),
         ]
+        lines += _side_by_side(s)
     if "fanout" in r:
         f = r["fanout"]
         lines += [
@@ -255,3 +244,32 @@ def render(r: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _side_by_side(s: dict[str, Any]) -> list[str]:
+    """The API beside its limit: a bare endpoint with the same queries and JSON."""
+    if "side_by_side_50_clients" in s:
+        rows = [
+            f"| `{row['path'][:60]}` | {row['api_rps']:,} | {row['bare_rps']:,} | "
+            f"{row['ratio']:.2f} |"
+            for row in s["side_by_side_50_clients"].values()
+        ]
+        return [
+            "",
+            "Under 50 concurrent clients (wrk, 50 kept-alive connections, 10 s, the median of two "
+            "runs interleaved), the API beside a bare Starlette endpoint over an asyncpg pool "
+            "that answers with the same queries and the same JSON and nothing else "
+            "(`bench/bare_api.py`), in the same run:",
+            "",
+            "| request | API (requests/s) | bare endpoint | API / bare |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    if "bare_first_page_rps_50_clients" in s:
+        api, bare = s["first_page_rps_50_clients"], s["bare_first_page_rps_50_clients"]
+        return [
+            "",
+            f"First page under 50 concurrent clients: {api:,} requests/s; the bare endpoint "
+            f"(`bench/bare_api.py`) {bare:,}, so the API reaches {api / bare:.2f} of its limit.",
+        ]
+    return []
