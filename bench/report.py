@@ -140,6 +140,26 @@ def render(r: dict[str, Any]) -> str:
             f"| {a['p50_ms']} ms | {a['p99_ms']} ms | {a['max_ms']} ms | "
             f"{a['received']}/{a['alerts']} |",
         ]
+        if "hops" in a:
+            lines += [
+                "",
+                "Where the time goes, hop by hop, from moments seen outside the processes "
+                "(`bench/alert_latency.py` says what each hop holds):",
+                "",
+                "| hop | p50 | p99 | max |",
+                "|---|---|---|---|",
+                *(
+                    f"| {name} | {h['p50_ms']} ms | {h['p99_ms']} ms | {h['max_ms']} ms |"
+                    for name, h in a["hops"].items()
+                ),
+            ]
+        if "store_write_at_most_ms" in a:
+            w = a["store_write_at_most_ms"]
+            lines += [
+                "",
+                f"Within the indexer hop, the store's write of a batch (the indexer's histogram, "
+                f"to its bucket bounds): p50 at most {w['p50']:g} ms, p99 at most {w['p99']:g} ms.",
+            ]
     if "api_scale" in r:
         s = r["api_scale"]
         deep = next(key for key in s if key.startswith("skip_"))
@@ -250,7 +270,7 @@ def _side_by_side(s: dict[str, Any]) -> list[str]:
     """The API beside its limit: a bare endpoint with the same queries and JSON."""
     if "side_by_side_50_clients" in s:
         rows = [
-            f"| `{row['path'][:60]}` | {row['api_rps']:,} | {row['bare_rps']:,} | "
+            f"| `{_shortened(row['path'], 60)}` | {row['api_rps']:,} | {row['bare_rps']:,} | "
             f"{row['ratio']:.2f} |"
             for row in s["side_by_side_50_clients"].values()
         ]
@@ -273,3 +293,7 @@ def _side_by_side(s: dict[str, Any]) -> list[str]:
             f"(`bench/bare_api.py`) {bare:,}, so the API reaches {api / bare:.2f} of its limit.",
         ]
     return []
+
+
+def _shortened(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
