@@ -17,6 +17,10 @@ class StoreBusy(RoadwatchError):
     """A query ran out of its time, or found no connection free: try again shortly."""
 
 
+class StoreUnreachable(StoreBusy):
+    """The database does not answer: it is down, restarting, or out of connections."""
+
+
 @dataclass(frozen=True, slots=True)
 class DetectionFilter:
     """Which detections a listing covers; None matches any value."""

@@ -13,9 +13,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from roadwatch.stores.base import StoreBusy
-
-QUERY_CANCELED = "57014"
+from roadwatch.stores.base import StoreBusy, StoreUnreachable
+from roadwatch.stores.sql import UNREACHABLE
 
 # The server went away under the connection (a restart, a failover, an administrator's
 # pg_terminate_backend): the statement never ran, or ran to no effect for a read.
@@ -26,10 +25,6 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     ConnectionError,
 )
-
-
-class StoreUnreachable(StoreBusy):
-    """The database does not answer: it is down, restarting, or out of connections."""
 
 
 async def _keep_session(_connection: asyncpg.Connection) -> None:
@@ -96,11 +91,7 @@ class DriverPool:
                 connection = await self.pool.acquire()
         except TimeoutError:
             raise StoreBusy("no database connection was free in time") from None
-        except (
-            ConnectionRefusedError,
-            asyncpg.exceptions.CannotConnectNowError,
-            asyncpg.exceptions.TooManyConnectionsError,
-        ) as error:
+        except UNREACHABLE as error:
             raise StoreUnreachable(f"the database cannot be reached: {error}") from None
         try:
             yield connection

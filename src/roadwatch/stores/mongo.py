@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
     BulkWriteError,
+    ConnectionFailure,
     DocumentTooLarge,
     DuplicateKeyError,
     OperationFailure,
@@ -28,6 +29,7 @@ from roadwatch.stores.base import (
     DetectionStore,
     Position,
     StoreBusy,
+    StoreUnreachable,
     id_conflict,
     largest_first,
 )
@@ -301,6 +303,8 @@ def _busy_when_slow() -> Iterator[None]:
     except PyMongoError as error:
         if error.timeout:
             raise StoreBusy(f"the query took longer than allowed: {error}") from None
+        if isinstance(error, ConnectionFailure):
+            raise StoreUnreachable(f"the database cannot be reached: {error}") from None
         raise
 
 

@@ -6,6 +6,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from roadwatch.errors import ConfigurationError
-from roadwatch.stores.base import StoreBusy
+from roadwatch.stores.base import StoreBusy, StoreUnreachable
 
 # One advisory lock for all roadwatch migrations, so that processes starting together wait
 # for each other instead of racing to create the same tables.
@@ -22,6 +23,14 @@ MIGRATION_LOCK = 0x726F6164
 
 
 QUERY_CANCELED = "57014"
+# Raised, bare or wrapped by SQLAlchemy, when the server is not there to ask.
+UNREACHABLE = (
+    ConnectionRefusedError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+)
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -160,7 +169,8 @@ class MigratedDatabase:
 
 @contextmanager
 def _busy_when_slow() -> Iterator[None]:
-    """No free connection in time, or a statement cancelled by its timeout: StoreBusy."""
+    """No free connection in time, or a statement cancelled by its timeout: StoreBusy. A
+    database that refuses connections, or dropped this one: StoreUnreachable."""
     try:
         yield
     except sqlalchemy.exc.TimeoutError:
@@ -168,4 +178,8 @@ def _busy_when_slow() -> Iterator[None]:
     except sqlalchemy.exc.DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
             raise StoreBusy("the query took longer than allowed") from None
+        if isinstance(error.orig, UNREACHABLE) or error.connection_invalidated:
+            raise StoreUnreachable(f"the database cannot be reached: {error.orig}") from None
         raise
+    except UNREACHABLE as error:
+        raise StoreUnreachable(f"the database cannot be reached: {error}") from None
