@@ -33,6 +33,7 @@ from roadwatch.indexer.processors import (
     RecordAlerts,
 )
 from roadwatch.indexer.runner import Indexer
+from roadwatch.prometheus import served_registry
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.mongo import MongoDetectionStore
@@ -316,10 +317,11 @@ async def opened_api_services(
             bootstrap=settings.kafka_broker_url,
             topic=settings.alerts_topic,
             skipped=metrics.alerts_skipped.inc,
+            # Set, not read at scrape time: worker processes' gauges are summed from files.
+            clients_changed=metrics.sse_clients.set,
         )
         await _open_within(patience, "following the alerts topic", feed.start)
         stack.push_async_callback(feed.stop)
-        metrics.sse_clients.set_function(lambda: feed.clients)
         yield ApiServices(
             detections=detections,
             users=users,
@@ -373,6 +375,6 @@ def api_app(settings: Settings) -> FastAPI:
     metrics = ApiMetrics(registry)
     return create_app(
         lambda: opened_api_services(settings, tokens=tokens, metrics=metrics),
-        registry=registry,
+        registry=served_registry(registry),
         metrics=metrics,
     )

@@ -152,11 +152,22 @@ class ApiProcess:
         return "Application shutdown complete" in self.log.read_text()
 
 
-def start_api(settings: Settings, *, port: int, log: Path, within: float = 60) -> ApiProcess:
+def start_api(
+    settings: Settings, *, port: int, log: Path, within: float = 60, workers: int = 1
+) -> ApiProcess:
     env = {**settings_env(settings), "JWT_SECRET": TEST_JWT_SECRET}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "roadwatch", "api", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "roadwatch",
+                "api",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

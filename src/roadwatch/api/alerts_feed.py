@@ -118,6 +118,7 @@ class KafkaAlertFeed:
         topic: str,
         client_buffer: int = 1000,
         skipped: Callable[[], None] = lambda: None,
+        clients_changed: Callable[[int], None] = lambda _count: None,
         first_delay: float = 0.2,
         longest_delay: float = 10.0,
     ) -> None:
@@ -125,6 +126,7 @@ class KafkaAlertFeed:
         self._topic = topic
         self._client_buffer = client_buffer
         self._skipped = skipped
+        self._clients_changed = clients_changed
         self._first_delay = first_delay
         self._longest_delay = longest_delay
         self._subscribers: set[_Subscriber] = set()
@@ -243,6 +245,7 @@ class KafkaAlertFeed:
         # No await between these two lines: the live buffer starts exactly at `live_from`.
         self._subscribers.add(subscriber)
         live_from = dict(self._next)
+        self._clients_changed(self.clients)
         try:
             cursor = dict(live_from)
             if resume is not None:
@@ -259,6 +262,7 @@ class KafkaAlertFeed:
                 yield AlertEvent(encode_position(cursor), alert.data)
         finally:
             self._subscribers.discard(subscriber)
+            self._clients_changed(self.clients)
 
     async def _replay(self, start: Position, *, until: Position) -> AsyncIterator[_Alert]:
         behind = {p: o for p, o in start.items() if o < until[p]}

@@ -18,7 +18,11 @@ class ApiMetrics:
             registry=registry,
         )
         self.sse_clients = Gauge(
-            "roadwatch_sse_clients", "Clients following /alerts", registry=registry
+            "roadwatch_sse_clients",
+            "Clients following /alerts",
+            registry=registry,
+            # With several worker processes: the sum over those alive.
+            multiprocess_mode="livesum",
         )
         self.alerts_skipped = Counter(
             "roadwatch_alert_feed_skipped",

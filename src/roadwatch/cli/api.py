@@ -1,32 +1,67 @@
-from typing import Annotated
+import os
+import tempfile
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from roadwatch.bootstrap import api_app
 from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
+from roadwatch.logs import configure_logging
+from roadwatch.prometheus import MULTIPROCESS_FOLDER
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+Workers = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=64,
+        envvar="WEB_CONCURRENCY",
+        help="Processes sharing the port, each with its own alert feed; /metrics sums them.",
+    ),
+]
 
 
-def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> None:
     """Serve the Detections API (and the dashboard) with uvicorn."""
     settings = load_settings()
     try:
+        # Built here even when workers build their own: a setting unfit to serve with is
+        # said once, in one line, before any worker starts.
         app = api_app(settings)
     except ConfigurationError as error:
         raise fail(error) from None
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
         # A client's address is the peer's, unless the peer is a proxy named as trusted.
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-        timeout_graceful_shutdown=5,
-    )
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    # The workers' metrics go to files in this folder, which /metrics in any worker sums.
+    with tempfile.TemporaryDirectory(prefix="roadwatch-api-metrics-") as folder:
+        os.environ[MULTIPROCESS_FOLDER] = folder
+        uvicorn.run(
+            "roadwatch.cli.api:worker_app",
+            factory=True,
+            workers=workers,
+            **options,
+        )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (a process of its own, started afresh), from the same
+    settings as the parent's, logging as it does."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return api_app(settings)
