@@ -155,7 +155,31 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
                 result["side_by_side_50_clients"] = await _side_by_side(
                     api.url, bare, headers, _read_requests(cursor, busiest, depth), runs=2
                 )
+            async with running_api("scale-api-2-workers", settings, workers=2) as two:
+                result["two_workers_50_clients"] = await _two_workers(
+                    api.url, two.url, {"Authorization": f"Bearer {two.token}"}, runs=2
+                )
     return result
+
+
+async def _two_workers(
+    one: str, two: str, headers: dict[str, str], *, runs: int
+) -> dict[str, dict[str, Any]]:
+    """Requests/s of the first page and /stats, one API process beside one with two
+    workers, their runs interleaved."""
+    table: dict[str, dict[str, Any]] = {}
+    for path in ("/detections?limit=50", "/stats"):
+        rates: dict[str, list[float]] = {"one": [], "two": []}
+        for _ in range(runs):
+            rates["one"].append(await _throughput(one + path, headers, clients=50, seconds=10))
+            rates["two"].append(await _throughput(two + path, headers, clients=50, seconds=10))
+        one_rate, two_rate = statistics.median(rates["one"]), statistics.median(rates["two"])
+        table[path] = {
+            "one_worker_rps": round(one_rate),
+            "two_workers_rps": round(two_rate),
+            "ratio": round(two_rate / one_rate, 2),
+        }
+    return table
 
 
 def _read_requests(cursor: str, make: str, depth: int) -> dict[str, str]:

@@ -190,7 +190,7 @@ def render(r: dict[str, Any]) -> str:
                 if key in s
             ),
         ]
-        lines += _side_by_side(s)
+        lines += _side_by_side(s) + _two_workers(s)
     if "fanout" in r:
         f = r["fanout"]
         lines += [
@@ -297,3 +297,20 @@ def _side_by_side(s: dict[str, Any]) -> list[str]:
 
 def _shortened(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _two_workers(s: dict[str, Any]) -> list[str]:
+    if "two_workers_50_clients" not in s:
+        return []
+    return [
+        "",
+        "`roadwatch api --workers 2` beside one process, in the same run and the same way:",
+        "",
+        "| request | 1 worker (requests/s) | 2 workers | 2 / 1 |",
+        "|---|---|---|---|",
+        *(
+            f"| `{path}` | {row['one_worker_rps']:,} | {row['two_workers_rps']:,} | "
+            f"{row['ratio']:.2f} |"
+            for path, row in s["two_workers_50_clients"].items()
+        ),
+    ]

@@ -150,10 +150,13 @@ class RunningApi:
 
 
 @asynccontextmanager
-async def running_api(name: str, settings: Settings) -> AsyncIterator[RunningApi]:
-    """`roadwatch api` as its own process, ready, with an administrator's token."""
+async def running_api(
+    name: str, settings: Settings, *, workers: int = 1
+) -> AsyncIterator[RunningApi]:
+    """`roadwatch api` as its own process, ready, with an administrator's token (made by
+    the first of the APIs on these settings)."""
     port = free_port()
-    process = start(name, ["api", "--port", str(port)], settings)
+    process = start(name, ["api", "--port", str(port), "--workers", str(workers)], settings)
     url = f"http://127.0.0.1:{port}"
     try:
         await api_ready(url)
