@@ -288,9 +288,15 @@ async def _open_within(seconds: float, what: str, step: Callable[[], Awaitable[N
 
 @asynccontextmanager
 async def opened_api_services(
-    settings: Settings, *, tokens: Tokens, metrics: ApiMetrics, patience: float = 60.0
+    settings: Settings,
+    *,
+    tokens: Tokens,
+    metrics: ApiMetrics,
+    processes: int = 1,
+    patience: float = 60.0,
 ) -> AsyncIterator[ApiServices]:
-    """The API's stores and alert feed, open; waits up to `patience` s for each to answer."""
+    """The API's stores and alert feed, open, for one of `processes` serving the API; waits
+    up to `patience` s for each to answer."""
     async with AsyncExitStack() as stack:
         timeout = settings.api_query_timeout
         detections = detection_store(settings.detections_db_url, query_timeout=timeout)
@@ -333,6 +339,7 @@ async def opened_api_services(
             login_throttle=LoginThrottle.from_uri(
                 settings.login_throttle_storage,
                 ThrottleRules(per_address=settings.login_attempts_per_address),
+                processes=processes,
             ),
             metrics=metrics,
             watchlists=watchlists,
@@ -368,13 +375,14 @@ async def _reconciled(watchlists: Watchlists, seed: Rule) -> None:
         log.info("brought the watchlists topic in line with the database: %d record(s)", sent)
 
 
-def api_app(settings: Settings) -> FastAPI:
-    """The API for these settings; ConfigurationError if they are not fit to serve it."""
+def api_app(settings: Settings, *, processes: int = 1) -> FastAPI:
+    """The API for these settings, served by one of `processes` (workers); ConfigurationError
+    if the settings are not fit to serve it."""
     tokens = Tokens(token_secret(settings))
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)
     return create_app(
-        lambda: opened_api_services(settings, tokens=tokens, metrics=metrics),
+        lambda: opened_api_services(settings, tokens=tokens, metrics=metrics, processes=processes),
         registry=served_registry(registry),
         metrics=metrics,
     )

@@ -94,3 +94,30 @@ async def test_all_attempts_together_are_capped() -> None:
 def test_a_storage_that_is_not_async_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="LOGIN_THROTTLE_STORAGE"):
         LoginThrottle.from_uri("memory://")
+
+
+async def test_workers_counting_apart_together_admit_no_more_than_one_process() -> None:
+    workers = [LoginThrottle.from_uri(MEMORY, processes=2) for _ in range(2)]
+
+    # A guesser whose connections land on both workers, at once.
+    results = await asyncio.gather(
+        *(admitted(workers[n % 2], "ana", "10.0.0.1") for n in range(50))
+    )
+
+    assert results.count(True) == 4  # two a worker; one process alone admits five
+
+
+def test_every_limit_is_divided_among_the_workers_and_none_below_one() -> None:
+    rules = ThrottleRules(
+        everyone="600/minute",
+        per_address="7/minute",
+        per_account_per_address="1/5minutes",
+        per_account_from_new_addresses="10/minute;60 per hour",
+    )
+    assert rules.shared_by(3) == ThrottleRules(
+        everyone="200/minute",
+        per_address="2/minute",
+        per_account_per_address="1/5minutes",
+        per_account_from_new_addresses="3/minute;20 per hour",
+    )
+    assert rules.shared_by(1) == rules

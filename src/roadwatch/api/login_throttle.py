@@ -15,15 +15,18 @@ turn. In the order checked:
 
 The counters live in the storage that `LOGIN_THROTTLE_STORAGE` names: in this process by
 default, or in Redis or Memcached (a `limits` storage URI) to share them across replicas.
+Workers of one `roadwatch api --workers N` that keep their counters in-process each take an
+Nth of every limit (`ThrottleRules.shared_by`).
 """
 
 import hashlib
 import math
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from limits import RateLimitItem, parse, parse_many
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
@@ -49,6 +52,12 @@ class ThrottleRules:
     per_account_per_address: str = "5/5minutes"
     per_account_from_new_addresses: str = "10/minute;60/hour"
 
+    def shared_by(self, processes: int) -> "ThrottleRules":
+        """Each limit divided among `processes` that count apart (workers with in-process
+        counters), so that together they admit no more than one would: a guesser whose
+        connections land on every worker gets the limit once, not once per worker."""
+        return ThrottleRules(*(_divided(limits, processes) for limits in astuple(self)))
+
 
 class LoginThrottle:
     def __init__(self, storage: Storage, rules: ThrottleRules = ThrottleRules()) -> None:
@@ -60,12 +69,17 @@ class LoginThrottle:
         self._per_account = parse_many(rules.per_account_from_new_addresses)
 
     @classmethod
-    def from_uri(cls, uri: str, rules: ThrottleRules = ThrottleRules()) -> "LoginThrottle":
+    def from_uri(
+        cls, uri: str, rules: ThrottleRules = ThrottleRules(), *, processes: int = 1
+    ) -> "LoginThrottle":
+        """Counters in the storage `uri` names, for one of `processes` serving the API."""
         storage = storage_from_string(uri)
         if not isinstance(storage, Storage):
             raise ConfigurationError(
                 f"LOGIN_THROTTLE_STORAGE must name an async storage (async+…://), got {uri!r}"
             )
+        if isinstance(storage, MemoryStorage):
+            rules = rules.shared_by(processes)
         return cls(storage, rules)
 
     async def admit(self, username: str, address: str) -> None:
@@ -90,6 +104,11 @@ class LoginThrottle:
         if not await self._limiter.hit(limit, *identifiers):
             stats = await self._limiter.get_window_stats(limit, *identifiers)
             raise TooManyAttempts(max(1, math.ceil(stats.reset_time - time.time())))
+
+
+def _divided(limits: str, parts: int) -> str:
+    """`10/minute;60/hour` in 2 parts: `5/minute;30/hour`; never below one attempt."""
+    return re.sub(r"(^|[;,])\s*(\d+)", lambda m: f"{m[1]}{max(1, int(m[2]) // parts)}", limits)
 
 
 def _account(username: str) -> str:

@@ -13,6 +13,9 @@ from roadwatch.errors import ConfigurationError
 from roadwatch.logs import configure_logging
 from roadwatch.prometheus import MULTIPROCESS_FOLDER
 
+# How many workers there are, for each of them to know (uvicorn's own name for it).
+WORKERS = "WEB_CONCURRENCY"
+
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
 Workers = Annotated[
@@ -20,7 +23,7 @@ Workers = Annotated[
     typer.Option(
         min=1,
         max=64,
-        envvar="WEB_CONCURRENCY",
+        envvar=WORKERS,
         help="Processes sharing the port, each with its own alert feed; /metrics sums them.",
     ),
 ]
@@ -51,6 +54,7 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> No
     # The workers' metrics go to files in this folder, which /metrics in any worker sums.
     with tempfile.TemporaryDirectory(prefix="roadwatch-api-metrics-") as folder:
         os.environ[MULTIPROCESS_FOLDER] = folder
+        os.environ[WORKERS] = str(workers)
         uvicorn.run(
             "roadwatch.cli.api:worker_app",
             factory=True,
@@ -64,4 +68,4 @@ def worker_app() -> FastAPI:
     settings as the parent's, logging as it does."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return api_app(settings)
+    return api_app(settings, processes=int(os.environ[WORKERS]))
