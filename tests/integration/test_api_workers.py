@@ -113,14 +113,14 @@ async def test_each_client_gets_every_alert_and_resumes_on_any_worker(
         return (await two_workers.metrics()).get(("roadwatch_sse_clients", ())) == 4
 
     await eventually(all_following, within=15, what="four clients following")
-    topic = settings.alerts_topic
-    await send_values(settings.kafka_broker_url, topic, map(encode_alert, alerts[:2]))
+    topic, key = settings.alerts_topic, b"one partition, one order"
+    await send_values(settings.kafka_broker_url, topic, map(encode_alert, alerts[:2]), key=key)
     received = await asyncio.wait_for(asyncio.gather(*clients), timeout=30)
     for events in received:
         assert [orjson.loads(event.data)["id"] for event in events] == ids[:2]
 
     # Having seen the first alert, a client reconnects (to either worker) and gets the rest.
-    await send_values(settings.kafka_broker_url, topic, [encode_alert(alerts[2])])
+    await send_values(settings.kafka_broker_url, topic, [encode_alert(alerts[2])], key=key)
     for _ in range(4):
         resumed = await asyncio.wait_for(follow(2, received[0][0].id), timeout=30)
         assert [orjson.loads(event.data)["id"] for event in resumed] == ids[1:]
