@@ -159,6 +159,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, object]]:
         409: "Conflicts with what exists",
         422: "Invalid parameters",
         429: "Too many attempts",
-        503: "The database or the broker is busy; try again after Retry-After",
+        503: "The database or the broker is busy or cannot be reached; try again after Retry-After",
     }
     return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

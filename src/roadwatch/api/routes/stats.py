@@ -9,7 +9,7 @@ router = APIRouter(tags=["detections"])
 
 @router.get(
     "/stats",
-    responses=responses(401),
+    responses=responses(401, 503),
     summary="Vehicle counts per make, largest first",
     response_model=dict[str, int],
     response_description='A JSON object from make to count, e.g. {"Chevrolet": 966, "Ford": 826}',

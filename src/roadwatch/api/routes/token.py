@@ -14,7 +14,7 @@ router = APIRouter(tags=["users"])
 
 @router.post(
     "/token",
-    responses=responses(400, 401, 422, 429),
+    responses=responses(400, 401, 422, 429, 503),
     summary="Log in (OAuth2 password flow)",
     description="Attempts are limited per address, and per account from each address; an "
     "account tried from many addresses is slowed down for addresses it has not logged in "

@@ -38,7 +38,7 @@ router = APIRouter(tags=["users"])
 @router.post(
     "/users",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(400, 401, 403, 409, 422),
+    responses=responses(400, 401, 403, 409, 422, 503),
     summary="Create a user",
     description="The first user of an empty system needs no token and becomes an "
     "administrator; after that, creating users takes an administrator's token. Usernames "
@@ -66,19 +66,19 @@ async def create_user(body: UserCreate, services: Services, token: OptionalToken
     return UserOut.of(user)
 
 
-@router.get("/users", responses=responses(401, 403), summary="Every user (administrators)")
+@router.get("/users", responses=responses(401, 403, 503), summary="Every user (administrators)")
 async def list_users(_admin: Administrator, services: Services) -> list[UserOut]:
     return [UserOut.of(user) for user in await services.users.list_users()]
 
 
-@router.get("/users/me", responses=responses(401), summary="The current user")
+@router.get("/users/me", responses=responses(401, 503), summary="The current user")
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.of(user)
 
 
 @router.put(
     "/users/me/password",
-    responses=responses(400, 401, 422, 429),
+    responses=responses(400, 401, 422, 429, 503),
     summary="Change your password",
     description="Takes the current password. Every token issued before stops working, this "
     "request's included; the answer carries a new one.",
@@ -100,7 +100,7 @@ async def change_my_password(
 @router.put(
     "/users/{user_id:uuid}/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(400, 401, 403, 404, 409, 422),
+    responses=responses(400, 401, 403, 404, 409, 422, 503),
     summary="Set another user's password (administrators)",
     description="The user's tokens stop working. Administrators change their own with "
     "`PUT /users/me/password`, which takes the current one.",
@@ -117,7 +117,7 @@ async def reset_password(
 
 @router.patch(
     "/users/{user_id:uuid}",
-    responses=responses(400, 401, 403, 404, 409, 422),
+    responses=responses(400, 401, 403, 404, 409, 422, 503),
     summary="Disable or enable a user (administrators)",
     description="A disabled user cannot log in, and their tokens stop working within 10 s.",
 )
@@ -136,7 +136,7 @@ async def change_user(
 @router.delete(
     "/users/{user_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(401, 403, 404, 409),
+    responses=responses(401, 403, 404, 409, 503),
     summary="Delete a user (administrators)",
 )
 async def delete_user(user_id: UUID, admin: Administrator, services: Services) -> Response:
@@ -148,7 +148,11 @@ async def delete_user(user_id: UUID, admin: Administrator, services: Services) -
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/setup", summary="Whether the system still awaits its first user")
+@router.get(
+    "/setup",
+    responses=responses(503),
+    summary="Whether the system still awaits its first user",
+)
 async def setup(services: Services) -> SetupOut:
     return SetupOut(needs_first_user=not await services.setup.has_users())
 
