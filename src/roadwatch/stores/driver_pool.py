@@ -14,7 +14,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from roadwatch.stores.base import StoreBusy, StoreUnreachable
-from roadwatch.stores.sql import UNREACHABLE
+from roadwatch.stores.sql import UNREACHABLE, postgres_location
 
 # The server went away under the connection (a restart, a failover, an administrator's
 # pg_terminate_backend): the statement never ran, or ran to no effect for a read.
@@ -43,10 +43,7 @@ class DriverPool:
     """
 
     def __init__(self, url: str, *, size: int = 10, query_timeout: float | None = None) -> None:
-        scheme, rest = url.split("://", 1)
-        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
-            raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
-        self._url = f"postgresql://{rest}"
+        self._url = f"postgresql://{postgres_location(url)}"
         self._size = size
         self._query_timeout = query_timeout
         # The server cancels a statement at query_timeout; this bounds the wait for a server

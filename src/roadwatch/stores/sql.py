@@ -30,8 +30,17 @@ UNREACHABLE = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
 )
 INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def postgres_location(url: str) -> str:
+    """What follows `scheme://` in a PostgreSQL URL; ValueError for any other URL."""
+    scheme, rest = url.split("://", 1)
+    if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+        raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
+    return rest
 
 
 def async_engine(
@@ -39,9 +48,7 @@ def async_engine(
 ) -> AsyncEngine:
     """An engine over asyncpg. With `query_timeout`, every statement is cancelled by the
     server after that many seconds, and a connection is waited for no longer either."""
-    scheme, rest = url.split("://", 1)
-    if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
-        raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
+    rest = postgres_location(url)
     bounded: dict[str, Any] = {}
     if query_timeout is not None:
         milliseconds = str(int(query_timeout * 1000))
