@@ -14,9 +14,8 @@ from urllib.parse import quote
 
 import httpx
 from tests.helpers.ports import free_port
-from tests.helpers.waiting import eventually
 
-from bench.stack import Bench, running_api, start_bare_api, stop
+from bench.stack import Bench, api_ready, running_api, start_bare_api, stop
 from roadwatch.api.cursors import encode_cursor
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
@@ -199,15 +198,7 @@ async def _bare_endpoint(database: str) -> AsyncIterator[str]:
     process = start_bare_api(port, database)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-
-            async def answers() -> bool:
-                try:
-                    return (await client.get("/detections")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(answers, within=30, what="the bare endpoint answering", every=0.2)
+        await api_ready(url, path="/stats", within=30)
         yield url
     finally:
         stop(process)

@@ -127,16 +127,17 @@ async def preload(bootstrap: str, topic: str, messages: list[bytes]) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
-async def api_ready(url: str, *, within: float = 60) -> None:
+async def api_ready(url: str, *, path: str = "/readyz", within: float = 60) -> None:
+    """Return once `url` answers `path` with 200."""
     async with httpx.AsyncClient(base_url=url, timeout=2) as client:
 
         async def ready() -> bool:
             try:
-                return (await client.get("/readyz")).status_code == 200
+                return (await client.get(path)).status_code == 200
             except httpx.TransportError:
                 return False
 
-        await eventually(ready, within=within, what="the API ready", every=0.2)
+        await eventually(ready, within=within, what=f"{url}{path} answering", every=0.2)
 
 
 ADMIN = {"username": "bench", "password": "a measured road ahead"}
