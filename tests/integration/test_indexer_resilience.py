@@ -75,8 +75,10 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     final = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
     try:
         await stream
+        # A bound on completion, not on speed: on a loaded 2-core machine FerretDB took
+        # more than 120 s to catch up after the fourth kill.
         await eventually(
-            lambda: _count_above(store, produced - 1), within=120, what="everything stored"
+            lambda: _count_above(store, produced - 1), within=300, what="everything stored"
         )
     finally:
         final.send_signal(signal.SIGTERM)
