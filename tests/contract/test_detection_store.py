@@ -150,6 +150,23 @@ async def test_an_id_held_by_another_record_is_refused_naming_both_and_never_rep
     assert await store.count_by_make() == await store.group_by_make() == {"Kia": 1, "Toyota": 1}
 
 
+async def test_an_id_is_held_once_whatever_the_time_of_the_detection_that_reuses_it(
+    store: DetectionStore,
+) -> None:
+    held = make_detection(make="Toyota", timestamp=EPOCH)
+    await store.save([held])
+    later = from_another_record(held, make="Forged", timestamp=EPOCH + timedelta(days=3))
+    earlier = from_another_record(held, make="Forged", timestamp=EPOCH - timedelta(days=3))
+
+    for forged in (later, earlier):
+        with pytest.raises(RecordsRefused) as refused:
+            await store.save([forged])
+        assert refused.value.culprits[0].reason == Reason.ID_CONFLICT
+
+    assert await store.count() == 1
+    assert await store.count_by_make() == {"Toyota": 1}
+
+
 async def test_two_records_with_one_id_in_a_batch_store_one_and_refuse_the_other(
     store: DetectionStore,
 ) -> None:

@@ -3,6 +3,7 @@ write roadwatch's tables; the migrations run as their owner."""
 
 import subprocess
 import sys
+from datetime import date
 
 import asyncpg
 import pytest
@@ -41,6 +42,28 @@ async def test_the_application_role_reads_and_writes_but_cannot_alter_anything(
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await connection.execute(forbidden)
+    finally:
+        await connection.close()
+
+
+async def test_the_application_role_keeps_the_days_only_through_their_functions(
+    servers: Servers,
+) -> None:
+    connection = await asyncpg.connect(servers.settings.detections_db_url)
+    day = date(2001, 1, 1)
+    try:
+        await connection.execute("SELECT roadwatch_create_days($1::date[])", [day])
+        assert await connection.fetchval("SELECT to_regclass('detections_p20010101')")
+        for forbidden in (
+            "DROP TABLE detections_p20010101",
+            "CREATE TABLE detections_p20010102 PARTITION OF detections "
+            "FOR VALUES FROM ('2001-01-02Z') TO ('2001-01-03Z')",
+            "ALTER TABLE detections DETACH PARTITION detections_p20010101",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(forbidden)
+        await connection.execute("SELECT roadwatch_drop_day($1::date)", day)
+        assert not await connection.fetchval("SELECT to_regclass('detections_p20010101')")
     finally:
         await connection.close()
 

@@ -221,10 +221,14 @@ class PostgresService(Service):
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
                 f"TO {APPLICATION}",
                 f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APPLICATION}",
+                # The functions through which it keeps the detections' days.
+                f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {APPLICATION}",
                 f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public "
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APPLICATION}",
                 f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public "
                 f"GRANT USAGE, SELECT ON SEQUENCES TO {APPLICATION}",
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public "
+                f"GRANT EXECUTE ON FUNCTIONS TO {APPLICATION}",
             ):
                 await connection.execute(statement)
         finally:

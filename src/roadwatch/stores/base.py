@@ -1,13 +1,15 @@
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 from uuid import UUID
 
 from roadwatch.domain import Alert, Detection, Source
 from roadwatch.errors import RoadwatchError
 from roadwatch.rejections import Reason, RejectedMessage
+from roadwatch.time_buckets import Bucket
 
 # Totals beyond this are not counted exactly: a count costs as much as the rows it counts.
 COUNT_CAP = 10_000
@@ -40,6 +42,22 @@ class AlertFilter:
     rule: UUID | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+class Dimension(StrEnum):
+    """What detections are counted by over time."""
+
+    MAKE = "make"
+    CATEGORY = "category"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBucket:
+    """One bucket of a timeline: detections by make or category, largest first, and alerts."""
+
+    start: datetime
+    counts: dict[str, int]
+    alerts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +109,27 @@ class DetectionStore(ABC):
     @abstractmethod
     async def group_by_make(self) -> dict[str, int]:
         """The per-make counts computed from the stored detections, largest first."""
+
+    @abstractmethod
+    async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
+        """The per-make counts of [since, until), both on minute edges, largest first: from
+        counts kept per minute, hour and day, whatever the store's size."""
+
+    @abstractmethod
+    async def timeline(
+        self, *, bucket: Bucket, since: datetime, until: datetime, by: Dimension
+    ) -> builtins.list[TimelineBucket]:
+        """Every bucket overlapping [since, until), oldest first, empty ones included."""
+
+    @abstractmethod
+    async def prepare_days(self, days: Iterable[date]) -> None:
+        """Make ready to hold detections of these (UTC) days; saving prepares its own too."""
+
+    @abstractmethod
+    async def drop_days_before(self, day: date) -> builtins.list[date]:
+        """Remove every detection and alert dated before `day` (UTC), with their counts, so
+        that every count still equals a group-by over what is stored. Return the days
+        removed."""
 
     @abstractmethod
     async def count(

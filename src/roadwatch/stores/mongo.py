@@ -4,8 +4,8 @@ import contextlib
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,16 +23,20 @@ from pymongo.errors import (
 
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
+from roadwatch.stores import mongo_time_counts
 from roadwatch.stores.base import (
     AlertFilter,
     DetectionFilter,
     DetectionStore,
+    Dimension,
     Position,
     StoreBusy,
     StoreUnreachable,
+    TimelineBucket,
     id_conflict,
     largest_first,
 )
+from roadwatch.time_buckets import Bucket, cover, day_start
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ COUNT_UPDATE_ATTEMPTS = 20
 # A batch goes in as this many inserts at once: a server that works through one insert's
 # documents one by one (FerretDB) is kept busy on several connections.
 INSERTS_AT_ONCE = 2
+# Alerts are counted once in all, under this (dimension, key), and once per rule matched.
+ALL_ALERTS = ("alerts", "all")
 
 
 class MongoDetectionStore(DetectionStore):
@@ -75,6 +81,10 @@ class MongoDetectionStore(DetectionStore):
         self._detections: AsyncCollection[Document] = database["detections"]
         self._counts: AsyncCollection[Document] = database["make_counts"]
         self._alerts: AsyncCollection[Document] = database["alerts"]
+        self._time_counts: AsyncCollection[Document] = database["time_counts"]
+        self._alert_time_counts: AsyncCollection[Document] = database["alert_time_counts"]
+        # What retention removed from the per-make counts: {"_id": "make", "before", "counts"}.
+        self._removed: AsyncCollection[Document] = database["removed_counts"]
 
     async def open(self) -> None:
         await self._detections.create_index(NEWEST_FIRST, name="newest")
@@ -87,6 +97,8 @@ class MongoDetectionStore(DetectionStore):
         await self._alerts.create_index(
             [("rule_ids", ASCENDING), *NEWEST_FIRST], name="rule_newest"
         )
+        for counts in (self._time_counts, self._alert_time_counts):
+            await counts.create_index([("bucket", ASCENDING), ("start", ASCENDING)], name="bucket")
 
     async def close(self) -> None:
         await self._client.close()
@@ -128,6 +140,13 @@ class MongoDetectionStore(DetectionStore):
         ]
         stored_by_this_record += replays
         await self._count(batch, stored_by_this_record)
+        await mongo_time_counts.add(
+            self._time_counts,
+            batch,
+            stored_by_this_record,
+            time_of=lambda d: d.timestamp,
+            keys=lambda d: ((Dimension.MAKE.value, d.make), (Dimension.CATEGORY.value, d.category)),
+        )
         return len(batch) - len(duplicates)
 
     async def _insert(
@@ -230,6 +249,7 @@ class MongoDetectionStore(DetectionStore):
         if not alerts:
             return 0
         documents = [_alert_document(alert) for alert in alerts]
+        kept_already = 0
         try:
             await self._alerts.insert_many(documents, ordered=False)
         except BulkWriteError as error:
@@ -239,8 +259,17 @@ class MongoDetectionStore(DetectionStore):
             ):
                 raise
             # Kept already: a replay, which keeps the alert as it was.
-            return len(documents) - len(errors)
-        return len(documents)
+            kept_already = len(errors)
+        # An alert's id is its detection's, which no other record holds: every alert here
+        # was kept by its own record, and the counts' offsets keep a replay from counting.
+        await mongo_time_counts.add(
+            self._alert_time_counts,
+            alerts,
+            alerts,
+            time_of=lambda a: a.detection.timestamp,
+            keys=_alert_keys,
+        )
+        return len(documents) - kept_already
 
     async def alerts(
         self,
@@ -263,7 +292,91 @@ class MongoDetectionStore(DetectionStore):
         with _busy_when_slow():
             async for document in self._counts.find({}):
                 totals.update(_counter(document["counts"]))
+            removed = await self._removed.find_one({"_id": "make"})
+        totals.subtract(mongo_time_counts.as_counter((removed or {}).get("counts") or []))
         return largest_first({make: n for make, n in totals.items() if n > 0})
+
+    async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
+        with _busy_when_slow():
+            per_start = await mongo_time_counts.sums(
+                self._time_counts, cover(since, until), Dimension.MAKE.value
+            )
+        totals: Counter[str] = Counter()
+        for counts in per_start.values():
+            totals.update(counts)
+        return largest_first({make: n for make, n in totals.items() if n > 0})
+
+    async def timeline(
+        self, *, bucket: Bucket, since: datetime, until: datetime, by: Dimension
+    ) -> builtins.list[TimelineBucket]:
+        starts = list(bucket.starts(since, until))
+        if not starts:
+            return []
+        span = [(bucket, starts[0], starts[-1] + bucket.length)]
+        with _busy_when_slow():
+            counts = await mongo_time_counts.sums(self._time_counts, span, by.value)
+            alerts = await mongo_time_counts.sums(self._alert_time_counts, span, ALL_ALERTS[0])
+        return [
+            TimelineBucket(
+                start,
+                largest_first(dict(counts.get(start, {}))),
+                alerts.get(start, Counter())[ALL_ALERTS[1]],
+            )
+            for start in starts
+        ]
+
+    async def prepare_days(self, days: Iterable[date]) -> None:
+        """Nothing to prepare: a collection takes any time."""
+
+    async def drop_days_before(self, day: date) -> builtins.list[date]:
+        # In steps that each may run again after a crash: the per-make counts first lose
+        # the removed days' own per-day counts, each count document once (the record of what
+        # was removed names those it has subtracted, until they are gone), then the counts
+        # and the documents go. Between two steps a reader may see a count low by a day
+        # that is about to go.
+        cutoff = day_start(day)
+        removed = await self._removed.find_one({"_id": "make"})
+        version = 0 if removed is None else int(removed["version"])
+        subtracted = set((removed or {}).get("subtracted") or [])
+        totals = mongo_time_counts.as_counter((removed or {}).get("counts") or [])
+        days = self._time_counts.find(
+            {"bucket": Bucket.DAY.value, "start": {"$lt": cutoff}}, {"start": 1, "counts.make": 1}
+        )
+        expired, newly = set(), []
+        async for document in days:
+            expired.add(document["start"].date())
+            if document["_id"] not in subtracted:
+                totals.update(mongo_time_counts.counts_of(document, Dimension.MAKE.value))
+                newly.append(document["_id"])
+        if newly:
+            subtracted |= set(newly)
+            version = await self._swap_removed(version, totals, subtracted)
+        old = {"start": {"$lt": cutoff}}
+        await self._time_counts.delete_many(old)
+        await self._alert_time_counts.delete_many(old)
+        await self._detections.delete_many({"timestamp": {"$lt": cutoff}})
+        await self._alerts.delete_many({"timestamp": {"$lt": cutoff}})
+        if subtracted:
+            await self._swap_removed(version, totals, set())
+        return sorted(expired)
+
+    async def _swap_removed(self, version: int, totals: Counter[str], subtracted: set[str]) -> int:
+        """Replace the record of what was removed, if no other process has since."""
+        replacement = {
+            "_id": "make",
+            "version": version + 1,
+            "counts": mongo_time_counts.as_entries(totals),
+            "subtracted": sorted(subtracted),
+        }
+        if version == 0:
+            await self._removed.insert_one(replacement)
+        else:
+            swapped = await self._removed.replace_one(
+                {"_id": "make", "version": version}, replacement
+            )
+            if swapped.matched_count == 0:
+                raise RuntimeError("another process is removing days too; this one stops")
+        return version + 1
 
     async def group_by_make(self) -> dict[str, int]:
         pipeline: list[Document] = [{"$group": {"_id": "$make", "count": {"$sum": 1}}}]
@@ -316,6 +429,10 @@ def _refused_for_the_data(error: OperationFailure) -> bool:
 
 def _counter(entries: list[Document]) -> Counter[str]:
     return Counter({entry["make"]: entry["n"] for entry in entries})
+
+
+def _alert_keys(alert: Alert) -> list[tuple[str, str]]:
+    return [ALL_ALERTS, *(("rule", str(rule.id)) for rule in alert.rules)]
 
 
 def _source_document(source: Source) -> Document:

@@ -1,7 +1,9 @@
 import asyncio
 import builtins
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -11,18 +13,23 @@ import sqlalchemy as sa
 
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.rejections import Reason, RecordsRefused
+from roadwatch.stores import postgres_days, postgres_time_counts
 from roadwatch.stores.base import (
     AlertFilter,
     DetectionFilter,
     DetectionStore,
+    Dimension,
     Position,
+    TimelineBucket,
     id_conflict,
     largest_first,
 )
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_tables import alert_rules
 from roadwatch.stores.postgres_tables import alerts as alerts_table
+from roadwatch.stores.postgres_time_counts import COUNT_INSERTED, COUNT_INSERTED_ALERTS
 from roadwatch.stores.sql import MigratedDatabase
+from roadwatch.time_buckets import Bucket
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +54,50 @@ SELECT id, "timestamp", year, make, model, category,
 FROM detections WITH NO DATA
 """
 
-# Then one statement, so one atomic step: the rows not stored yet go in, and the per-make
-# counts grow by exactly those rows. Makes are counted in a fixed order so that two savers
-# never lock the same count rows in opposite orders.
-SAVE_INCOMING = """
-WITH inserted AS (
+# Then one statement, so one atomic step: each row claims its id, those that did go in, and
+# the per-make counts grow by exactly those rows. An id is claimed in `detection_ids`, one
+# table across all days: the partitions' keys hold the time, and so could not keep an id
+# from being stored twice at two times. Makes are counted in a fixed order so that two
+# savers never lock the same count rows in opposite orders.
+SAVE_INCOMING = f"""
+WITH claimed AS (
+    INSERT INTO detection_ids (id, "timestamp")
+    SELECT id, "timestamp" FROM incoming_detections
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, "timestamp"
+), inserted AS (
     INSERT INTO detections
         (id, "timestamp", year, make, model, category,
          source_topic, source_partition, source_offset)
-    SELECT id, "timestamp", year, make, model, category,
+    SELECT i.id, i."timestamp", year, make, model, category,
            source_topic, source_partition, source_offset
-    FROM incoming_detections
-    ON CONFLICT (id) DO NOTHING
-    RETURNING make
+    FROM incoming_detections i
+    JOIN claimed c ON c.id = i.id AND c."timestamp" = i."timestamp"
+    ON CONFLICT ("timestamp", id) DO NOTHING
+    RETURNING "timestamp", make, category
 ), counted AS (
     INSERT INTO make_counts (make, count)
     SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
     ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
-)
+), {COUNT_INSERTED}
 SELECT count(*) FROM inserted
-"""
+"""  # noqa: S608 (constants only)
 
 # Run only when some rows were not inserted: which of them carry an id that another record
 # holds, and which record that is. A replay of the same record is no conflict.
 FIND_CONFLICTS = """
 SELECT i.source_topic, i.source_partition, i.source_offset,
        d.source_topic, d.source_partition, d.source_offset
-FROM incoming_detections i JOIN detections d ON d.id = i.id
+FROM incoming_detections i
+JOIN detection_ids k ON k.id = i.id
+JOIN detections d ON d."timestamp" = k."timestamp" AND d.id = k.id
 WHERE (d.source_topic, d.source_partition, d.source_offset)
       IS DISTINCT FROM (i.source_topic, i.source_partition, i.source_offset)
 """
 
 # The alerts of a batch, and one row per rule each matched, in one statement. An alert kept
 # already (a replay) keeps its rows as they were.
-SAVE_ALERTS = """
+SAVE_ALERTS = f"""
 WITH inserted AS (
     INSERT INTO alerts
         (id, "timestamp", year, make, model, category,
@@ -88,16 +105,16 @@ WITH inserted AS (
     SELECT * FROM unnest(
         $1::uuid[], $2::timestamptz[], $3::int2[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::int4[], $9::int8[], $10::jsonb[])
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT ("timestamp", id) DO NOTHING
     RETURNING id, "timestamp", rules
 ), by_rule AS (
     INSERT INTO alert_rules (rule_id, "timestamp", alert_id)
     SELECT (rule ->> 'id')::uuid, inserted."timestamp", inserted.id
     FROM inserted, jsonb_array_elements(inserted.rules) AS rule
     ON CONFLICT DO NOTHING
-)
+), {COUNT_INSERTED_ALERTS}
 SELECT count(*) FROM inserted
-"""
+"""  # noqa: S608 (constants only)
 
 # In the order of Detection's fields, which the page reads them in.
 SELECT_DETECTIONS = """
@@ -129,10 +146,13 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         )
         # Reads run on asyncpg's pool, writes (COPY) on the engine's driver connections.
         self._reads = DriverPool(url, size=pool_size, query_timeout=query_timeout)
+        # The days whose partitions exist, as far as this process knows.
+        self._days: set[date] = set()
 
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:
             return 0
+        await self.prepare_days({_utc_day(d.timestamp) for d in batch})
         rows = [_row(d) for d in batch]
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
@@ -173,10 +193,9 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     async def save_alerts(self, alerts: Sequence[Alert]) -> int:
         if not alerts:
             return 0
+        await self.prepare_days({_utc_day(a.detection.timestamp) for a in alerts})
         columns = list(zip(*(_alert_row(alert) for alert in alerts), strict=True))
-        async with self.engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
-            driver = cast(asyncpg.Connection, pooled.driver_connection)
+        async with self._driver() as driver:
             return int(await driver.fetchval(SAVE_ALERTS, *columns))
 
     async def alerts(
@@ -214,6 +233,43 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             Alert(_detection(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
             for row in rows
         ]
+
+    async def prepare_days(self, days: Iterable[date]) -> None:
+        wanted = set(days)
+        missing = wanted - self._days
+        if not missing:
+            return
+        async with self._driver() as driver:
+            missing -= await postgres_days.existing_days(driver)
+            if missing:
+                await postgres_days.create_days(driver, missing)
+        self._days |= wanted
+
+    async def drop_days_before(self, day: date) -> builtins.list[date]:
+        async with self._driver() as driver:
+            expired = sorted(d for d in await postgres_days.existing_days(driver) if d < day)
+            for old in expired:
+                await postgres_days.drop_day(driver, old)
+                self._days.discard(old)
+        return expired
+
+    async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
+        return await postgres_time_counts.makes_between(self._reads, since, until)
+
+    async def timeline(
+        self, *, bucket: Bucket, since: datetime, until: datetime, by: Dimension
+    ) -> builtins.list[TimelineBucket]:
+        return await postgres_time_counts.series(
+            self._reads, bucket=bucket, since=since, until=until, by=by
+        )
+
+    @asynccontextmanager
+    async def _driver(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the write pool, as asyncpg's own (COPY, DDL)."""
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
+            yield cast(asyncpg.Connection, pooled.driver_connection)
 
     async def open(self) -> None:
         await super().open()
@@ -310,6 +366,10 @@ async def _refuse_conflicts(driver: asyncpg.Connection, rows: list[tuple[Any, ..
         reason=Reason.ID_CONFLICT,
         culprits=culprits,
     )
+
+
+def _utc_day(moment: datetime) -> date:
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).date()
 
 
 def _row(d: Detection) -> tuple[Any, ...]:

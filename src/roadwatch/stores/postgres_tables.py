@@ -9,8 +9,9 @@ metadata = sa.MetaData()
 def _detection_columns() -> list[sa.Column[object]]:
     """A detection's columns, new objects each time (a column belongs to one table)."""
     return [
+        # Partitioned by day on the time, which the key must then hold.
         sa.Column("id", UUID(as_uuid=True), primary_key=True),
-        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("timestamp", sa.DateTime(timezone=True), primary_key=True),
         sa.Column("year", sa.SmallInteger, nullable=False),
         sa.Column("make", sa.Text, nullable=False),
         sa.Column("model", sa.Text, nullable=False),

@@ -71,12 +71,15 @@ def migrations_folder(name: str) -> Path:
     return Path(str(files("roadwatch.stores").joinpath("migrations", name)))
 
 
-async def migrate(engine: AsyncEngine, *, folder: Path, version_table: str) -> None:
-    """Bring the schema up to the newest migration in `folder` (Alembic)."""
+async def migrate(
+    engine: AsyncEngine, *, folder: Path, version_table: str, to: str = "head"
+) -> None:
+    """Bring the schema up to the migration `to` in `folder` (Alembic), the newest unless
+    told."""
     async with engine.begin() as connection:
         lock = text("SELECT pg_advisory_xact_lock(:key)")
         await connection.execute(lock, {"key": MIGRATION_LOCK})
-        await connection.run_sync(_upgrade, folder, version_table)
+        await connection.run_sync(_upgrade, folder, version_table, to)
 
 
 async def is_current(engine: AsyncEngine, *, folder: Path, version_table: str) -> bool:
@@ -93,12 +96,12 @@ async def is_current(engine: AsyncEngine, *, folder: Path, version_table: str) -
         return set(versions) == heads
 
 
-def _upgrade(connection: Connection, folder: Path, version_table: str) -> None:
+def _upgrade(connection: Connection, folder: Path, version_table: str, to: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(folder))
     config.attributes["connection"] = connection
     config.attributes["version_table"] = version_table
-    command.upgrade(config, "head")
+    command.upgrade(config, to)
 
 
 class MigratedDatabase:

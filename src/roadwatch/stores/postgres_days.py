@@ -1,0 +1,35 @@
+"""The PostgreSQL detection tables' partitions: one per UTC day, created ahead of need and
+dropped whole when the day ages out of the retention window.
+
+The application's role may not create or drop tables; the migration gives it two functions
+that do, as their owner, no more: roadwatch_create_days and roadwatch_drop_day.
+"""
+
+from collections.abc import Iterable
+from datetime import date
+
+import asyncpg
+
+LIST_DAYS = """
+SELECT DISTINCT substring(c.relname from '_p(\\d{8})$')
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class p ON p.oid = i.inhparent
+WHERE p.relname = 'detections' AND p.relnamespace = 'public'::regnamespace
+"""
+
+
+async def existing_days(connection: asyncpg.Connection) -> set[date]:
+    names = await connection.fetch(LIST_DAYS)
+    return {date(int(n[:4]), int(n[4:6]), int(n[6:])) for (n,) in names if n}
+
+
+async def create_days(connection: asyncpg.Connection, days: Iterable[date]) -> None:
+    """Partitions for these days in every table, those missing."""
+    await connection.execute("SELECT roadwatch_create_days($1::date[])", sorted(set(days)))
+
+
+async def drop_day(connection: asyncpg.Connection, day: date) -> None:
+    """Remove the day's detections, alerts and counts, and uncount it from the per-make
+    counts, in one transaction."""
+    await connection.execute("SELECT roadwatch_drop_day($1::date)", day)

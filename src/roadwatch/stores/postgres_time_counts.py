@@ -1,0 +1,96 @@
+"""The counts over time in PostgreSQL: kept by each save, read by window and as a series.
+
+`time_counts` holds one row per (bucket, dimension, start, key): detections per minute, hour
+and day by make and by category, alerts by rule and in all. A read touches (buckets
+times keys) rows, never a detection.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from roadwatch.stores.base import Dimension, TimelineBucket, largest_first
+from roadwatch.stores.driver_pool import DriverPool
+from roadwatch.time_buckets import Bucket, cover
+
+# The rows of each bucket and key, added to what is counted already. Keys are taken in a
+# fixed order so that two savers never lock the same count rows in opposite orders.
+_ADDED_TO_COUNTS = """
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (bucket, dimension, start, key)
+    DO UPDATE SET count = time_counts.count + EXCLUDED.count
+)"""
+# Grouped by minute first, so the three buckets are rolled up from a few hundred rows, not
+# from every detection three times.
+COUNT_INSERTED = (
+    """
+counted_in_time AS (
+    INSERT INTO time_counts (bucket, dimension, start, key, count)
+    SELECT b.bucket, k.dimension, date_trunc(b.bucket, m.minute, 'UTC'), k.key, sum(m.n)
+    FROM (
+        SELECT date_trunc('minute', "timestamp", 'UTC') AS minute, make, category, count(*) AS n
+        FROM inserted GROUP BY 1, 2, 3
+    ) AS m
+    CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS b(bucket)
+    CROSS JOIN LATERAL (VALUES ('make', m.make), ('category', m.category)) AS k(dimension, key)"""  # noqa: S608 (constants only)
+    + _ADDED_TO_COUNTS
+)
+# An alert counts once in all ('alerts', 'all'), and once for each rule it matched.
+COUNT_INSERTED_ALERTS = (
+    """
+counted_in_time AS (
+    INSERT INTO time_counts (bucket, dimension, start, key, count)
+    SELECT b.bucket, a.dimension, date_trunc(b.bucket, a."timestamp", 'UTC'), a.key, count(*)
+    FROM (
+        SELECT "timestamp", 'alerts' AS dimension, 'all' AS key FROM inserted
+        UNION ALL
+        SELECT inserted."timestamp", 'rule', rule ->> 'id'
+        FROM inserted, jsonb_array_elements(inserted.rules) AS rule
+    ) AS a
+    CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS b(bucket)"""  # noqa: S608 (constants only)
+    + _ADDED_TO_COUNTS
+)
+SERIES = """
+SELECT start, dimension, key, count FROM time_counts
+WHERE bucket = $1 AND dimension = ANY($2::text[]) AND start >= $3 AND start < $4
+"""
+ALERTS = "alerts"
+MAKES_WHERE = "SELECT key, count FROM time_counts WHERE dimension = 'make' AND"
+
+
+async def makes_between(reads: DriverPool, since: datetime, until: datetime) -> dict[str, int]:
+    """Detections per make in [since, until), both on minute edges."""
+    ranges = cover(since, until)
+    if not ranges:
+        return {}
+    parts: list[str] = []
+    args: list[object] = []
+    for bucket, first, end in ranges:
+        n = len(args)
+        parts.append(f"{MAKES_WHERE} bucket = ${n + 1} AND start >= ${n + 2} AND start < ${n + 3}")
+        args += [bucket.value, first, end]
+    union = " UNION ALL ".join(parts)
+    # Placeholders only: the values travel as arguments.
+    sql = f"SELECT key, sum(count)::bigint FROM ({union}) AS c GROUP BY key"  # noqa: S608
+    rows = await reads.fetch(sql, *args)
+    return largest_first({key: int(count) for key, count in rows if count > 0})
+
+
+async def series(
+    reads: DriverPool, *, bucket: Bucket, since: datetime, until: datetime, by: Dimension
+) -> list[TimelineBucket]:
+    """Every bucket overlapping [since, until), empty ones included, oldest first."""
+    starts = list(bucket.starts(since, until))
+    if not starts:
+        return []
+    counts: dict[datetime, dict[str, int]] = {start: {} for start in starts}
+    alerts: dict[datetime, int] = dict.fromkeys(starts, 0)
+    rows: list[Any] = await reads.fetch(
+        SERIES, bucket.value, [by.value, ALERTS], starts[0], starts[-1] + bucket.length
+    )
+    for start, dimension, key, count in rows:
+        if dimension == ALERTS:
+            alerts[start] = int(count)
+        else:
+            counts[start][key] = int(count)
+    return [TimelineBucket(start, largest_first(counts[start]), alerts[start]) for start in starts]

@@ -1,0 +1,116 @@
+"""The detection schema's migrations on a database that holds data already."""
+
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from roadwatch.stores.base import Dimension
+from roadwatch.stores.postgres import COLUMNS, PostgresDetectionStore
+from roadwatch.stores.sql import async_engine, migrate, migrations_folder
+from roadwatch.time_buckets import Bucket
+
+pytestmark = [pytest.mark.postgres]
+
+FIRST_DAY = datetime(2024, 5, 1, tzinfo=UTC)
+ROWS = 20_000
+DAYS = 3
+MAKES = ["Jeep", "Ford", "Kia", "Toyota"]
+
+
+async def at_revision(url: str, revision: str) -> None:
+    engine = async_engine(url)
+    try:
+        await migrate(
+            engine,
+            folder=migrations_folder("detections"),
+            version_table="alembic_version_detections",
+            to=revision,
+        )
+    finally:
+        await engine.dispose()
+
+
+async def fill_unpartitioned(url: str) -> list[tuple[datetime, str, str]]:
+    """Detections spread over DAYS days, their per-make counts, and an alert for each Jeep,
+    written as the schema of revision 0003 holds them."""
+    step = timedelta(days=DAYS) / ROWS
+    rows = [
+        (uuid.uuid4(), FIRST_DAY + step * i, 2011, MAKES[i % 4], "M", ["SUV", "Van"][i % 2])
+        for i in range(ROWS)
+    ]
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        await connection.copy_records_to_table(
+            "detections",
+            records=[(*row, "t", 0, offset) for offset, row in enumerate(rows)],
+            columns=COLUMNS,
+        )
+        await connection.executemany(
+            "INSERT INTO make_counts (make, count) VALUES ($1, $2)",
+            list(Counter(row[3] for row in rows).items()),
+        )
+        rule = uuid.uuid4()
+        await connection.execute(
+            """
+            INSERT INTO alerts SELECT id, "timestamp", year, make, model, category,
+                source_topic, source_partition, source_offset,
+                jsonb_build_array(jsonb_build_object('id', $1::text, 'name', 'jeeps'))
+            FROM detections WHERE make = 'Jeep'
+            """,
+            str(rule),
+        )
+        await connection.execute(
+            """INSERT INTO alert_rules SELECT $1::uuid, "timestamp", id FROM alerts""", rule
+        )
+    finally:
+        await connection.close()
+    return [(row[1], row[3], row[5]) for row in rows]
+
+
+async def test_an_unpartitioned_table_with_data_is_carried_into_day_partitions(
+    postgres_database: str,
+) -> None:
+    await at_revision(postgres_database, "0003")
+    rows = await fill_unpartitioned(postgres_database)
+
+    started = time.perf_counter()
+    store = PostgresDetectionStore(postgres_database)
+    await store.open()  # migrates to the newest revision
+    elapsed = time.perf_counter() - started
+    try:
+        print(f"\nmigrated {ROWS:,} detections in {elapsed:.2f} s")
+        assert await store.count() == ROWS
+        assert await store.count_by_make() == await store.group_by_make()
+        assert await store.count_by_make() == dict(Counter(r[1] for r in rows).most_common())
+        newest = max(rows)
+        assert (await store.list(limit=1))[0].timestamp == newest[0]
+        assert len(await store.alerts(limit=1000)) == 1000
+
+        # The counts over time were computed from the rows carried over.
+        since, until = FIRST_DAY, FIRST_DAY + timedelta(days=DAYS)
+        by_day = await store.timeline(
+            bucket=Bucket.DAY, since=since, until=until, by=Dimension.CATEGORY
+        )
+        expected = Counter((Bucket.DAY.floor(at), category) for at, _make, category in rows)
+        assert [b.counts for b in by_day] == [
+            {c: expected[(b.start, c)] for c in ("SUV", "Van") if expected[(b.start, c)]}
+            for b in by_day
+        ]
+        assert sum(b.alerts for b in by_day) == ROWS // 4
+        window = (FIRST_DAY + timedelta(hours=7, minutes=13), FIRST_DAY + timedelta(days=2))
+        assert await store.makes_between(*window) == dict(
+            Counter(make for at, make, _c in rows if window[0] <= at < window[1]).most_common()
+        )
+
+        # And a day of it can go whole.
+        assert await store.drop_days_before(date(2024, 5, 2)) == [date(2024, 5, 1)]
+        assert await store.count_by_make() == await store.group_by_make()
+        assert await store.count() == sum(
+            1 for at, _m, _c in rows if at >= FIRST_DAY + timedelta(days=1)
+        )
+    finally:
+        await store.close()
