@@ -1,10 +1,12 @@
 """Builds roadwatch's parts from the settings: the one place where they are wired together."""
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -31,7 +33,9 @@ from roadwatch.indexer.processors import (
     Processor,
     PublishAlerts,
     RecordAlerts,
+    RefuseExpired,
 )
+from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
 from roadwatch.prometheus import served_registry
 from roadwatch.settings import Settings
@@ -120,8 +124,12 @@ def processor_chain(
     alerts: KafkaAlertPublisher,
     *,
     metrics: IndexerMetrics,
+    keep_for: timedelta | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[Processor]:
+    expiry: list[Processor] = [] if keep_for is None else [RefuseExpired(keep_for, clock=clock)]
     return [
+        *expiry,
         Persist(store, metrics=metrics),
         MatchWatchlists(rules),
         RecordAlerts(store),
@@ -140,6 +148,7 @@ async def started_indexer(
     stuck_after: float = STUCK_AFTER,
     producer_factory: ProducerFactory = _indexer_producer,
     consumer_factory: ConsumerFactory = kafka_consumer,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AsyncIterator[Indexer]:
     """An indexer whose store and Kafka clients are open, waiting out outages at start."""
     async with AsyncExitStack() as stack:
@@ -171,14 +180,29 @@ async def started_indexer(
         )
         stack.push_async_callback(rules.stop)
 
-        metrics = IndexerMetrics(registry or CollectorRegistry())
+        registry = registry or CollectorRegistry()
+        metrics = IndexerMetrics(registry)
         metrics.watchlist_rules.set_function(lambda: rules.current.enabled)
         metrics.watchlist_skipped.set_function(lambda: rules.skipped)
         alerts = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
+
+        keep_for = retention_window(settings)
+        days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
+        # Before the first batch, so that a restart after a long stop removes old days first.
+        await retry_until_done(days.upkeep, what="keeping the store's days", stop=stop)
+        upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
+        stack.push_async_callback(_cancelled, upkeep)
         yield Indexer(
             consumer,
             topic=settings.detections_topic,
-            chain=processor_chain(store, lambda: rules.current, alerts, metrics=metrics),
+            chain=processor_chain(
+                store,
+                lambda: rules.current,
+                alerts,
+                metrics=metrics,
+                keep_for=keep_for,
+                clock=clock,
+            ),
             dead_letter=DeadLetterTopic(
                 producer, topic=settings.dead_letter_topic, metrics=metrics
             ),
@@ -187,6 +211,17 @@ async def started_indexer(
             ping_store=store.ping,
             max_batch=max_batch,
         )
+
+
+def retention_window(settings: Settings) -> timedelta | None:
+    days = settings.detections_retention_days
+    return None if days is None else timedelta(days=days)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def retry_schedule(settings: Settings) -> RetrySchedule:

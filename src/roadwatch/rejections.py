@@ -14,10 +14,12 @@ class Reason(StrEnum):
     INVALID_FIELD = "invalid_field"
     TOO_LARGE = "too_large"
     # Given by the indexer: decoding failed in a way of no kind above; the store refused the
-    # record for what it holds; another record holds the id that this one carries.
+    # record for what it holds; another record holds the id that this one carries; the
+    # detection is older than the retention window.
     UNDECODABLE = "undecodable"
     STORE_REFUSED = "store_refused"
     ID_CONFLICT = "id_conflict"
+    EXPIRED = "expired"
 
 
 class RejectedMessage(RoadwatchError):

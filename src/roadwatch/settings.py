@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     suspicious_vehicle: str = "SUV"
     detections_per_second: float = Field(default=10.0, gt=0)
     detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
+    # Days a detection is kept (and its alert, and its counts over time); unset keeps all.
+    detections_retention_days: int | None = Field(default=None, ge=1, le=36_500)
     users_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
     # The tables' owner, for `roadwatch migrate` (the database of the PostgreSQL URLs above);
     # the indexer and the API connect with the URLs above, as a role that may not alter them.

@@ -5,11 +5,13 @@ The chain is wired in bootstrap: each step takes what the one before it passes o
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from roadwatch.alerts import AlertPublisher
 from roadwatch.domain import Alert, Detection, FromRecord
 from roadwatch.indexer.metrics import IndexerMetrics
+from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 
@@ -21,6 +23,36 @@ class Processor(Protocol):
     batches_at_once: int
 
     async def __call__(self, batch: Sequence[Any]) -> Sequence[FromRecord]: ...
+
+
+class RefuseExpired:
+    """Refuse the detections older than the retention window: stored, they would be removed
+    at the next upkeep, and a replay of old records would bring back days already removed."""
+
+    batches_at_once = 1
+
+    def __init__(self, keep_for: timedelta, *, clock: Callable[[], datetime]) -> None:
+        self._keep_for = keep_for
+        self._clock = clock
+
+    async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
+        oldest = self._clock() - self._keep_for
+        culprits = {
+            index: RejectedMessage(
+                Reason.EXPIRED,
+                f"detected at {detection.timestamp.isoformat()}, before the retention "
+                f"window, which starts at {oldest.isoformat(timespec='seconds')}",
+            )
+            for index, detection in enumerate(batch)
+            if detection.timestamp < oldest
+        }
+        if culprits:
+            raise RecordsRefused(
+                f"{len(culprits)} detection(s) older than the retention window",
+                reason=Reason.EXPIRED,
+                culprits=culprits,
+            )
+        return batch
 
 
 class Persist:
