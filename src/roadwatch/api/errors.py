@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Match
 from roadwatch.api.alerts_feed import InvalidEventId
 from roadwatch.api.cursors import InvalidCursor
 from roadwatch.api.login_throttle import TooManyAttempts
+from roadwatch.api.moments import InvalidWindow
 from roadwatch.api.schemas import ErrorOut
 from roadwatch.api.security import InvalidToken
 from roadwatch.errors import RoadwatchError
@@ -142,6 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidCursor, unprocessable)
     app.add_exception_handler(UnfitPassword, unprocessable)
     app.add_exception_handler(InvalidEventId, unprocessable)
+    app.add_exception_handler(InvalidWindow, unprocessable)
     app.add_exception_handler(TooManyAttempts, throttled)
     app.add_exception_handler(WebhookNotFound, not_found)
     app.add_exception_handler(TooManyWebhooks, conflict)

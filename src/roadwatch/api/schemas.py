@@ -17,6 +17,8 @@ from pydantic import (
 
 from roadwatch.api.credential_rules import USERNAME_PATTERN, normal_username, password_problem
 from roadwatch.domain import Alert, Detection, User
+from roadwatch.stores.base import Dimension, TimelineBucket
+from roadwatch.time_buckets import Bucket
 
 
 def _password(value: str) -> str:
@@ -138,6 +140,44 @@ class DetectionPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the page after this one; null on the last page"
     )
+
+
+class TimelineBucketOut(BaseModel):
+    start: datetime = Field(description="Where the bucket begins (UTC)")
+    detections: int
+    alerts: int
+    counts: dict[str, int] = Field(description="Detections by make or category, largest first")
+
+
+class TimelineOut(BaseModel):
+    bucket: Bucket
+    by: Dimension
+    since: datetime = Field(description="The window's start, as counted (UTC)")
+    until: datetime = Field(description="The window's end, as counted (UTC)")
+    buckets: list[TimelineBucketOut] = Field(
+        description="Every bucket overlapping the window, oldest first, empty ones included"
+    )
+
+
+def timeline_json(
+    bucket: Bucket, by: Dimension, since: datetime, until: datetime, buckets: list[TimelineBucket]
+) -> dict[str, object]:
+    """A timeline as TimelineOut writes it, for a JsonBody."""
+    return {
+        "bucket": bucket.value,
+        "by": by.value,
+        "since": since,
+        "until": until,
+        "buckets": [
+            {
+                "start": b.start,
+                "detections": sum(b.counts.values()),
+                "alerts": b.alerts,
+                "counts": b.counts,
+            }
+            for b in buckets
+        ],
+    }
 
 
 class RuleRefOut(BaseModel):

@@ -1,4 +1,6 @@
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from roadwatch.api.alerts_feed import KafkaAlertFeed
 from roadwatch.api.login_throttle import LoginThrottle
@@ -28,3 +30,4 @@ class ApiServices:
     metrics: ApiMetrics
     watchlists: Watchlists
     webhooks: WebhookRegistry
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -9,7 +9,7 @@ from roadwatch.api.alerts_feed import ClientTooSlow, decode_position
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
-from roadwatch.api.routes.detections import Moment
+from roadwatch.api.moments import Moment
 from roadwatch.api.schemas import AlertOut, AlertPage
 from roadwatch.stores.base import AlertFilter, Position
 

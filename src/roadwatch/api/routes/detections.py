@@ -1,41 +1,20 @@
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AfterValidator, BeforeValidator
 
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
 from roadwatch.api.json_body import JsonBody
+from roadwatch.api.moments import Moment, counted_window
 from roadwatch.api.schemas import DetectionPage, detection_json
 from roadwatch.stores.base import COUNT_CAP, DetectionFilter, DetectionStore, Position
+from roadwatch.time_buckets import Bucket
 
 router = APIRouter(tags=["detections"])
 
 Text = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
-
-
-def _iso_8601(value: object) -> object:
-    # pydantic would take a bare number as seconds since the epoch; the schema says date-time.
-    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be an ISO 8601 date-time, such as 2024-05-01T12:00:00Z")
-    return value
-
-
-def _in_utc(moment: datetime) -> datetime:
-    """The moment in UTC (a time without an offset is taken as UTC); one that has no UTC
-    time, such as 0001-01-01T00:00:00+01:00, is invalid."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("lies outside the years 1 to 9999 in UTC") from None
-
-
-Moment = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_in_utc)]
 
 
 @router.get(
@@ -68,7 +47,7 @@ async def list_detections(
     next_cursor = None
     if len(items) == limit:
         next_cursor = encode_cursor(Position(items[-1].timestamp, items[-1].id))
-    total, capped = await count_matching(store, where)
+    total, capped = await count_matching(store, where, now=services.clock())
     page = {
         "items": [detection_json(item) for item in items],
         "total": total,
@@ -80,15 +59,31 @@ async def list_detections(
     return JsonBody(page)
 
 
-async def count_matching(store: DetectionStore, where: DetectionFilter) -> tuple[int, bool]:
+async def count_matching(
+    store: DetectionStore, where: DetectionFilter, *, now: datetime
+) -> tuple[int, bool]:
     """How many detections match, and whether that is only a lower bound (COUNT_CAP).
 
-    From the maintained per-make counts, exactly, when they can say; else counted, but
-    no further than the cap, so that no filter costs a scan of the table.
+    From the maintained counts, exactly, when they can say: per make, of all time or of a
+    window on whole minutes. Else counted, but no further than the cap, so that no filter
+    costs a scan of the table.
     """
-    if where == DetectionFilter():
-        return sum((await store.count_by_make()).values()), False
     if where == DetectionFilter(make=where.make):
-        return (await store.count_by_make()).get(where.make or "", 0), False
-    counted = await store.count(where, cap=COUNT_CAP)
-    return min(counted, COUNT_CAP), counted > COUNT_CAP
+        counts = await store.count_by_make()
+    elif _a_window_of_counts(where):
+        counts = await store.makes_between(*counted_window(where.since, where.until, now=now))
+    else:
+        counted = await store.count(where, cap=COUNT_CAP)
+        return min(counted, COUNT_CAP), counted > COUNT_CAP
+    return (sum(counts.values()) if where.make is None else counts.get(where.make, 0)), False
+
+
+def _a_window_of_counts(where: DetectionFilter) -> bool:
+    """Whether the per-make counts over time can say how many match: a make at most, and a
+    window on whole minutes."""
+    since, until = where.since, where.until
+    return (
+        where == DetectionFilter(make=where.make, since=since, until=until)
+        and all(moment is None or Bucket.MINUTE.is_edge(moment) for moment in (since, until))
+        and not (since is not None and until is not None and since >= until)
+    )
