@@ -16,6 +16,7 @@ from bench import (
     indexer_throughput,
     producer_rate,
     report,
+    time_windows,
     watchlists,
     webhooks,
 )
@@ -34,6 +35,7 @@ async def main() -> None:
         "watchlists": lambda: _watchlists(bench),
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
+        "time_windows": lambda: time_windows.measure(bench, count=10_000_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),
         "webhooks": lambda: webhooks.measure(bench, seconds=15),
         "api_abuse": lambda: api_abuse.measure(bench, seconds=10),

@@ -65,7 +65,7 @@ async def fill(url: str, count: int) -> float:
     return count / (time.perf_counter() - began)
 
 
-async def _latencies(
+async def latencies(
     client: httpx.AsyncClient, path: str, params: dict[str, Any], n: int
 ) -> dict[str, float]:
     timings = []
@@ -135,18 +135,18 @@ async def measure(bench: Bench, *, count: int, depth: int, samples: int) -> dict
                 result = {
                     "detections": count,
                     "fill_per_second": round(fill_rate),
-                    "stats": await _latencies(client, "/stats", {}, samples),
-                    "first_page": await _latencies(client, "/detections", {"limit": 50}, samples),
-                    f"skip_{depth}": await _latencies(
+                    "stats": await latencies(client, "/stats", {}, samples),
+                    "first_page": await latencies(client, "/detections", {"limit": 50}, samples),
+                    f"skip_{depth}": await latencies(
                         client, "/detections", {"limit": 50, "skip": depth}, max(samples // 10, 10)
                     ),
-                    f"cursor_at_{depth}": await _latencies(
+                    f"cursor_at_{depth}": await latencies(
                         client, "/detections", {"limit": 50, "cursor": cursor}, samples
                     ),
-                    "history_first_page": await _latencies(
+                    "history_first_page": await latencies(
                         client, "/alerts/history", {"limit": 50}, samples
                     ),
-                    "history_one_rule": await _latencies(
+                    "history_one_rule": await latencies(
                         client, "/alerts/history", {"limit": 50, "rule": str(RULES[7].id)}, samples
                     ),
                 }

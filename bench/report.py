@@ -191,6 +191,8 @@ def render(r: dict[str, Any]) -> str:
             ),
         ]
         lines += _side_by_side(s) + _two_workers(s)
+    if "time_windows" in r:
+        lines += _time_windows(r["time_windows"])
     if "fanout" in r:
         f = r["fanout"]
         lines += [
@@ -264,6 +266,30 @@ def render(r: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _time_windows(t: dict[str, Any]) -> list[str]:
+    return [
+        "",
+        "## Questions in time",
+        "",
+        f"{t['detections']:,} detections in PostgreSQL, evenly over {t['days']} days in time "
+        f"order, one in ten with an alert (stored at {t['fill_per_second']:,}/s by the store's "
+        "batch save, two batches at once, with partitions by day and the counts over time); "
+        "one API process; requests one after another on a kept-alive connection.",
+        "",
+        "| request | p50 | p99 |",
+        "|---|---|---|",
+        *(
+            f"| {name}: `{m['path']}` | {m['p50_ms']} ms | {m['p99_ms']} ms |"
+            for name, m in t["requests"].items()
+        ),
+        "",
+        f"Removing the oldest day ({t['days_removed']} day, about "
+        f"{t['detections'] // t['days']:,} detections) took {t['drop_one_day_seconds']} s; "
+        f"afterwards `/stats` {'equalled' if t['stats_exact_after_drop'] else 'did NOT equal'} "
+        "a group-by over what is stored.",
+    ]
 
 
 def _side_by_side(s: dict[str, Any]) -> list[str]:

@@ -108,6 +108,7 @@ async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
         "data-value", str(total), timeout=15_000
     )
     await expect(page.locator("#chart .bar")).to_have_count(len(stats))
+    await _follow_the_timeline(page, total)
 
     await expect(page.locator("#detections-total")).to_have_text(str(total), timeout=15_000)
     rows = page.locator("#detections tr")
@@ -139,6 +140,32 @@ async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     assert re.match(r"^http://127\.0\.0\.1:\d+/$", page.url)
+
+
+async def _follow_the_timeline(page: Page, total: int) -> None:
+    """The chart draws the last 24 hours by hour, then the last hour by minute when chosen,
+    and the per-make counts follow the window."""
+    chart = page.locator("#timeline")
+    await expect(chart.locator("canvas")).to_have_count(1)
+    await expect(chart).to_have_attribute("data-bucket", "hour")
+    await expect(chart).to_have_attribute("data-buckets", "24")
+    await expect(chart).to_have_attribute("data-detections", str(total), timeout=15_000)
+    assert int(await chart.get_attribute("data-alerts") or 0) >= 1
+
+    await page.select_option("#window", "hour")
+    await expect(chart).to_have_attribute("data-bucket", "minute")
+    await expect(chart).to_have_attribute("data-buckets", "60")
+    await expect(chart).to_have_attribute("data-detections", str(total), timeout=15_000)
+    await expect(page.locator("#stats-window")).to_have_text("last hour")
+    await expect(page.locator("#stats-total")).to_have_attribute("data-value", str(total))
+    await expect(page.locator("#timeline-label")).to_have_text("last hour, per minute")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.locator("#timeline-card").screenshot(path=str(ARTIFACTS / "timeline.png"))
+
+    await page.select_option("#window", "week")
+    await expect(chart).to_have_attribute("data-buckets", "168")
+    await expect(chart).to_have_attribute("data-detections", str(total), timeout=15_000)
+    await page.select_option("#window", "day")
 
 
 async def _manage_users(page: Page) -> None:

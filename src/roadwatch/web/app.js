@@ -2,6 +2,7 @@ import { AlertStream } from "./alerts.js";
 import { createFirstUser, logIn, request, session, Unauthorized, Unreachable } from "./api.js";
 import { $, cell, text } from "./dom.js";
 import { AlertHistory } from "./history.js";
+import { Timeline } from "./timeline.js";
 import { UsersPage } from "./users.js";
 import { WatchlistsPage } from "./watchlists.js";
 import { WebhooksPage } from "./webhooks.js";
@@ -27,6 +28,8 @@ const users = new UsersPage({
 });
 
 const alertHistory = new AlertHistory({ guarded });
+
+const timeline = new Timeline({ guarded, onWindow: () => refreshStats() });
 
 const webhooks = new WebhooksPage({
   onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
@@ -80,7 +83,10 @@ async function guarded(work) {
 
 async function refreshStats() {
   await guarded(async () => {
-    const stats = await request("/stats");
+    // The counts of the window the timeline shows.
+    const since = timeline.since().toISOString();
+    const stats = await request(`/stats?${new URLSearchParams({ since })}`);
+    $("stats-window").textContent = timeline.window.label;
     const entries = Object.entries(stats);
     const largest = entries.length ? entries[0][1] : 1;
     const total = entries.reduce((sum, [, count]) => sum + count, 0);
@@ -109,7 +115,7 @@ async function refreshStats() {
 // The counts, and the newest detections while the first page is shown; a deeper page stays
 // as it was, so that paging through it is not disturbed.
 async function refreshLive() {
-  await refreshStats();
+  await Promise.all([refreshStats(), timeline.refresh()]);
   if (pages.index === 0) await loadPage();
   await alertHistory.refresh();
 }
@@ -174,6 +180,7 @@ function showLogin(hint = "") {
 
 function stopDashboard() {
   alerts.stop();
+  timeline.stop();
   clearInterval(statsTimer);
   clearInterval(healthTimer);
 }
@@ -186,7 +193,7 @@ async function showDashboard() {
   $("logout").hidden = false;
   alerts.start();
   await Promise.all([
-    refreshStats(), loadPage(), refreshHealth(),
+    refreshStats(), timeline.refresh(), loadPage(), refreshHealth(),
     guarded(() => users.show(me)),
     guarded(() => watchlists.show(me)).then(() => alertHistory.restart())
       .then(() => guarded(() => webhooks.show(me))),
