@@ -6,7 +6,7 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from tests.helpers.ports import free_port
 from bench.stack import Bench, api_ready, running_api, start_bare_api, stop
 from roadwatch.api.cursors import encode_cursor
 from roadwatch.bootstrap import detection_store
-from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.catalog.vehicles import Vehicle, load_catalog
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores.base import Position
 
@@ -31,6 +31,22 @@ RULES = [RuleRef(uuid.UUID(int=n, version=4), f"rule-{n}") for n in range(100)]
 def _rules_of(rng: random.Random) -> tuple[RuleRef, ...]:
     """One rule of a hundred, or two: how alerts spread over the rules they matched."""
     return tuple(rng.sample(RULES, rng.choice((1, 1, 1, 2))))
+
+
+def random_detection(
+    rng: random.Random, catalog: Sequence[Vehicle], *, at: datetime, source: Source
+) -> Detection:
+    """A vehicle of the catalog, seen at `at`, with a random id."""
+    vehicle = rng.choice(catalog)
+    return Detection(
+        id=uuid.UUID(int=rng.getrandbits(128), version=4),
+        timestamp=at,
+        year=vehicle.year,
+        make=vehicle.make,
+        model=vehicle.model,
+        category=vehicle.category,
+        source=source,
+    )
 
 
 async def fill(url: str, count: int) -> float:
@@ -46,17 +62,9 @@ async def fill(url: str, count: int) -> float:
         for first in range(0, count, BATCH):
             batch = []
             for offset in range(first, min(first + BATCH, count)):
-                vehicle = rng.choice(catalog)
+                at = start_time + timedelta(milliseconds=offset * 2592)
                 batch.append(
-                    Detection(
-                        id=uuid.UUID(int=rng.getrandbits(128), version=4),
-                        timestamp=start_time + timedelta(milliseconds=offset * 2592),
-                        year=vehicle.year,
-                        make=vehicle.make,
-                        model=vehicle.model,
-                        category=vehicle.category,
-                        source=Source("bench", 0, offset),
-                    )
+                    random_detection(rng, catalog, at=at, source=Source("bench", 0, offset))
                 )
             await store.save(batch)
             await store.save_alerts([Alert(d, _rules_of(rng)) for d in batch])

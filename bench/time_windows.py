@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bench.api_scale import latencies
+from bench.api_scale import latencies, random_detection
 from bench.stack import Bench, running_api
 from roadwatch.bootstrap import detection_store
 from roadwatch.catalog.vehicles import load_catalog
@@ -39,18 +39,8 @@ async def fill(store: DetectionStore, count: int) -> float:
     for first in range(0, count, BATCH):
         batch = []
         for offset in range(first, min(first + BATCH, count)):
-            vehicle = rng.choice(catalog)
-            batch.append(
-                Detection(
-                    id=uuid.UUID(int=rng.getrandbits(128), version=4),
-                    timestamp=START + step * offset,
-                    year=vehicle.year,
-                    make=vehicle.make,
-                    model=vehicle.model,
-                    category=vehicle.category,
-                    source=Source("bench", offset % 6, offset),
-                )
-            )
+            source = Source("bench", offset % 6, offset)
+            batch.append(random_detection(rng, catalog, at=START + step * offset, source=source))
         pending.append(asyncio.create_task(save(batch)))
         if len(pending) == 2:
             await pending.pop(0)

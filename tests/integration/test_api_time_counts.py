@@ -87,6 +87,7 @@ async def test_a_timeline_by_hour_holds_every_hour_of_the_day(stack: Stack) -> N
         start = datetime.fromisoformat(entry["start"])
         inside = [d for d in batch if start <= d.timestamp < start + timedelta(hours=1)]
         assert entry["counts"] == dict(Counter(d.category for d in inside).most_common())
+        assert list(entry["counts"].values()) == sorted(entry["counts"].values(), reverse=True)
         assert entry["detections"] == len(inside)
         assert entry["alerts"] == sum(1 for d in inside if d.make == "Jeep")
 
