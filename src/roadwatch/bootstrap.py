@@ -189,7 +189,12 @@ async def started_indexer(
         keep_for = retention_window(settings)
         days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
         # Before the first batch, so that a restart after a long stop removes old days first.
-        await retry_until_done(days.upkeep, what="keeping the store's days", stop=stop)
+        await retry_until_done(
+            days.upkeep,
+            what="keeping the store's days",
+            stop=stop,
+            not_retried=(ConfigurationError,),
+        )
         upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
         stack.push_async_callback(_cancelled, upkeep)
         yield Indexer(

@@ -1,6 +1,7 @@
 """The local setup's roles: the indexer and the API connect as a role that may only read and
 write roadwatch's tables; the migrations run as their owner."""
 
+import asyncio
 import subprocess
 import sys
 from datetime import date
@@ -8,8 +9,10 @@ from datetime import date
 import asyncpg
 import pytest
 
+from roadwatch.bootstrap import detection_store
+from tests.helpers.kafka import stream_settings
 from tests.helpers.processes import settings_env
-from tests.helpers.servers import Servers
+from tests.helpers.servers import Servers, unique
 
 pytestmark = [pytest.mark.postgres]
 
@@ -116,4 +119,46 @@ def test_a_schema_behind_its_migrations_is_a_clear_error_for_the_application_rol
     )
     assert done.returncode == 1
     assert "roadwatch migrate" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.kafka
+async def test_an_indexer_whose_role_may_not_keep_the_days_says_so_and_exits(
+    servers: Servers, postgres_database: str
+) -> None:
+    migrated = detection_store(postgres_database)  # as the superuser
+    await migrated.open()
+    await migrated.close()
+    role, password = unique("reader"), unique("pw")
+    name = postgres_database.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(postgres_database)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        for grant in (
+            f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO {role}',
+            f"GRANT USAGE ON SCHEMA public TO {role}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        ):
+            await admin.execute(grant)
+        location = postgres_database.split("@", 1)[1]
+        settings = (
+            await stream_settings(servers, store_url=f"postgresql://{role}:{password}@{location}")
+        ).model_copy(update={"detections_retention_days": 30})
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "roadwatch", "indexer"],
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        await admin.execute(f'REVOKE ALL ON DATABASE "{name}" FROM {role}')
+        await admin.execute(f"DROP OWNED BY {role}")
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()
+
+    assert done.returncode == 1
+    assert "GRANT EXECUTE ON FUNCTION roadwatch_create_days" in done.stderr
     assert "Traceback" not in done.stderr

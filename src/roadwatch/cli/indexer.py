@@ -30,14 +30,17 @@ def indexer(
     """Consume DETECTIONS_TOPIC, store every detection, publish alerts, until stopped."""
     if metrics_port and not port_is_free(metrics_host, metrics_port):
         raise fail(ConfigurationError(f"indexer: metrics port {metrics_port} is already in use"))
-    asyncio.run(
-        _index(
-            load_settings(),
-            group=group,
-            max_batch=max_batch,
-            metrics_address=(metrics_host, metrics_port) if metrics_port else None,
+    try:
+        asyncio.run(
+            _index(
+                load_settings(),
+                group=group,
+                max_batch=max_batch,
+                metrics_address=(metrics_host, metrics_port) if metrics_port else None,
+            )
         )
-    )
+    except ConfigurationError as error:
+        raise fail(error) from None
 
 
 async def _index(

@@ -5,10 +5,12 @@ The application's role may not create or drop tables; the migration gives it two
 that do, as their owner, no more: roadwatch_create_days and roadwatch_drop_day.
 """
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import date
 
 import asyncpg
+
+from roadwatch.errors import ConfigurationError
 
 LIST_DAYS = """
 SELECT DISTINCT substring(c.relname from '_p(\\d{8})$')
@@ -26,10 +28,21 @@ async def existing_days(connection: asyncpg.Connection) -> set[date]:
 
 async def create_days(connection: asyncpg.Connection, days: Iterable[date]) -> None:
     """Partitions for these days in every table, those missing."""
-    await connection.execute("SELECT roadwatch_create_days($1::date[])", sorted(set(days)))
+    await _granted(connection.execute("SELECT roadwatch_create_days($1::date[])", sorted(days)))
 
 
 async def drop_day(connection: asyncpg.Connection, day: date) -> None:
     """Remove the day's detections, alerts and counts, and uncount it from the per-make
     counts, in one transaction."""
-    await connection.execute("SELECT roadwatch_drop_day($1::date)", day)
+    await _granted(connection.execute("SELECT roadwatch_drop_day($1::date)", day))
+
+
+async def _granted(call: Awaitable[str]) -> None:
+    try:
+        await call
+    except asyncpg.InsufficientPrivilegeError:
+        raise ConfigurationError(
+            "this database role may not keep the detections' days: GRANT EXECUTE ON FUNCTION "
+            "roadwatch_create_days(date[]), roadwatch_drop_day(date) TO it (`roadwatch infra "
+            "up` does so for the local servers)"
+        ) from None
