@@ -36,7 +36,8 @@ from roadwatch.stores.base import (
     id_conflict,
     largest_first,
 )
-from roadwatch.time_buckets import Bucket, cover, day_start
+from roadwatch.stores.mongo_days import DayRemover
+from roadwatch.time_buckets import Bucket, cover
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,17 @@ class MongoDetectionStore(DetectionStore):
         self._alerts: AsyncCollection[Document] = database["alerts"]
         self._time_counts: AsyncCollection[Document] = database["time_counts"]
         self._alert_time_counts: AsyncCollection[Document] = database["alert_time_counts"]
-        # What retention removed from the per-make counts: {"_id": "make", "before", "counts"}.
-        self._removed: AsyncCollection[Document] = database["removed_counts"]
+        self._days = DayRemover(
+            removed=database["removed_counts"],
+            counts=self._time_counts,
+            # Every collection whose documents are dated, with the field of their date.
+            dated=[
+                (self._time_counts, "start"),
+                (self._alert_time_counts, "start"),
+                (self._detections, "timestamp"),
+                (self._alerts, "timestamp"),
+            ],
+        )
 
     async def open(self) -> None:
         await self._detections.create_index(NEWEST_FIRST, name="newest")
@@ -292,8 +302,7 @@ class MongoDetectionStore(DetectionStore):
         with _busy_when_slow():
             async for document in self._counts.find({}):
                 totals.update(_counter(document["counts"]))
-            removed = await self._removed.find_one({"_id": "make"})
-        totals.subtract(mongo_time_counts.as_counter((removed or {}).get("counts") or []))
+            totals.subtract(await self._days.removed_per_make())
         return largest_first({make: n for make, n in totals.items() if n > 0})
 
     async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
@@ -329,54 +338,7 @@ class MongoDetectionStore(DetectionStore):
         """Nothing to prepare: a collection takes any time."""
 
     async def drop_days_before(self, day: date) -> builtins.list[date]:
-        # In steps that each may run again after a crash: the per-make counts first lose
-        # the removed days' own per-day counts, each count document once (the record of what
-        # was removed names those it has subtracted, until they are gone), then the counts
-        # and the documents go. Between two steps a reader may see a count low by a day
-        # that is about to go.
-        cutoff = day_start(day)
-        removed = await self._removed.find_one({"_id": "make"})
-        version = 0 if removed is None else int(removed["version"])
-        subtracted = set((removed or {}).get("subtracted") or [])
-        totals = mongo_time_counts.as_counter((removed or {}).get("counts") or [])
-        days = self._time_counts.find(
-            {"bucket": Bucket.DAY.value, "start": {"$lt": cutoff}}, {"start": 1, "counts.make": 1}
-        )
-        expired, newly = set(), []
-        async for document in days:
-            expired.add(document["start"].date())
-            if document["_id"] not in subtracted:
-                totals.update(mongo_time_counts.counts_of(document, Dimension.MAKE.value))
-                newly.append(document["_id"])
-        if newly:
-            subtracted |= set(newly)
-            version = await self._swap_removed(version, totals, subtracted)
-        old = {"start": {"$lt": cutoff}}
-        await self._time_counts.delete_many(old)
-        await self._alert_time_counts.delete_many(old)
-        await self._detections.delete_many({"timestamp": {"$lt": cutoff}})
-        await self._alerts.delete_many({"timestamp": {"$lt": cutoff}})
-        if subtracted:
-            await self._swap_removed(version, totals, set())
-        return sorted(expired)
-
-    async def _swap_removed(self, version: int, totals: Counter[str], subtracted: set[str]) -> int:
-        """Replace the record of what was removed, if no other process has since."""
-        replacement = {
-            "_id": "make",
-            "version": version + 1,
-            "counts": mongo_time_counts.as_entries(totals),
-            "subtracted": sorted(subtracted),
-        }
-        if version == 0:
-            await self._removed.insert_one(replacement)
-        else:
-            swapped = await self._removed.replace_one(
-                {"_id": "make", "version": version}, replacement
-            )
-            if swapped.matched_count == 0:
-                raise RuntimeError("another process is removing days too; this one stops")
-        return version + 1
+        return await self._days.drop_before(day)
 
     async def group_by_make(self) -> dict[str, int]:
         pipeline: list[Document] = [{"$group": {"_id": "$make", "count": {"$sum": 1}}}]
