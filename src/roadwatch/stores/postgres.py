@@ -213,7 +213,14 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             order = (alert_rules.c.timestamp, alert_rules.c.alert_id)
             query = (
                 sa.select(alerts_table)
-                .join(alert_rules, alert_rules.c.alert_id == alerts_table.c.id)
+                # By the alerts' key, time and id: the id alone is no key of a partitioned table.
+                .join(
+                    alert_rules,
+                    sa.and_(
+                        alert_rules.c.timestamp == alerts_table.c.timestamp,
+                        alert_rules.c.alert_id == alerts_table.c.id,
+                    ),
+                )
                 .where(alert_rules.c.rule_id == where.rule)
             )
         timestamp, id_ = order
