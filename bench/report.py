@@ -286,8 +286,10 @@ def _time_windows(t: dict[str, Any]) -> list[str]:
         ),
         "",
         f"Removing the oldest day ({t['days_removed']} day, about "
-        f"{t['detections'] // t['days']:,} detections) took {t['drop_one_day_seconds']} s; "
-        f"afterwards `/stats` {'equalled' if t['stats_exact_after_drop'] else 'did NOT equal'} "
+        f"{t['detections'] // t['days']:,} detections) took {t['drop_one_day_seconds']} s, most "
+        "of it releasing the day's ids before any table is locked; the slowest `/stats` of one "
+        f"hour asked meanwhile, one after another, took {t['slowest_stats_during_drop_ms']} ms. "
+        f"Afterwards `/stats` {'equalled' if t['stats_exact_after_drop'] else 'did NOT equal'} "
         "a group-by over what is stored.",
     ]
 

@@ -5,7 +5,8 @@ import asyncio
 import random
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -88,6 +89,31 @@ def _requests() -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
+async def _while_reading(
+    client: httpx.AsyncClient, work: Awaitable[list[date]]
+) -> tuple[list[date], float]:
+    """Run `work` while /stats of one hour is asked, one request after another; the work's
+    result and the slowest answer (ms): how long readers waited on it."""
+    done = asyncio.Event()
+    path, params = _requests()["stats, one hour"]
+    slowest = 0.0
+
+    async def read() -> None:
+        nonlocal slowest
+        while not done.is_set():
+            started = time.perf_counter()
+            (await client.get(path, params=params)).raise_for_status()
+            slowest = max(slowest, (time.perf_counter() - started) * 1000)
+
+    reader = asyncio.create_task(read())
+    try:
+        result = await work
+    finally:
+        done.set()
+        await reader
+    return result, slowest
+
+
 async def measure(bench: Bench, *, count: int, samples: int) -> dict[str, Any]:
     async with bench.postgres_database() as url:
         store = detection_store(url)
@@ -108,9 +134,12 @@ async def measure(bench: Bench, *, count: int, samples: int) -> dict[str, Any]:
                         name: {"path": path, **await latencies(client, path, params, samples)}
                         for name, (path, params) in _requests().items()
                     }
-            began = time.perf_counter()
-            removed = await store.drop_days_before((START + timedelta(days=1)).date())
-            result["drop_one_day_seconds"] = round(time.perf_counter() - began, 3)
+                    began = time.perf_counter()
+                    removed, slowest = await _while_reading(
+                        client, store.drop_days_before((START + timedelta(days=1)).date())
+                    )
+                    result["drop_one_day_seconds"] = round(time.perf_counter() - began, 3)
+                    result["slowest_stats_during_drop_ms"] = round(slowest, 1)
             result["days_removed"] = len(removed)
             result["stats_exact_after_drop"] = (
                 await store.count_by_make() == await store.group_by_make()

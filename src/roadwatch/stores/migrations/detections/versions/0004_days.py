@@ -115,8 +115,8 @@ DAY_FUNCTIONS = [
     $$""",
     # The per-make counts lose exactly what the day held (its per-day counts, kept with it),
     # in the transaction that drops it: a reader sees the day whole or not at all. Every
-    # table is locked first, before any count row, so that a save holding a table and
-    # wanting a count row cannot deadlock with this.
+    # table is locked before any count row, so that a save holding a table and wanting a
+    # count row cannot deadlock with this.
     """
     CREATE FUNCTION roadwatch_drop_day(day date) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '5s'
@@ -124,17 +124,19 @@ DAY_FUNCTIONS = [
     DECLARE
         parent text;
     BEGIN
-        LOCK TABLE detections, alerts, alert_rules, time_counts IN ACCESS EXCLUSIVE MODE;
-        UPDATE make_counts m SET count = m.count - c.count
-        FROM time_counts c
-        WHERE c.bucket = 'day' AND c.dimension = 'make' AND m.make = c.key
-          AND c.start = day::timestamp AT TIME ZONE 'UTC';
+        -- The day's ids first, row by row, before any table is locked: readers and savers
+        -- go on meanwhile, and wait only for the drop itself.
         IF to_regclass('detections_p' || to_char(day, 'YYYYMMDD')) IS NOT NULL THEN
             EXECUTE format(
                 'DELETE FROM detection_ids k USING %I d WHERE k.id = d.id',
                 'detections_p' || to_char(day, 'YYYYMMDD')
             );
         END IF;
+        LOCK TABLE detections, alerts, alert_rules, time_counts IN ACCESS EXCLUSIVE MODE;
+        UPDATE make_counts m SET count = m.count - c.count
+        FROM time_counts c
+        WHERE c.bucket = 'day' AND c.dimension = 'make' AND m.make = c.key
+          AND c.start = day::timestamp AT TIME ZONE 'UTC';
         FOREACH parent IN ARRAY ARRAY['detections', 'alerts', 'alert_rules', 'time_counts'] LOOP
             EXECUTE format('DROP TABLE IF EXISTS %I', parent || '_p' || to_char(day, 'YYYYMMDD'));
         END LOOP;
