@@ -6,6 +6,8 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import pytest
+
 from roadwatch.domain import Alert, Detection, RuleRef
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Dimension
 from roadwatch.time_buckets import Bucket
@@ -173,6 +175,23 @@ async def test_dropped_days_are_gone_and_every_count_still_equals_a_group_by(
     assert await store.drop_days_before(days[2].date()) == [days[0].date()]
     await store.save([make_detection(timestamp=days[3], make="Kia")])
     assert await store.count_by_make() == await store.group_by_make()
+
+
+@pytest.mark.slow
+async def test_one_batch_spread_over_years_is_stored_and_counted(store: DetectionStore) -> None:
+    # Every time since 2000 is a valid detection time: a batch may need hundreds of new days
+    # at once (more than one transaction of PostgreSQL may lock).
+    batch = [
+        make_detection(timestamp=MIDNIGHT - timedelta(days=5 * n), make=("Jeep", "Kia")[n % 2])
+        for n in range(1500)
+    ]
+
+    assert await store.save(batch) == len(batch)
+
+    assert await store.count() == len(batch)
+    assert await store.count_by_make() == await store.group_by_make() == {"Jeep": 750, "Kia": 750}
+    since, until = MIDNIGHT - timedelta(days=5 * 1500), MIDNIGHT + timedelta(days=1)
+    assert await store.makes_between(since, until) == await store.group_by_make()
 
 
 async def test_retention_on_an_empty_store_removes_nothing(store: DetectionStore) -> None:

@@ -12,6 +12,10 @@ import asyncpg
 
 from roadwatch.errors import ConfigurationError
 
+# One transaction may hold only so many locks (max_locks_per_transaction, shared by all):
+# a new day locks a score of relations (four tables, their indexes and TOAST), so a batch
+# whose times span years, valid every one, would otherwise fail the same way for ever.
+DAYS_AT_ONCE = 50
 LIST_DAYS = """
 SELECT DISTINCT substring(c.relname from '_p(\\d{8})$')
 FROM pg_inherits i
@@ -27,8 +31,11 @@ async def existing_days(connection: asyncpg.Connection) -> set[date]:
 
 
 async def create_days(connection: asyncpg.Connection, days: Iterable[date]) -> None:
-    """Partitions for these days in every table, those missing."""
-    await _granted(connection.execute("SELECT roadwatch_create_days($1::date[])", sorted(days)))
+    """Partitions for these days in every table, those missing, DAYS_AT_ONCE a transaction."""
+    ordered = sorted(days)
+    for first in range(0, len(ordered), DAYS_AT_ONCE):
+        chunk = ordered[first : first + DAYS_AT_ONCE]
+        await _granted(connection.execute("SELECT roadwatch_create_days($1::date[])", chunk))
 
 
 async def drop_day(connection: asyncpg.Connection, day: date) -> None:
