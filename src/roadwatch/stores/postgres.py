@@ -169,26 +169,19 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         raise AssertionError("unreachable")
 
     async def _save(self, rows: list[tuple[Any, ...]]) -> int:
-        # The pool lends the connection; COPY is asyncpg's alone, so the save runs on the
-        # driver's connection, in a transaction of its own.
-        async with self.engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
-            # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
-            driver = cast(asyncpg.Connection, pooled.driver_connection)
-            if INCOMING not in pooled.info:  # the info lives as long as the connection
-                await driver.execute(CREATE_INCOMING)
-                pooled.info[INCOMING] = True
-            async with driver.transaction():
-                try:
-                    await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
-                except (ValueError, TypeError) as error:
-                    # Raised while encoding a row, before anything reached the server.
-                    raise RecordsRefused(f"{type(error).__name__}: {error}") from error
-                stored = int(await driver.fetchval(SAVE_INCOMING))
-                if stored < len(rows):
-                    # Raised inside the transaction, which it rolls back.
-                    await _refuse_conflicts(driver, rows)
-                return stored
+        # COPY is asyncpg's alone, so the save runs on the driver's connection, in a
+        # transaction of its own.
+        async with self._driver(with_incoming=True) as driver, driver.transaction():
+            try:
+                await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
+            except (ValueError, TypeError) as error:
+                # Raised while encoding a row, before anything reached the server.
+                raise RecordsRefused(f"{type(error).__name__}: {error}") from error
+            stored = int(await driver.fetchval(SAVE_INCOMING))
+            if stored < len(rows):
+                # Raised inside the transaction, which it rolls back.
+                await _refuse_conflicts(driver, rows)
+            return stored
 
     async def save_alerts(self, alerts: Sequence[Alert]) -> int:
         if not alerts:
@@ -271,12 +264,17 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         )
 
     @asynccontextmanager
-    async def _driver(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection of the write pool, as asyncpg's own (COPY, DDL)."""
+    async def _driver(self, *, with_incoming: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the write pool, as asyncpg's own (COPY, DDL); `with_incoming`,
+        holding the temporary table a save copies into."""
         async with self.engine.connect() as connection:
             pooled = await connection.get_raw_connection()
             # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
-            yield cast(asyncpg.Connection, pooled.driver_connection)
+            driver = cast(asyncpg.Connection, pooled.driver_connection)
+            if with_incoming and INCOMING not in pooled.info:  # info lives as the connection
+                await driver.execute(CREATE_INCOMING)
+                pooled.info[INCOMING] = True
+            yield driver
 
     async def open(self) -> None:
         await super().open()
