@@ -39,7 +39,9 @@ class Bench:
 
     async def topic(self, partitions: int, config: dict[str, str] | None = None) -> str:
         name = unique("bench").replace("_", ".")
-        await create_missing_topics(self.kafka, [TopicSpec(name, partitions, config or {})])
+        await create_missing_topics(
+            {"bootstrap_servers": self.kafka}, [TopicSpec(name, partitions, config or {})]
+        )
         return name
 
     def postgres_database(self) -> AbstractAsyncContextManager[str]:

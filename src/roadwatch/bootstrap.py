@@ -37,6 +37,9 @@ from roadwatch.indexer.processors import (
 )
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
+from roadwatch.kafka_check import check_kafka
+from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka_topics import DELIVER_GROUP, INDEXER_GROUP
 from roadwatch.prometheus import served_registry
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
@@ -57,9 +60,6 @@ from roadwatch.webhooks.retries import RetrySchedule
 from roadwatch.webhooks.sender import Sender
 from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
-INDEXER_GROUP = "roadwatch-indexer"
-DELIVER_GROUP = "roadwatch-deliver"
-
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +74,7 @@ def detection_store(url: str, *, query_timeout: float | None = None) -> Detectio
 
 def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_broker_url,
+        **kafka_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,
@@ -84,7 +84,7 @@ def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProduce
 def kafka_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
     """The indexer's consumer: commits are its own, made once a batch is done."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_broker_url,
+        **kafka_options(settings),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -112,7 +112,7 @@ def rules_consumer(settings: Settings) -> AIOKafkaConsumer:
     """A reader of every partition of the watchlists topic, in no group."""
     return AIOKafkaConsumer(
         settings.watchlists_topic,
-        bootstrap_servers=settings.kafka_broker_url,
+        **kafka_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
@@ -156,6 +156,15 @@ async def started_indexer(
         await retry_until_done(store.open, what="opening the detection store", stop=stop)
         stack.push_async_callback(store.close)
 
+        topics = [
+            settings.detections_topic,
+            settings.alerts_topic,
+            settings.dead_letter_topic,
+            settings.watchlists_topic,
+        ]
+        await retry_until_done(
+            lambda: check_kafka(settings, topics=topics), what="checking Kafka", stop=stop
+        )
         producer = producer_factory(settings)
         await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(producer.stop)
@@ -172,12 +181,7 @@ async def started_indexer(
             seed=seed_rule(settings.suspicious_vehicle),
             retry=policy.retry,
         )
-        await retry_until_done(
-            rules.start,
-            what="reading the watchlists",
-            stop=stop,
-            not_retried=(ConfigurationError,),
-        )
+        await retry_until_done(rules.start, what="reading the watchlists", stop=stop)
         stack.push_async_callback(rules.stop)
 
         registry = registry or CollectorRegistry()
@@ -189,12 +193,7 @@ async def started_indexer(
         keep_for = retention_window(settings)
         days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
         # Before the first batch, so that a restart after a long stop removes old days first.
-        await retry_until_done(
-            days.upkeep,
-            what="keeping the store's days",
-            stop=stop,
-            not_retried=(ConfigurationError,),
-        )
+        await retry_until_done(days.upkeep, what="keeping the store's days", stop=stop)
         upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
         stack.push_async_callback(_cancelled, upkeep)
         yield Indexer(
@@ -255,6 +254,10 @@ async def started_deliverer(
         await retry_until_done(store.open, what="opening the webhook store", stop=stop)
         stack.push_async_callback(store.close)
 
+        topics = [settings.alerts_topic, settings.webhooks_dead_letter_topic]
+        await retry_until_done(
+            lambda: check_kafka(settings, topics=topics), what="checking Kafka", stop=stop
+        )
         producer = kafka_producer(settings, linger_ms=0)
         await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(producer.stop)
@@ -264,7 +267,7 @@ async def started_deliverer(
         stack.push_async_callback(sender.close)
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_broker_url,
+            **kafka_options(settings),
             group_id=group_id,
             enable_auto_commit=False,
             # Subscriptions take alerts published after they were made: reading a new
@@ -326,6 +329,17 @@ async def _open_within(seconds: float, what: str, step: Callable[[], Awaitable[N
         raise DependencyUnavailable(f"{what}: no success within {seconds:.0f} s") from None
 
 
+async def kafka_checked(settings: Settings, *, topics: list[str], patience: float) -> None:
+    """Return once Kafka answers and shows `topics`; a refusal (TLS, credentials, an ACL) is
+    raised at once, as KafkaRefused, and a broker away for `patience` s as
+    DependencyUnavailable."""
+    await _open_within(patience, "checking Kafka", lambda: check_kafka(settings, topics=topics))
+
+
+def api_topics(settings: Settings) -> list[str]:
+    return [settings.alerts_topic, settings.watchlists_topic]
+
+
 @asynccontextmanager
 async def opened_api_services(
     settings: Settings,
@@ -345,6 +359,7 @@ async def opened_api_services(
         users = PostgresUserStore(settings.users_db_url, query_timeout=timeout)
         await _open_within(patience, "opening the user store", users.open)
         stack.push_async_callback(users.close)
+        await kafka_checked(settings, topics=api_topics(settings), patience=patience)
         watchlists = await _opened_watchlists(settings, stack, patience=patience)
         webhook_store = PostgresWebhookStore(settings.users_db_url, query_timeout=timeout)
         await _open_within(patience, "opening the webhook store", webhook_store.open)
@@ -360,7 +375,7 @@ async def opened_api_services(
             secret_overlap=settings.webhook_secret_overlap,
         )
         feed = KafkaAlertFeed(
-            bootstrap=settings.kafka_broker_url,
+            kafka=kafka_options(settings),
             topic=settings.alerts_topic,
             skipped=metrics.alerts_skipped.inc,
             # Set, not read at scrape time: worker processes' gauges are summed from files.

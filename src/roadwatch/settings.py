@@ -1,9 +1,11 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from roadwatch.errors import ConfigurationError
+from roadwatch.settings_files import FileVariables
 from roadwatch.text import UnsafeText, normalise
 
 INFRA_ENV_FILE = "infra.env"
@@ -20,6 +22,16 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     kafka_broker_url: str = "127.0.0.1:9092"
+    # As Kafka's own clients name them, so that a provider's snippet can be copied.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # PEM files: the authority the brokers' certificates are checked against (the system's
+    # when unset), and this client's certificate and key where the brokers ask for one.
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
     detections_topic: str = "intellisite.detections"
     alerts_topic: str = "intellisite.alerts"
     dead_letter_topic: str = "intellisite.detections.dlq"
@@ -64,6 +76,23 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            FileVariables(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     def as_environment(self) -> dict[str, str]:
         """The environment variables that give another process these same settings."""
         environment = {}
@@ -74,6 +103,12 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             environment[name.upper()] = str(value)
         return environment
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        # Kafka's own clients take these in any case.
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("suspicious_vehicle")
     @classmethod
@@ -86,6 +121,30 @@ class Settings(BaseSettings):
             raise ValueError("SUSPICIOUS_VEHICLE must name at least one category, such as SUV")
         return value
 
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> "Settings":
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            missing = [
+                name.upper()
+                for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        elif self.kafka_sasl_mechanism is not None:
+            raise ValueError(
+                f"KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL={protocol} uses no SASL"
+            )
+        files = (self.kafka_ssl_ca_file, self.kafka_ssl_cert_file, self.kafka_ssl_key_file)
+        if not protocol.endswith("SSL") and any(files):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS"
+            )
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together")
+        return self
+
     @field_validator("detections_db_url")
     @classmethod
     def _known_store_scheme(cls, url: str) -> str:
@@ -97,5 +156,18 @@ class Settings(BaseSettings):
 
 
 def load_settings(state_dir: Path) -> Settings:
-    """Settings for a process started beside the local infrastructure kept in `state_dir`."""
-    return Settings(_env_file=state_dir / INFRA_ENV_FILE)
+    """Settings for a process started beside the local infrastructure kept in `state_dir`;
+    ConfigurationError naming every setting that is wrong."""
+    try:
+        return Settings(_env_file=state_dir / INFRA_ENV_FILE)
+    except ValidationError as invalid:
+        raise ConfigurationError(_described(invalid)) from None
+
+
+def _described(invalid: ValidationError) -> str:
+    problems = []
+    for error in invalid.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "invalid settings: " + "; ".join(problems)

@@ -46,6 +46,7 @@ def isolated_environment(home: Path) -> dict[str, str]:
         "ROADWATCH_HOME": str(home),
         "ROADWATCH_KAFKA_PORT": str(free_port()),
         "ROADWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "ROADWATCH_KAFKA_SECURED_PORT": str(free_port()),
         "ROADWATCH_POSTGRES_PORT": str(free_port()),
         "ROADWATCH_FERRETDB_PORT": str(free_port()),
         "ROADWATCH_FERRETDB_DEBUG_PORT": str(free_port()),

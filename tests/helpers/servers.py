@@ -75,5 +75,7 @@ async def create_topic(
     bootstrap: str, partitions: int = 1, config: dict[str, str] | None = None
 ) -> str:
     name = unique("test.topic").replace("_", ".")
-    await create_missing_topics(bootstrap, [TopicSpec(name, partitions, config or {})])
+    await create_missing_topics(
+        {"bootstrap_servers": bootstrap}, [TopicSpec(name, partitions, config or {})]
+    )
     return name

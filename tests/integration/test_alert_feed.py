@@ -71,7 +71,7 @@ async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_
         nonlocal skipped
         skipped += 1
 
-    feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, skipped=count)
+    feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic, skipped=count)
     async with following(feed) as clients:
         junk: list[bytes | None] = [None, b"\xff\xfe", b"[1, 2]", b"not json", alert(1)]
         await send_values(servers.kafka, topic, junk, key=b"alert")
@@ -85,7 +85,7 @@ async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_s
     servers: Servers,
 ) -> None:
     topic = await create_topic(servers.kafka, partitions=2)
-    feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, first_delay=2.0)
+    feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic, first_delay=2.0)
     async with following(feed) as clients:
         await send_values(servers.kafka, topic, [alert(1)], key=b"alert")
         assert (await clients.firsts[0])["n"] == 1
@@ -114,7 +114,7 @@ async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_a
     servers: Servers,
 ) -> None:
     topic = await create_topic(servers.kafka, partitions=1)
-    feed = KafkaAlertFeed(bootstrap=servers.kafka, topic=topic, client_buffer=3)
+    feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic, client_buffer=3)
     async with following(feed, clients=2) as clients:
         await send_values(servers.kafka, topic, [alert(1)], key=b"alert")
         assert [(await first)["n"] for first in clients.firsts] == [1, 1]

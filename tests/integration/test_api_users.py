@@ -90,7 +90,7 @@ async def test_every_bad_token_is_a_401(stack: Stack) -> None:
     good = {"sub": me["id"], "ver": 0, "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
     valid = _token(good)
     header, payload, signature = valid.split(".")
-    unsigned = jwt.encode(good, None, algorithm="none")
+    unsigned = jwt.encode(good, "", algorithm="none")
     bad_tokens = {
         "expired": _token({**good, "iat": now - 120, "exp": now - 60}),
         "tampered": f"{header}.{payload[:-2]}xy.{signature}",

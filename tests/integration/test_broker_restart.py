@@ -38,7 +38,10 @@ async def test_a_broker_restart_mid_stream_loses_nothing(
     servers: Servers, postgres_database: str, tmp_path: Path
 ) -> None:
     config = InfraConfig(
-        home=tmp_path / "state", kafka_port=free_port(), kafka_controller_port=free_port()
+        home=tmp_path / "state",
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        kafka_secured_port=free_port(),
     )
     settings = servers.settings.model_copy(
         update={

@@ -1,17 +1,23 @@
 """`roadwatch up` (what `make up` runs) on a machine with nothing running yet."""
 
+import asyncio
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from roadwatch.bootstrap import detection_store
+from roadwatch.stores.base import DetectionStore
+from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import process_alive, running_pids
+from tests.helpers.processes import ROADWATCH, process_alive, running_pids, settings_env
+from tests.helpers.servers import Servers, fresh_postgres_database
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -21,24 +27,12 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
 ) -> None:
     port, deliver_metrics = free_port(), free_port()
     log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        up = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "roadwatch",
-                "up",
-                "--port",
-                str(port),
-                "--metrics-port",
-                str(free_port()),
-                "--deliver-metrics-port",
-                str(deliver_metrics),
-            ],
-            env={**isolated_env, "DETECTIONS_PER_SECOND": "50", "JWT_SECRET": "s" * 40},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    up = _start_up(
+        {**isolated_env, "DETECTIONS_PER_SECOND": "50", "JWT_SECRET": "s" * 40},
+        log=log,
+        port=port,
+        deliver_metrics=deliver_metrics,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(lambda: _status(f"{base}/readyz") == 200, within=120, log=log, process=up)
@@ -76,6 +70,29 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
         assert pid is None or not process_alive(pid), f"{name} outlived roadwatch up"
 
 
+def _start_up(
+    env: dict[str, str], *options: str, log: Path, port: int, deliver_metrics: int
+) -> subprocess.Popen[bytes]:
+    """`roadwatch up` on these ports, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                *ROADWATCH,
+                "up",
+                *options,
+                "--port",
+                str(port),
+                "--metrics-port",
+                str(free_port()),
+                "--deliver-metrics-port",
+                str(deliver_metrics),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def _status(url: str) -> int:
     try:
         return httpx.get(url, timeout=2).status_code
@@ -96,3 +113,94 @@ def _wait_for(
             )
         time.sleep(0.5)
     raise AssertionError(f"not within {within} s; log:\n{log.read_text()[-3000:]}")
+
+
+async def test_up_against_servers_it_did_not_start_starts_none_and_runs_on_them(
+    servers: Servers, tmp_path: Path
+) -> None:
+    async with fresh_postgres_database(servers) as database:
+        settings = await stream_settings(servers, store_url=database)
+        settings = settings.model_copy(update={"users_db_url": database})
+        home = tmp_path / "home"
+        port, deliver_metrics = free_port(), free_port()
+        env = {
+            **settings_env(settings),
+            "ROADWATCH_HOME": str(home),
+            "ROADWATCH_PROVISION": "false",
+            "JWT_SECRET": "s" * 40,
+        }
+        before = running_pids(servers.infrastructure.config.home)
+        log = tmp_path / "up.log"
+        up = await asyncio.to_thread(
+            _start_up, env, "--no-producer", log=log, port=port, deliver_metrics=deliver_metrics
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await asyncio.to_thread(
+                _wait_for,
+                lambda: _status(f"{base}/readyz") == 200,
+                within=120,
+                log=log,
+                process=up,
+            )
+            await asyncio.to_thread(
+                _wait_for,
+                lambda: _status(f"http://127.0.0.1:{deliver_metrics}/readyz") == 200,
+                within=60,
+                log=log,
+                process=up,
+            )
+            assert running_pids(home) == {"postgres": None, "ferretdb": None, "kafka": None}
+            await send_values(
+                settings.kafka_broker_url,
+                settings.detections_topic,
+                [b'{"Year": 2011, "Make": "Toyota", "Model": "Up", "Category": "SUV"}'],
+            )
+            store = detection_store(database)
+            await store.open()
+            try:
+                await eventually(lambda: _count_is(store, 1), within=60, what="indexed")
+            finally:
+                await store.close()
+        finally:
+            up.send_signal(signal.SIGINT)
+            code = await asyncio.to_thread(up.wait, 60)
+        assert code == 0, log.read_text()[-3000:]
+        assert running_pids(servers.infrastructure.config.home) == before
+
+
+async def _count_is(store: DetectionStore, count: int) -> bool:
+    return await store.count() == count
+
+
+def test_up_names_each_server_elsewhere_that_fails_in_one_line_and_starts_nothing(
+    servers: Servers, isolated_env: dict[str, str], tmp_path: Path
+) -> None:
+    postgres = urlsplit(servers.postgres_url)
+    wrong_password = servers.postgres_url.replace(f":{postgres.password}@", ":not-the-password@")
+    closed = f"127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [*ROADWATCH, "up", "--no-producer", "--port", str(free_port())],
+        env={
+            **isolated_env,
+            # Servers other than this stack's own: `up` checks them, and starts none.
+            "KAFKA_BROKER_URL": closed,
+            "DETECTIONS_DB_URL": wrong_password,
+            "USERS_DB_URL": wrong_password,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("roadwatch:")]
+    assert len(lines) == 2, done.stderr
+    assert any(f"Kafka at {closed}: TCP" in line for line in lines), lines
+    assert any("PostgreSQL at" in line and "authentication" in line for line in lines), lines
+    assert "not-the-password" not in done.stderr
+    assert running_pids(Path(isolated_env["ROADWATCH_HOME"])) == {
+        "postgres": None,
+        "ferretdb": None,
+        "kafka": None,
+    }

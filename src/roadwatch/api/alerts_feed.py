@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -114,7 +115,7 @@ class KafkaAlertFeed:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: Mapping[str, Any],
         topic: str,
         client_buffer: int = 1000,
         skipped: Callable[[], None] = lambda: None,
@@ -122,7 +123,7 @@ class KafkaAlertFeed:
         first_delay: float = 0.2,
         longest_delay: float = 10.0,
     ) -> None:
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topic = topic
         self._client_buffer = client_buffer
         self._skipped = skipped
@@ -162,9 +163,7 @@ class KafkaAlertFeed:
     async def _open(self) -> AIOKafkaConsumer:
         """A consumer of every partition, at the positions reached so far (new: the end)."""
         # No group: this process is assigned every partition, so it sees every alert.
-        consumer = AIOKafkaConsumer(
-            self._topic, bootstrap_servers=self._bootstrap, enable_auto_commit=False
-        )
+        consumer = AIOKafkaConsumer(self._topic, **self._kafka, enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = list(consumer.assignment())
@@ -268,7 +267,7 @@ class KafkaAlertFeed:
         behind = {p: o for p, o in start.items() if o < until[p]}
         if not behind:
             return
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**self._kafka, enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = [TopicPartition(self._topic, p) for p in behind]

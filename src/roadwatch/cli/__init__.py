@@ -2,7 +2,9 @@
 
 import typer
 
-from roadwatch.cli import api, deliver, indexer, infra, migrate, produce, up
+from roadwatch.cli import api, deliver, indexer, infra, migrate, produce, topics, up
+from roadwatch.cli.common import fail
+from roadwatch.errors import ConfigurationError
 from roadwatch.infra.config import InfraConfig
 from roadwatch.logs import configure_logging
 from roadwatch.settings import load_settings
@@ -19,9 +21,13 @@ app.command("api")(api.api)
 app.command("deliver")(deliver.deliver)
 app.command("up")(up.up)
 app.command("migrate")(migrate.migrate)
+app.command("topics")(topics.topics)
 
 
 @app.callback()
 def main() -> None:
-    settings = load_settings(InfraConfig().home)
+    try:
+        settings = load_settings(InfraConfig().home)
+    except ConfigurationError as error:
+        raise fail(error) from None
     configure_logging(settings.log_level, settings.log_format)

@@ -1,3 +1,4 @@
+import asyncio
 import os
 import tempfile
 from typing import Annotated, Any
@@ -6,7 +7,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
-from roadwatch.bootstrap import api_app
+from roadwatch.bootstrap import DependencyUnavailable, api_app, api_topics, kafka_checked
 from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
@@ -33,10 +34,11 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> No
     """Serve the Detections API (and the dashboard) with uvicorn."""
     settings = load_settings()
     try:
-        # Built here even when workers build their own: a setting unfit to serve with is
-        # said once, in one line, before any worker starts.
+        # Built here even when workers build their own: a setting unfit to serve with, or a
+        # Kafka that refuses this client, is said once, in one line, before any worker starts.
         app = api_app(settings)
-    except ConfigurationError as error:
+        asyncio.run(kafka_checked(settings, topics=api_topics(settings), patience=60))
+    except (ConfigurationError, DependencyUnavailable) as error:
         raise fail(error) from None
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     options: dict[str, Any] = {

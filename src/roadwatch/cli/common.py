@@ -3,8 +3,9 @@ from typing import Annotated
 
 import typer
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.infra.config import InfraConfig
+from roadwatch.kafka_check import refusal
 from roadwatch.settings import Settings, load_settings
 
 
@@ -12,6 +13,22 @@ def fail(error: RoadwatchError) -> typer.Exit:
     """Say what went wrong in one line, and exit 1."""
     print(f"roadwatch: {error}", file=sys.stderr)
     return typer.Exit(code=1)
+
+
+def configuration_error(error: BaseException) -> ConfigurationError | None:
+    """The ConfigurationError that `error` is, or holds (raised in a task group), if any;
+    Kafka's refusals (an ACL missing) count as such."""
+    if isinstance(error, ConfigurationError):
+        return error
+    refused = refusal(error)
+    if refused is not None:
+        return refused
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = configuration_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def settings() -> Settings:

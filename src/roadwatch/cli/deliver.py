@@ -5,12 +5,13 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import DELIVER_GROUP, started_deliverer
-from roadwatch.cli.common import MetricsHost, MetricsPort, fail
+from roadwatch.bootstrap import started_deliverer
+from roadwatch.cli.common import MetricsHost, MetricsPort, configuration_error, fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.indexer.health_server import serving_health
 from roadwatch.infra.service import port_is_free
+from roadwatch.kafka_topics import DELIVER_GROUP
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
 
@@ -36,8 +37,11 @@ def deliver(
                 metrics_address=(metrics_host, metrics_port) if metrics_port else None,
             )
         )
-    except ConfigurationError as error:
-        raise fail(error) from None
+    except Exception as error:
+        found = configuration_error(error)
+        if found is None:
+            raise
+        raise fail(found) from None
 
 
 async def _deliver(

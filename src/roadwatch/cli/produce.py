@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from roadwatch.bootstrap import kafka_producer
+from roadwatch.bootstrap import DependencyUnavailable, kafka_checked, kafka_producer
 from roadwatch.catalog.producer import DetectionProducer, ProducerStats
 from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
+from roadwatch.errors import ConfigurationError
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
 
@@ -31,9 +33,12 @@ Seed = Annotated[int | None, typer.Option(help="Seed for a reproducible sequence
 def produce(rate: Rate = None, count: Count = None, seed: Seed = None) -> None:
     """Publish detections drawn from the vehicle catalog to DETECTIONS_TOPIC."""
     settings = load_settings()
-    stats = asyncio.run(
-        _produce(settings, rate=rate or settings.detections_per_second, count=count, seed=seed)
-    )
+    try:
+        stats = asyncio.run(
+            _produce(settings, rate=rate or settings.detections_per_second, count=count, seed=seed)
+        )
+    except (ConfigurationError, DependencyUnavailable) as error:
+        raise fail(error) from None
     if stats.failed:
         first = stats.errors[0] if stats.errors else "unknown error"
         print(f"roadwatch: produce: {stats.failed} not acknowledged: {first}", file=sys.stderr)
@@ -44,6 +49,7 @@ async def _produce(
     settings: Settings, *, rate: float, count: int | None, seed: int | None
 ) -> ProducerStats:
     stop = stop_on_signals()
+    await kafka_checked(settings, topics=[settings.detections_topic], patience=60)
     producer = kafka_producer(settings, linger_ms=20)
     await producer.start()
     try:

@@ -1,13 +1,16 @@
 import asyncio
 import sys
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
 from roadwatch.cli.common import fail
 from roadwatch.errors import RoadwatchError
 from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.service import Service
 from roadwatch.infra.stack import Infrastructure
+from roadwatch.server_checks import server_problems
 from roadwatch.settings import Settings, load_settings
 from roadwatch.shutdown import stop_on_signals
 from roadwatch.supervisor import Program, Supervisor
@@ -33,7 +36,8 @@ def up(
     deliver_metrics_port: DeliverMetricsPort = DELIVER_METRICS_PORT,
     no_producer: NoProducer = False,
 ) -> None:
-    """Start the local servers, then the indexer, the API and the producer, until Ctrl-C."""
+    """Start the local servers that the settings name (servers elsewhere are only checked),
+    then the indexer, the API, the webhook deliverer and the producer, until Ctrl-C."""
     config = InfraConfig()
     try:
         code = asyncio.run(
@@ -50,11 +54,30 @@ def up(
     raise typer.Exit(code=code)
 
 
-def _needed_services(settings: Settings) -> list[str]:
-    services = ["postgres", "kafka"]
-    if settings.detections_db_url.startswith("mongodb://"):
-        services.append("ferretdb")
-    return services
+def _local_services(settings: Settings, infrastructure: Infrastructure) -> list[str]:
+    """The local servers that the settings name: those `up` starts. A server named in the
+    environment, elsewhere, is the deployment's own, and only checked."""
+    if not infrastructure.config.provision:
+        return []
+    # What the environment sets, as opposed to the defaults and what `infra up` wrote.
+    given = Settings(_env_file=None).model_fields_set
+
+    def local(field: str, address: str, *, scheme: str = "postgres") -> bool:
+        value: str = getattr(settings, field)
+        if field == "kafka_broker_url":
+            named = {server.strip() for server in value.split(",")} == {address}
+            return field not in given or named
+        if not value.startswith(scheme):
+            return False
+        return field not in given or urlsplit(value).netloc.rpartition("@")[2] == address
+
+    databases = ("users_db_url", "detections_db_url")
+    wanted = {
+        "kafka": local("kafka_broker_url", infrastructure.kafka.bootstrap),
+        "postgres": any(local(f, infrastructure.postgres.address) for f in databases),
+        "ferretdb": local("detections_db_url", infrastructure.ferretdb.address, scheme="mongodb"),
+    }
+    return [name for name, needed in wanted.items() if needed]
 
 
 async def _up(
@@ -69,12 +92,21 @@ async def _up(
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
     already_running = {s.name for s in infrastructure.services if s.daemon.is_running()}
-    await infrastructure.up(_needed_services(settings))
+    local = _local_services(settings, infrastructure)
+    if local:
+        await infrastructure.up(local)
     started_here = [
         s
         for s in infrastructure.services
         if s.daemon.is_running() and s.name not in already_running
     ]
+    # Read again: `infra up` has written where the servers it started answer.
+    problems = await server_problems(load_settings(config.home))
+    if problems:
+        for problem in problems:
+            print(f"roadwatch: {problem}", file=sys.stderr, flush=True)
+        _stop(started_here)
+        return 1
     roadwatch = [sys.executable, "-m", "roadwatch"]
     programs = [
         Program("indexer", [*roadwatch, "indexer", "--metrics-port", str(metrics_port)]),
@@ -108,7 +140,11 @@ async def _up(
     else:
         ended.cancel()
     await supervisor.stop()
-    for service in reversed(started_here):
+    _stop(started_here)
+    return code
+
+
+def _stop(services: list[Service]) -> None:
+    for service in reversed(services):
         service.down()
         print(f"{service.name}: stopped", flush=True)
-    return code

@@ -3,7 +3,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import ConfigurationError, RoadwatchError
+from roadwatch.kafka_check import refusal
 from roadwatch.shutdown import sleep_until_stopped
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,25 @@ async def retry_until_done(
 ) -> T:
     """Run `step` until it succeeds, waiting longer after each failure (an outage).
 
-    Errors of the `not_retried` kinds are raised at once. `on_failure` is told of each
+    Errors of the `not_retried` kinds are raised at once, as are those that time cannot
+    mend: a ConfigurationError, and Kafka's refusals (an ACL missing), raised as
+    KafkaRefused. `on_failure` is told of each
     failure that is retried. A stop request ends the waiting with GaveUpOnShutdown:
     whatever the step would have done is redone from Kafka by the next run, since nothing
     was committed.
     """
     delay = first_delay
     failures = 0
+    never: tuple[type[Exception], ...] = (*not_retried, ConfigurationError)
     while True:
         try:
             result = await step()
-        except not_retried:
+        except never:
             raise
         except Exception as error:
+            refused = refusal(error)
+            if refused is not None:
+                raise refused from None
             failures += 1
             if on_failure is not None:
                 on_failure(error)

@@ -13,11 +13,15 @@ class InfraConfig(BaseSettings):
     host: str = "127.0.0.1"
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # The broker's second listener: SASL_SSL, SCRAM-SHA-512, with ACLs.
+    kafka_secured_port: int = 9094
     kafka_heap_mb: int = 512
     postgres_port: int = 5433
     ferretdb_port: int = 27017
     ferretdb_debug_port: int = 27018
     start_timeout_seconds: float = 90.0
+    # False: `roadwatch up` starts no server, even those the settings name on this machine.
+    provision: bool = True
 
     def model_post_init(self, context: object, /) -> None:
         self.home = self.home.resolve()
@@ -34,3 +38,7 @@ class InfraConfig(BaseSettings):
 
     def secret_file(self, name: str) -> Path:
         return self.home / "secrets" / name
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"

@@ -1,9 +1,12 @@
 import asyncio
 import base64
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
@@ -11,14 +14,19 @@ from typing import ClassVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from roadwatch.infra.certificates import local_tls
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
+from roadwatch.infra.kafka_access import SCRAM_MECHANISM, KafkaAccess
 from roadwatch.infra.service import Service
 from roadwatch.infra.tools import find_program, run_logged
+from roadwatch.kafka_acls import Grant
 from roadwatch.kafka_topics import TopicSpec, create_missing_topics
 
 KAFKA_VERSION = "4.1.1"
 PROBE_TOPIC = "roadwatch.infra.probe"
+# May do anything through the secured listener, as anyone may through the loopback one.
+ADMIN_USER = "roadwatch-admin"
 # The broker's own lines go to standard output, which the launcher sends to kafka.log.
 LOG4J_CONFIG = """\
 rootLogger.level = INFO
@@ -41,21 +49,61 @@ class KafkaService(Service):
 
     name: ClassVar[str] = "kafka"
 
-    def __init__(self, config: InfraConfig, *, topics: list[TopicSpec]) -> None:
+    def __init__(
+        self, config: InfraConfig, *, topics: list[TopicSpec], grants: Sequence[Grant] = ()
+    ) -> None:
         super().__init__(config)
         self.topics = topics
+        self.grants = grants
 
     @property
     def ports(self) -> list[int]:
-        return [self.config.kafka_port, self.config.kafka_controller_port]
+        return [self.config.kafka_port, self.config.kafka_controller_port, self.secured_port]
 
     @property
     def bootstrap(self) -> str:
         return self.address
 
     @property
+    def secured_port(self) -> int:
+        return self.config.kafka_secured_port
+
+    @property
+    def secured_bootstrap(self) -> str:
+        return f"{self.config.host}:{self.secured_port}"
+
+    def password(self, user: str) -> str:
+        """The SCRAM password of a user of the secured listener."""
+        return self._secret(self.password_file(user).name)
+
+    def password_file(self, user: str) -> Path:
+        return self.config.secret_file(f"kafka-{user}")
+
+    def secured_settings(self, user: str) -> dict[str, str]:
+        """The environment of a process that connects as `user` through the secured listener,
+        checking the broker's certificate and name against the local authority."""
+        self.password(user)
+        return {
+            "KAFKA_BROKER_URL": self.secured_bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "KAFKA_SASL_USERNAME": user,
+            "KAFKA_SASL_PASSWORD_FILE": str(self.password_file(user)),
+            "KAFKA_SSL_CA_FILE": str(local_tls(self.config.tls_dir, host=self.config.host).ca),
+        }
+
+    def access(self) -> KafkaAccess:
+        """Adds users and ACLs to the running broker."""
+        return KafkaAccess(
+            java=self._java(), libs=self._libs, bootstrap=self.bootstrap, log=self.daemon.log_file
+        )
+
+    @property
     def _libs(self) -> Path:
-        return self.config.cache / f"kafka-{KAFKA_VERSION}" / "libs"
+        # Named by the jars' list too: a broker whose list grew fetches them again.
+        pom = files("roadwatch.infra").joinpath("kafka-pom.xml").read_bytes()
+        digest = hashlib.sha256(pom).hexdigest()[:8]
+        return self.config.cache / f"kafka-{KAFKA_VERSION}-{digest}" / "libs"
 
     @property
     def _data(self) -> Path:
@@ -73,6 +121,7 @@ class KafkaService(Service):
         if not self._libs.is_dir():
             self._download_jars()
         self._data.mkdir(parents=True, exist_ok=True)
+        local_tls(self.config.tls_dir, host=self.config.host)
         (self._data / "server.properties").write_text(self._server_properties())
         (self._data / "log4j2.properties").write_text(LOG4J_CONFIG)
         if not (self._data / "log" / "meta.properties").exists():
@@ -124,16 +173,30 @@ class KafkaService(Service):
     def _server_properties(self) -> str:
         host, port = self.config.host, self.config.kafka_port
         controller = self.config.kafka_controller_port
+        secured = self.secured_port
+        tls = local_tls(self.config.tls_dir, host=host)
+        scram = SCRAM_MECHANISM.lower()
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@{host}:{controller}",
-                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-                f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller},"
+                f"SASL_SSL://{host}:{secured}",
+                f"advertised.listeners=PLAINTEXT://{host}:{port},SASL_SSL://{host}:{secured}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map="
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
                 "inter.broker.listener.name=PLAINTEXT",
+                # The secured listener: TLS with the local authority's certificate, SCRAM
+                # users, and ACLs. The loopback listeners' anonymous user may do anything.
+                f"listener.name.sasl_ssl.sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+                f"listener.name.sasl_ssl.{scram}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                f"listener.name.sasl_ssl.ssl.keystore.location={tls.key_and_certificate}",
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                f"super.users=User:ANONYMOUS;User:{ADMIN_USER}",
                 f"log.dirs={self._data / 'log'}",
                 "auto.create.topics.enable=false",
                 "num.partitions=1",
@@ -174,8 +237,30 @@ class KafkaService(Service):
             await admin.close()
 
     async def _configure(self) -> None:
-        await create_missing_topics(self.bootstrap, [*self.topics, TopicSpec(PROBE_TOPIC, 1)])
+        await create_missing_topics(
+            {"bootstrap_servers": self.bootstrap}, [*self.topics, TopicSpec(PROBE_TOPIC, 1)]
+        )
         await self._round_trip()
+        await self._secure()
+
+    async def _secure(self) -> None:
+        """The secured listener's users and their ACLs, unless already as wanted: each
+        change takes a JVM of Kafka's tools, seconds apiece."""
+        if not self.grants:
+            return
+        users = sorted({ADMIN_USER, *(grant.user for grant in self.grants)})
+        passwords = {user: self.password(user) for user in users}
+        wanted = json.dumps(
+            {"passwords": passwords, "grants": [repr(grant) for grant in self.grants]}
+        )
+        marker = self._data / "access.sha256"
+        digest = hashlib.sha256(wanted.encode()).hexdigest()
+        if marker.exists() and marker.read_text() == digest:
+            return
+        access = self.access()
+        await access.add_users(passwords)
+        await access.grant(self.grants)
+        marker.write_text(digest)
 
     async def _round_trip(self) -> None:
         """Produce a message and read it back, which proves the broker does real work."""

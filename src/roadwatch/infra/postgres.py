@@ -2,7 +2,6 @@ import hashlib
 import os
 import pwd
 import re
-import secrets
 import signal
 import subprocess
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import ClassVar
 
 import asyncpg
 
+from roadwatch.infra.certificates import local_tls
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
 from roadwatch.infra.service import Service
@@ -57,15 +57,6 @@ class PostgresService(Service):
     def password(self) -> str:
         return self._secret("postgres-password")
 
-    def _secret(self, name: str) -> str:
-        path = self.config.secret_file(name)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.parent.chmod(0o700)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(24))
-        return path.read_text().strip()
-
     def url(
         self, database: str = "roadwatch", *, scheme: str = "postgresql", role: str = SUPERUSER
     ) -> str:
@@ -111,6 +102,7 @@ class PostgresService(Service):
         link = self.config.data_dir(self.name)
         if root != link and not link.exists():
             link.symlink_to(root)
+        self._install_tls(root / "tls")
         if (root / "data" / "PG_VERSION").exists():
             return
         password_file = root / "initial-password"
@@ -139,6 +131,18 @@ class PostgresService(Service):
         finally:
             password_file.unlink(missing_ok=True)
 
+    def _install_tls(self, folder: Path) -> None:
+        """The server's certificate and key, where only the server's user may read them (as
+        PostgreSQL requires of its key)."""
+        tls = local_tls(self.config.tls_dir, host=self.config.host)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        self._give_to_server_user(folder)
+        for source, name in ((tls.certificate, "server.pem"), (tls.key, "server-key.pem")):
+            target = folder / name
+            target.touch(mode=0o600)
+            target.write_bytes(source.read_bytes())
+            self._give_to_server_user(target)
+
     def _give_to_server_user(self, path: Path) -> None:
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
@@ -162,6 +166,13 @@ class PostgresService(Service):
             "shared_buffers=256MB",
             "-c",
             "max_wal_size=2GB",
+            # Clients choose: sslmode=verify-full against the local authority's ca.pem.
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={root / 'tls' / 'server.pem'}",
+            "-c",
+            f"ssl_key_file={root / 'tls' / 'server-key.pem'}",
         ]
 
     async def _probe(self) -> None:
@@ -179,7 +190,7 @@ class PostgresService(Service):
             # updated"), and two CREATE DATABASE of one name.
             await connection.execute("SELECT pg_advisory_lock($1)", CONFIGURE_LOCK)
             await self._configure_roles(connection)
-            await self._grant(APPLICATION_DATABASE)
+            await self.grant_application(APPLICATION_DATABASE)
         finally:
             await connection.close()
 
@@ -197,7 +208,7 @@ class PostgresService(Service):
             if database not in existing:
                 await connection.execute(f'CREATE DATABASE "{database}"')
 
-    async def _grant(self, database: str) -> None:
+    async def grant_application(self, database: str) -> None:
         """The owner owns the database and every table in it (those that an older roadwatch
         created as the superuser too); the application role may read and write them."""
         connection = await asyncpg.connect(self.url(database), timeout=5)

@@ -1,4 +1,5 @@
 import asyncio
+import secrets
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -111,6 +112,16 @@ class Service(ABC):
             f"did not answer on {self.address} within {within:.0f}s: {last_error}",
             self.daemon.log_file,
         )
+
+    def _secret(self, name: str) -> str:
+        """A password generated on first use and kept in the state directory."""
+        path = self.config.secret_file(name)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.chmod(0o700)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24))
+        return path.read_text().strip()
 
     def _run_as(self) -> str | None:
         return None

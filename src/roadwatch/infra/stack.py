@@ -7,6 +7,7 @@ from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.infra.postgres import APPLICATION_DATABASE, OWNER, PostgresService
 from roadwatch.infra.service import Service, ServiceStatus
+from roadwatch.kafka_acls import KafkaUsers, least_privilege
 from roadwatch.kafka_topics import roadwatch_topics
 from roadwatch.settings import INFRA_ENV_FILE, Settings
 from roadwatch.stores.schemas import migrate_schemas
@@ -21,7 +22,11 @@ class Infrastructure:
         self.config = config
         self.postgres = PostgresService(config)
         self.ferretdb = FerretDBService(config, postgres=self.postgres)
-        self.kafka = KafkaService(config, topics=roadwatch_topics(settings))
+        self.kafka = KafkaService(
+            config,
+            topics=roadwatch_topics(settings),
+            grants=least_privilege(settings, KafkaUsers()),
+        )
         self.services: list[Service] = [self.postgres, self.ferretdb, self.kafka]
 
     async def up(

@@ -48,16 +48,21 @@ def async_engine(
 ) -> AsyncEngine:
     """An engine over asyncpg. With `query_timeout`, every statement is cancelled by the
     server after that many seconds, and a connection is waited for no longer either."""
-    rest = postgres_location(url)
+    dsn = f"postgresql://{postgres_location(url)}"
+    server_settings: dict[str, str] = {}
     bounded: dict[str, Any] = {}
     if query_timeout is not None:
-        milliseconds = str(int(query_timeout * 1000))
-        bounded = {
-            "connect_args": {"server_settings": {"statement_timeout": milliseconds}},
-            "pool_timeout": query_timeout,
-        }
+        server_settings["statement_timeout"] = str(int(query_timeout * 1000))
+        bounded = {"pool_timeout": query_timeout}
+
+    async def connect() -> asyncpg.Connection:
+        # asyncpg reads the URL itself, as libpq would: sslmode, sslrootcert and the rest
+        # of its parameters, which SQLAlchemy would pass on as unknown keywords.
+        return await asyncpg.connect(dsn, server_settings=server_settings)
+
     return create_async_engine(
-        f"postgresql+asyncpg://{rest}",
+        "postgresql+asyncpg://",
+        async_creator=connect,
         pool_size=pool_size,
         # No connections beyond the pool: each new one costs a SCRAM handshake, several ms of
         # CPU on both sides, and under bursts extra ones were opened and closed by the dozen.

@@ -1,0 +1,85 @@
+"""Users and ACLs in the local broker, made with Kafka's own tools (as an administrator
+would with `kafka-configs.sh` and `kafka-acls.sh`), over its plain-text loopback listener."""
+
+import asyncio
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from roadwatch.infra.errors import InfraError
+from roadwatch.kafka_acls import Grant
+
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+# Each tool is a JVM of its own: two at a time keeps both cores busy without crowding them.
+AT_ONCE = 2
+
+
+class KafkaAccess:
+    """Adds SCRAM users and grants ACLs through the broker at `bootstrap`."""
+
+    def __init__(self, *, java: str, libs: Path, bootstrap: str, log: Path) -> None:
+        self._java = java
+        self._libs = libs
+        self._bootstrap = bootstrap
+        self._log = log
+        self._turns = asyncio.Semaphore(AT_ONCE)
+
+    async def add_users(self, passwords: dict[str, str]) -> None:
+        """Create each user, or set its password, for SCRAM-SHA-512."""
+        await asyncio.gather(*(self._add_user(u, p) for u, p in passwords.items()))
+
+    async def grant(self, grants: Iterable[Grant]) -> None:
+        await asyncio.gather(*(self._grant(grant) for grant in grants))
+
+    async def _add_user(self, user: str, password: str) -> None:
+        # In a file, not on the command line, where every process could read it.
+        # The file takes the value without the brackets of the command-line form.
+        with tempfile.NamedTemporaryFile("w", suffix=".properties") as config:
+            config.write(f"{SCRAM_MECHANISM}=iterations=8192,password={password}\n")
+            config.flush()
+            await self._tool(
+                "kafka.admin.ConfigCommand",
+                ["--alter", "--entity-type", "users", "--entity-name", user],
+                ["--add-config-file", config.name],
+                what=f"adding the Kafka user {user}",
+                hidden=password,
+            )
+
+    async def _grant(self, grant: Grant) -> None:
+        resources = [arg for t in grant.topics for arg in ("--topic", t)]
+        resources += [arg for g in grant.groups for arg in ("--group", g)]
+        await self._tool(
+            "org.apache.kafka.tools.AclCommand",
+            ["--add", "--allow-principal", f"User:{grant.user}"],
+            ["--operation", grant.operation, *resources],
+            what=f"granting {grant.operation} to {grant.user}",
+        )
+
+    async def _tool(self, main: str, *args: list[str], what: str, hidden: str = "") -> None:
+        """Run one of Kafka's tools, its output logged with `hidden` blotted out."""
+        argv = [
+            self._java,
+            "-Xmx128m",
+            "-cp",
+            f"{self._libs}/*",
+            main,
+            "--bootstrap-server",
+            self._bootstrap,
+            *(arg for part in args for arg in part),
+        ]
+        async with self._turns:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            output, _ = await process.communicate()
+        with self._log.open("ab") as log:
+            if hidden:
+                output = output.replace(hidden.encode(), b"[hidden]")
+            log.write(f"\n=== roadwatch: {what}: {' '.join(argv)}\n".encode() + output)
+        if process.returncode != 0:
+            raise InfraError(
+                "kafka", f"{what} failed with exit code {process.returncode}", self._log
+            )

@@ -1,0 +1,191 @@
+"""roadwatch against servers secured as a deployment's are: Kafka over SASL_SSL (SCRAM-SHA-512,
+TLS checked against the local authority) with ACLs, and PostgreSQL over TLS with
+`sslmode=verify-full`, each process as the least-privileged Kafka user and database role
+that docs/deploying.md names."""
+
+import asyncio
+import subprocess
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+
+from roadwatch.kafka_clients import kafka_options
+from roadwatch.settings import Settings
+from tests.helpers.ports import free_port
+from tests.helpers.processes import ROADWATCH, settings_env, start_api, start_indexer_process
+from tests.helpers.secured import Secured, secured_deployment
+from tests.helpers.servers import Servers
+from tests.helpers.sse import read_events
+from tests.helpers.waiting import eventually
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+def _run(
+    command: list[str], settings: Settings, *, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ROADWATCH, *command],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+async def _stored(url: str, model: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        count = await connection.fetchval("SELECT count(*) FROM detections WHERE model = $1", model)
+        ssl = await connection.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert ssl, "the connection is not over TLS"
+        return int(count)
+    finally:
+        await connection.close()
+
+
+async def _send_as_camera(camera: Settings, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(**kafka_options(camera), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(camera.detections_topic, v) for v in values])
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.timeout(300)
+async def test_the_whole_pipeline_runs_over_sasl_ssl_and_verified_tls_with_least_privilege(
+    servers: Servers, tmp_path: Path
+) -> None:
+    async with secured_deployment(servers) as secured:
+        await _migrated(secured)
+        indexer = start_indexer_process(
+            secured.indexer, group=secured.indexer_group, log=tmp_path / "indexer.log"
+        )
+        api = await asyncio.to_thread(
+            start_api, secured.api, port=free_port(), log=tmp_path / "api.log"
+        )
+        try:
+            async with httpx.AsyncClient(
+                base_url=api.url, timeout=httpx.Timeout(10, read=None)
+            ) as client:
+                await client.post(
+                    "/users", json={"username": "admin", "password": "a long password"}
+                )
+                token = (
+                    await client.post(
+                        "/token", data={"username": "admin", "password": "a long password"}
+                    )
+                ).json()["access_token"]
+                model = f"secured-{uuid.uuid4().hex[:8]}"
+                alerts: list[dict[str, object]] = []
+
+                async def follow() -> None:
+                    headers = {"Authorization": f"Bearer {token}"}
+                    async with client.stream("GET", "/alerts", headers=headers) as response:
+                        async for event in read_events(response):
+                            if event.event == "alert":
+                                alerts.append(orjson.loads(event.data))
+
+                follower = asyncio.create_task(follow())
+                values = [
+                    orjson.dumps({"Year": 2011, "Make": "Toyota", "Model": model, "Category": c})
+                    for c in ["SUV"] + ["Sedan"] * 19
+                ]
+                await _send_as_camera(secured.camera, values)
+                url = secured.indexer.detections_db_url
+                await eventually(lambda: _has(url, model, 20), within=60, what="20 stored over TLS")
+
+                async def alerted() -> bool:
+                    return any(a.get("model") == model for a in alerts)
+
+                await eventually(alerted, within=30, what="the alert on the stream")
+                follower.cancel()
+                page = await client.get(
+                    "/detections",
+                    params={"model": model, "limit": 50},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert page.status_code == 200
+                assert page.json()["total"] == 20
+            # The simulated cameras too, through their own least-privileged user.
+            produced = await asyncio.to_thread(_run, ["produce", "--count", "5"], secured.camera)
+            assert produced.returncode == 0, produced.stderr
+        finally:
+            api.stop()
+            indexer.terminate()
+            indexer.wait(timeout=30)
+        assert await _stored(secured.indexer.detections_db_url, model) == 20
+
+
+async def _has(url: str, model: str, count: int) -> bool:
+    return await _stored(url, model) == count
+
+
+def _refuses(command: list[str], settings: Settings, *words: str) -> None:
+    """The process exits 1 within a minute, one line of its standard error saying what is
+    wrong (with each of `words`), and nothing retried meanwhile."""
+    done = _run(command, settings, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1, "\n".join(lines)
+    fatal = [line for line in lines if line.startswith("roadwatch:")]
+    assert len(fatal) == 1, "\n".join(lines)
+    for word in words:
+        assert word in fatal[0], fatal[0]
+    retried = [line for line in lines if "trying again" in line]
+    assert not retried, retried
+
+
+async def _migrated(secured: Secured) -> None:
+    """The schema made by `roadwatch migrate`, as the tables' owner, over verified TLS."""
+    done = await asyncio.to_thread(_run, ["migrate"], secured.indexer)
+    assert done.returncode == 0, done.stderr
+
+
+async def test_a_wrong_password_an_unknown_authority_or_a_missing_acl_stop_a_process_at_once(
+    servers: Servers,
+) -> None:
+    async with secured_deployment(servers) as secured:
+        await _migrated(secured)
+        wrong_password = secured.indexer.model_copy(
+            update={"kafka_sasl_password": SecretStr("not-the-password")}
+        )
+        await asyncio.to_thread(
+            _refuses,
+            ["indexer"],
+            wrong_password,
+            "authentication",
+            secured.indexer.kafka_sasl_username or "",
+        )
+
+        unknown_authority = secured.api.model_copy(update={"kafka_ssl_ca_file": None})
+        await asyncio.to_thread(
+            _refuses, ["api"], unknown_authority, "TLS", "not trusted", "KAFKA_SSL_CA_FILE"
+        )
+
+        # The camera's user may write detections, and nothing else: as the deliverer, it
+        # sees neither the alerts nor its dead letters.
+        await asyncio.to_thread(
+            _refuses, ["deliver"], secured.camera, secured.camera.alerts_topic, "deploying.md"
+        )
+
+
+async def test_an_acl_missing_for_a_consumer_group_stops_the_indexer_with_one_line(
+    servers: Servers,
+) -> None:
+    async with secured_deployment(servers) as secured:
+        await _migrated(secured)
+        await asyncio.to_thread(
+            _refuses,
+            ["indexer", "--group", "a-group-not-granted"],
+            secured.indexer,
+            "GroupAuthorization",
+            "docs/deploying.md",
+        )
