@@ -16,6 +16,7 @@ from bench import (
     indexer_throughput,
     producer_rate,
     report,
+    secured,
     time_windows,
     watchlists,
     webhooks,
@@ -32,6 +33,7 @@ async def main() -> None:
         "indexer_throughput": lambda: indexer_throughput.measure(
             bench, count=500_000, runs=3, backends={"postgres": 500_000, "mongo": 100_000}
         ),
+        "secured": lambda: secured.measure(bench, count=300_000, runs=3),
         "watchlists": lambda: _watchlists(bench),
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),

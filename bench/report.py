@@ -193,6 +193,8 @@ def render(r: dict[str, Any]) -> str:
         lines += _side_by_side(s) + _two_workers(s)
     if "time_windows" in r:
         lines += _time_windows(r["time_windows"])
+    if "secured" in r:
+        lines += _secured(r["secured"])
     if "fanout" in r:
         f = r["fanout"]
         lines += [
@@ -291,6 +293,27 @@ def _time_windows(t: dict[str, Any]) -> list[str]:
         f"hour asked meanwhile, one after another, took {t['slowest_stats_during_drop_ms']} ms. "
         f"Afterwards `/stats` {'equalled' if t['stats_exact_after_drop'] else 'did NOT equal'} "
         "a group-by over what is stored.",
+    ]
+
+
+def _secured(s: dict[str, Any]) -> list[str]:
+    plain, secured = s["plain_text"]["per_second"], s["sasl_ssl_and_verify_full"]["per_second"]
+    return [
+        "",
+        "## What security costs",
+        "",
+        f"One indexer process storing {s['detections']:,} detections into PostgreSQL, read "
+        "from a topic filled beforehand; runs of the two settings interleaved, "
+        f"{plain['runs']} of each.",
+        "",
+        "| Kafka, PostgreSQL | detections/s (median) | range |",
+        "|---|---|---|",
+        f"| plain text, `sslmode=disable` | {plain['median']:,} | "
+        f"{plain['min']:,}–{plain['max']:,} |",
+        f"| SASL_SSL with SCRAM-SHA-512, `sslmode=verify-full` | {secured['median']:,} | "
+        f"{secured['min']:,}–{secured['max']:,} |",
+        "",
+        f"Secured, the indexer keeps {s['ratio_secured_to_plain_text']} of its plain-text rate.",
     ]
 
 

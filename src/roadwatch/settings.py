@@ -149,10 +149,22 @@ class Settings(BaseSettings):
     @classmethod
     def _known_store_scheme(cls, url: str) -> str:
         if not url.startswith(("postgresql://", "postgres://", "mongodb://")):
+            # Not the URL itself: it may hold a password.
+            scheme = url.split("://", 1)[0][:20] if "://" in url else "no scheme"
             raise ValueError(
-                f"DETECTIONS_DB_URL must start with postgresql:// or mongodb://, got {url!r}"
+                f"DETECTIONS_DB_URL must start with postgresql:// or mongodb://, not {scheme}"
             )
         return url
+
+    @field_validator("kafka_broker_url")
+    @classmethod
+    def _lists_brokers(cls, value: str) -> str:
+        servers = [server.strip() for server in value.split(",")]
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("KAFKA_BROKER_URL must list host:port pairs, comma-separated")
+        return value
 
 
 def load_settings(state_dir: Path) -> Settings:

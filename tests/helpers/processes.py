@@ -50,6 +50,7 @@ def isolated_environment(home: Path) -> dict[str, str]:
         "ROADWATCH_POSTGRES_PORT": str(free_port()),
         "ROADWATCH_FERRETDB_PORT": str(free_port()),
         "ROADWATCH_FERRETDB_DEBUG_PORT": str(free_port()),
+        "ROADWATCH_FERRETDB_TLS_PORT": str(free_port()),
     }
 
 

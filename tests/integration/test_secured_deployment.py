@@ -15,12 +15,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
+from roadwatch.bootstrap import detection_store
 from roadwatch.kafka_clients import kafka_options
+from roadwatch.server_checks import server_problems
 from roadwatch.settings import Settings
+from tests.helpers.factories import make_detection
 from tests.helpers.ports import free_port
 from tests.helpers.processes import ROADWATCH, settings_env, start_api, start_indexer_process
 from tests.helpers.secured import Secured, secured_deployment
-from tests.helpers.servers import Servers
+from tests.helpers.servers import Servers, unique
 from tests.helpers.sse import read_events
 from tests.helpers.waiting import eventually
 
@@ -189,3 +192,26 @@ async def test_an_acl_missing_for_a_consumer_group_stops_the_indexer_with_one_li
             "GroupAuthorization",
             "docs/deploying.md",
         )
+
+
+@pytest.mark.mongo
+async def test_detections_are_stored_in_mongodb_over_tls_checked_against_its_authority(
+    servers: Servers,
+) -> None:
+    verified = servers.infrastructure.ferretdb.tls_url.replace("/roadwatch?", f"/{unique('tls')}?")
+    store = detection_store(verified)
+    await store.open()
+    try:
+        await store.save([make_detection(), make_detection()])
+        assert await store.count() == 2
+    finally:
+        await store.close()
+    # Without the authority, the server's certificate is not trusted: said, not hung on.
+    unverified = servers.settings.model_copy(
+        update={"detections_db_url": verified.split("&tlsCAFile=")[0]}
+    )
+    problems = await server_problems(unverified)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("MongoDB at 127.0.0.1:"), problems
+    assert "TLS" in problems[0], problems
+    assert "certificate verify failed" in problems[0], problems

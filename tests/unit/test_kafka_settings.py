@@ -82,6 +82,9 @@ def test_sasl_ssl_with_a_password_file_gives_every_client_tls_and_scram(
             "KAFKA_SASL_MECHANISM: Input should be",
         ),
         ({"KAFKA_SASL_PASSWORD_FILE": "/no/such/file"}, "cannot read /no/such/file"),
+        ({"KAFKA_BROKER_URL": ""}, "KAFKA_BROKER_URL must list host:port pairs"),
+        ({"KAFKA_BROKER_URL": "kafka-1:9092,kafka-2"}, "KAFKA_BROKER_URL must list host:port"),
+        ({"DETECTIONS_DB_URL": "postgresq://me:hunter2@db/x"}, "not postgresq"),
         (
             {"KAFKA_SASL_PASSWORD": "a", "KAFKA_SASL_PASSWORD_FILE": "/etc/hostname"},
             "not both",
@@ -100,6 +103,7 @@ def test_incomplete_or_contradictory_settings_are_refused_in_one_line(
         load_settings(clean_env)
     assert says in str(refused.value)
     assert "\n" not in str(refused.value)
+    assert "hunter2" not in str(refused.value)
 
 
 def test_an_unreadable_authority_file_is_named(

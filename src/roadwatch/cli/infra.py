@@ -4,7 +4,7 @@ from typing import Annotated
 import typer
 
 from roadwatch.cli.common import fail
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import SERVICE_NAMES, Infrastructure
 from roadwatch.settings import load_settings
@@ -53,8 +53,24 @@ def infra_status() -> None:
         raise typer.Exit(code=1)
 
 
+KafkaUser = Annotated[
+    str | None,
+    typer.Option(
+        help="Connect as this user of the secured listener (SASL_SSL), and to PostgreSQL "
+        "over TLS checked in full."
+    ),
+]
+
+
 @app.command("env")
-def infra_env() -> None:
+def infra_env(kafka_user: KafkaUser = None) -> None:
     """Print the connection settings, one `NAME=value` a line, ready for `export`."""
-    for key, value in _infrastructure().connection_settings().items():
+    infrastructure = _infrastructure()
+    settings = infrastructure.connection_settings()
+    if kafka_user is not None:
+        users = infrastructure.kafka.users()
+        if kafka_user not in users:
+            raise fail(ConfigurationError(f"no Kafka user {kafka_user!r}; choose from {users}"))
+        settings = infrastructure.secured_settings(kafka_user)
+    for key, value in settings.items():
         print(f"{key}={value}")

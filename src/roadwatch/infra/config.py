@@ -19,6 +19,8 @@ class InfraConfig(BaseSettings):
     postgres_port: int = 5433
     ferretdb_port: int = 27017
     ferretdb_debug_port: int = 27018
+    # FerretDB's second listener: TLS.
+    ferretdb_tls_port: int = 27019
     start_timeout_seconds: float = 90.0
     # False: `roadwatch up` starts no server, even those the settings name on this machine.
     provision: bool = True

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pymongo import AsyncMongoClient
 
+from roadwatch.infra.certificates import local_tls
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
 from roadwatch.infra.postgres import PostgresService
@@ -29,11 +30,24 @@ class FerretDBService(Service):
 
     @property
     def ports(self) -> list[int]:
-        return [self.config.ferretdb_port, self.config.ferretdb_debug_port]
+        return [
+            self.config.ferretdb_port,
+            self.config.ferretdb_debug_port,
+            self.config.ferretdb_tls_port,
+        ]
 
     @property
     def url(self) -> str:
         return f"mongodb://{self.config.host}:{self.config.ferretdb_port}/roadwatch"
+
+    @property
+    def tls_url(self) -> str:
+        """The TLS listener, its certificate checked against the local authority."""
+        ca = local_tls(self.config.tls_dir, host=self.config.host).ca
+        return (
+            f"mongodb://{self.config.host}:{self.config.ferretdb_tls_port}/roadwatch"
+            f"?tls=true&tlsCAFile={ca}"
+        )
 
     @property
     def _binary(self) -> Path:
@@ -89,12 +103,17 @@ class FerretDBService(Service):
 
     def _command(self) -> list[str]:
         host = self.config.host
+        tls = local_tls(self.config.tls_dir, host=host)
         return [
             str(self._binary),
             f"--listen-addr={host}:{self.config.ferretdb_port}",
+            f"--listen-tls={host}:{self.config.ferretdb_tls_port}",
+            f"--listen-tls-cert-file={tls.certificate}",
+            f"--listen-tls-key-file={tls.key}",
             f"--debug-addr={host}:{self.config.ferretdb_debug_port}",
             "--handler=postgresql",
-            f"--postgresql-url={self.postgres.url('ferretdb', scheme='postgres')}",
+            # Its own server, on loopback: no TLS between the two.
+            f"--postgresql-url={self.postgres.url('ferretdb', scheme='postgres')}?sslmode=disable",
             f"--state-dir={self.config.data_dir(self.name)}",
             "--telemetry=disable",
             "--log-level=warn",

@@ -92,6 +92,10 @@ class KafkaService(Service):
             "KAFKA_SSL_CA_FILE": str(local_tls(self.config.tls_dir, host=self.config.host).ca),
         }
 
+    def users(self) -> list[str]:
+        """The users of the secured listener."""
+        return sorted({ADMIN_USER, *(grant.user for grant in self.grants)})
+
     def access(self) -> KafkaAccess:
         """Adds users and ACLs to the running broker."""
         return KafkaAccess(
@@ -248,7 +252,7 @@ class KafkaService(Service):
         change takes a JVM of Kafka's tools, seconds apiece."""
         if not self.grants:
             return
-        users = sorted({ADMIN_USER, *(grant.user for grant in self.grants)})
+        users = self.users()
         passwords = {user: self.password(user) for user in users}
         wanted = json.dumps(
             {"passwords": passwords, "grants": [repr(grant) for grant in self.grants]}

@@ -65,6 +65,16 @@ class Infrastructure:
             merged.update(service.connection_settings())
         return merged
 
+    def secured_settings(self, kafka_user: str) -> dict[str, str]:
+        """The connection settings as `kafka_user` of the secured listener, with PostgreSQL
+        over TLS checked in full against the local authority."""
+        ca = self.config.tls_dir / "ca.pem"
+        verified = {
+            key: f"{url}?sslmode=verify-full&sslrootcert={ca}"
+            for key, url in self.postgres.connection_settings().items()
+        }
+        return {**self.connection_settings(), **verified, **self.kafka.secured_settings(kafka_user)}
+
     def write_env_file(self) -> None:
         path = self.config.home / INFRA_ENV_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
