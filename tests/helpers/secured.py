@@ -2,7 +2,7 @@
 per process, and PostgreSQL over TLS verified in full, as the application role."""
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -10,7 +10,7 @@ import asyncpg
 from pydantic import SecretStr
 
 from roadwatch.infra.postgres import APPLICATION, OWNER
-from roadwatch.kafka_acls import KafkaUsers, least_privilege
+from roadwatch.kafka_acls import Grant, KafkaUsers, least_privilege
 from roadwatch.kafka_topics import COMPACTED
 from roadwatch.settings import Settings
 from tests.helpers.servers import Servers, create_topic, unique
@@ -35,8 +35,10 @@ def verified(url: str, servers: Servers) -> str:
 
 
 @asynccontextmanager
-async def secured_deployment(servers: Servers, *, granted: bool = True) -> AsyncIterator[Secured]:
-    """Fresh topics, Kafka users with the ACLs the docs name (none if not `granted`), and a
+async def secured_deployment(
+    servers: Servers, *, withheld: Callable[[Grant], bool] = lambda _grant: False
+) -> AsyncIterator[Secured]:
+    """Fresh topics, Kafka users with the ACLs the docs name (but those `withheld`), and a
     fresh database that the owner role owns and the application role may use."""
     base = servers.settings.model_copy(
         update={
@@ -58,10 +60,8 @@ async def secured_deployment(servers: Servers, *, granted: bool = True) -> Async
     kafka = servers.infrastructure.kafka
     access = kafka.access()
     await access.add_users(passwords)
-    if granted:
-        await access.grant(
-            least_privilege(base, users, indexer_group=indexer_group, deliver_group=deliver_group)
-        )
+    grants = least_privilege(base, users, indexer_group=indexer_group, deliver_group=deliver_group)
+    await access.grant([grant for grant in grants if not withheld(grant)])
     postgres = servers.infrastructure.postgres
     name = unique("secured")
     admin = await asyncpg.connect(servers.postgres_url)

@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from roadwatch.bootstrap import detection_store
+from roadwatch.infra.kafka import ADMIN_USER
+from roadwatch.kafka_check import check_kafka
 from roadwatch.kafka_clients import kafka_options
 from roadwatch.server_checks import server_problems
 from roadwatch.settings import Settings
@@ -215,3 +217,77 @@ async def test_detections_are_stored_in_mongodb_over_tls_checked_against_its_aut
     assert problems[0].startswith("MongoDB at 127.0.0.1:"), problems
     assert "TLS" in problems[0], problems
     assert "certificate verify failed" in problems[0], problems
+
+
+async def test_topics_creates_what_is_missing_as_an_administrator_and_nothing_as_a_process(
+    servers: Servers,
+) -> None:
+    kafka = servers.infrastructure.kafka
+    names = {
+        "detections_topic": unique("topics.detections"),
+        "alerts_topic": unique("topics.alerts"),
+        "dead_letter_topic": unique("topics.dlq"),
+        "watchlists_topic": unique("topics.watchlists"),
+        "webhooks_dead_letter_topic": unique("topics.webhooks"),
+    }
+    admin = servers.settings.model_copy(
+        update={
+            **names,
+            "kafka_broker_url": kafka.secured_bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": ADMIN_USER,
+            "kafka_sasl_password": SecretStr(kafka.password(ADMIN_USER)),
+            "kafka_ssl_ca_file": servers.infrastructure.config.tls_dir / "ca.pem",
+        }
+    )
+    created = await asyncio.to_thread(_run, ["topics"], admin)
+    assert created.returncode == 0, created.stderr
+    said = dict(line.split(": ", 1) for line in created.stdout.splitlines())
+    assert said[names["detections_topic"]] == "created (6 partitions)"
+    assert said[names["watchlists_topic"]] == (
+        "created (1 partitions, cleanup.policy=compact, delete.retention.ms=86400000)"
+    )
+    again = await asyncio.to_thread(_run, ["topics"], admin)
+    assert all(line.split(": ", 1)[1].startswith("exists") for line in again.stdout.splitlines())
+    # Now there for the check every process makes at start.
+    await check_kafka(admin, topics=list(names.values()))
+
+    # A process's user may create nothing.
+    async with secured_deployment(servers) as secured:
+        process = secured.indexer.model_copy(update={"alerts_topic": unique("topics.more")})
+        await asyncio.to_thread(
+            _refuses, ["topics"], process, "TopicAuthorization", process.alerts_topic
+        )
+
+
+async def test_an_indexer_that_may_not_write_alerts_stops_at_the_first_with_one_line(
+    servers: Servers, tmp_path: Path
+) -> None:
+    async with secured_deployment(
+        servers, withheld=lambda grant: grant.operation == "Write" and "indexer" in grant.user
+    ) as secured:
+        await _migrated(secured)
+        log = tmp_path / "indexer.log"
+        indexer = await asyncio.to_thread(
+            start_indexer_process, secured.indexer, group=secured.indexer_group, log=log
+        )
+        try:
+            suspicious = {
+                "Year": 2011,
+                "Make": "Toyota",
+                "Model": "Land Cruiser",
+                "Category": "SUV",
+            }
+            await _send_as_camera(secured.camera, [orjson.dumps(suspicious)])
+            code = await asyncio.to_thread(indexer.wait, 60)
+        finally:
+            if indexer.poll() is None:
+                indexer.kill()
+        assert code == 1
+        lines = log.read_text().splitlines()
+        fatal = [line for line in lines if line.startswith("roadwatch:")]
+        assert len(fatal) == 1, lines
+        assert "TopicAuthorization" in fatal[0], fatal[0]
+        assert secured.indexer.alerts_topic in fatal[0], fatal[0]
+        assert not [line for line in lines if "trying again" in line]
