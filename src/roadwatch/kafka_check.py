@@ -46,6 +46,12 @@ class KafkaRefused(ConfigurationError):
 
 def refusal(error: BaseException, *, user: str | None = None) -> KafkaRefused | None:
     """The refusal that `error` is, named for an operator, if it is one."""
+    if isinstance(error, ClusterAuthorizationFailedError):
+        # What an idempotent producer meets first when its user may write nowhere.
+        return KafkaRefused(
+            f"Kafka refused {_who(user)}: ClusterAuthorization (a producer needs Write on at "
+            f"least one topic, or IdempotentWrite on the cluster): {ACL_HINT}"
+        )
     if isinstance(error, AUTHORIZATION_ERRORS):
         kind = type(error).__name__.removesuffix("Error").removesuffix("Failed")
         return KafkaRefused(f"Kafka refused {_who(user)}: {kind} ({error}): {ACL_HINT}")

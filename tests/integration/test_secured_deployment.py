@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from roadwatch.bootstrap import detection_store
 from roadwatch.infra.kafka import ADMIN_USER
+from roadwatch.kafka_acls import Grant
 from roadwatch.kafka_check import check_kafka
 from roadwatch.kafka_clients import kafka_options
 from roadwatch.server_checks import server_problems
@@ -261,12 +262,22 @@ async def test_topics_creates_what_is_missing_as_an_administrator_and_nothing_as
         )
 
 
-async def test_an_indexer_that_may_not_write_alerts_stops_at_the_first_with_one_line(
+async def test_an_indexer_that_may_see_but_not_write_alerts_stops_at_the_first_with_one_line(
     servers: Servers, tmp_path: Path
 ) -> None:
     async with secured_deployment(
         servers, withheld=lambda grant: grant.operation == "Write" and "indexer" in grant.user
     ) as secured:
+        # Without any right on the alerts topic, the check at start refuses (the tests above).
+        # With Read on it, the check passes; with Write on the dead letters, the producer
+        # starts; then the broker refuses the first alert.
+        user = secured.indexer.kafka_sasl_username or ""
+        await servers.infrastructure.kafka.access().grant(
+            [
+                Grant(user, "Read", (secured.indexer.alerts_topic,)),
+                Grant(user, "Write", (secured.indexer.dead_letter_topic,)),
+            ]
+        )
         await _migrated(secured)
         log = tmp_path / "indexer.log"
         indexer = await asyncio.to_thread(
