@@ -5,11 +5,13 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import orjson
 import pytest
 
 from roadwatch.bootstrap import detection_store
 from roadwatch.domain import Alert, RuleRef
+from roadwatch.stores import postgres_days
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Dimension
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
@@ -89,3 +91,35 @@ async def test_old_days_go_and_records_older_than_the_window_are_dead_lettered(
 
 async def _count_is(store: DetectionStore, expected: int) -> bool:
     return await store.count() == expected
+
+
+@pytest.mark.postgres
+async def test_a_removed_day_releases_its_ids_a_chunk_at_a_time(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ids of a removed day are forgotten before the day is dropped, in transactions of a
+    few each; a record reusing one of them, later, is stored again."""
+    monkeypatch.setattr(postgres_days, "RELEASE_AT_ONCE", 7)
+    old = datetime(2001, 3, 4, 12, tzinfo=UTC)
+    kept = datetime(2001, 3, 6, 12, tzinfo=UTC)
+    store = detection_store(postgres_database)
+    await store.open()
+    try:
+        removed = [make_detection(timestamp=old + timedelta(seconds=i)) for i in range(20)]
+        await store.save([*removed, make_detection(timestamp=kept)])
+        assert await store.drop_days_before(kept.date()) == [old.date()]
+        connection = await asyncpg.connect(postgres_database)
+        try:
+            left = await connection.fetchval(
+                "SELECT count(*) FROM detection_ids WHERE id = ANY($1::uuid[])",
+                [d.id for d in removed],
+            )
+        finally:
+            await connection.close()
+        assert left == 0
+        reused = make_detection(id=removed[0].id, timestamp=kept + timedelta(minutes=1))
+        await store.save([reused])
+        assert await store.count() == 2
+        assert await store.count_by_make() == await store.group_by_make()
+    finally:
+        await store.close()
