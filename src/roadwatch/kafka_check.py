@@ -121,7 +121,12 @@ async def _connect(
             f"{where}: authentication: the broker does not offer "
             f"{options.get('sasl_mechanism')}: check KAFKA_SASL_MECHANISM"
         ) from None
-    except (TimeoutError, OSError, KafkaError) as error:
+    except TimeoutError:
+        # A broker too busy to answer (starting, or in a long pause) may yet answer.
+        raise KafkaUnreachable(
+            f"{where}: no answer to the handshake within {within:.0f} s"
+        ) from None
+    except (OSError, KafkaError) as error:
         # TCP answered just now: the handshake itself failed.
         raise KafkaRefused(
             f"{where}: the handshake failed ({type(error).__name__}: {error}): does the "
