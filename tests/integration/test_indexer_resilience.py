@@ -78,7 +78,9 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
         kills += 1
     final = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
     try:
-        await asyncio.sleep(2)
+        # The stream ends once the last indexer is storing too.
+        busy = await store.count() + 1_000
+        await eventually(partial(_count_above, store, busy), within=120, what="the last storing")
         ended.set()
         produced = await stream
         # A bound on completion, not on speed: on a loaded 2-core machine FerretDB took

@@ -1,5 +1,7 @@
+import asyncio
 import sys
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +31,18 @@ def configuration_error(error: BaseException) -> ConfigurationError | None:
             if found is not None:
                 return found
     return None
+
+
+def run_or_fail(main: Coroutine[Any, Any, None]) -> None:
+    """Run a process's main coroutine; a configuration error or a Kafka refusal, even one
+    raised inside a task group, ends it with one line and exit 1."""
+    try:
+        asyncio.run(main)
+    except Exception as error:
+        found = configuration_error(error)
+        if found is None:
+            raise
+        raise fail(found) from None
 
 
 def settings() -> Settings:

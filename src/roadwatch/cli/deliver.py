@@ -1,4 +1,3 @@
-import asyncio
 import logging
 from typing import Annotated
 
@@ -6,7 +5,7 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap import started_deliverer
-from roadwatch.cli.common import MetricsHost, MetricsPort, configuration_error, fail
+from roadwatch.cli.common import MetricsHost, MetricsPort, fail, run_or_fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.indexer.health_server import serving_health
@@ -28,20 +27,13 @@ def deliver(
     """POST every alert to the webhooks that want it, retrying failures, until stopped."""
     if metrics_port and not port_is_free(metrics_host, metrics_port):
         raise fail(ConfigurationError(f"deliver: metrics port {metrics_port} is already in use"))
-    try:
-        settings = load_settings()
-        asyncio.run(
-            _deliver(
-                settings,
-                group=group,
-                metrics_address=(metrics_host, metrics_port) if metrics_port else None,
-            )
+    run_or_fail(
+        _deliver(
+            load_settings(),
+            group=group,
+            metrics_address=(metrics_host, metrics_port) if metrics_port else None,
         )
-    except Exception as error:
-        found = configuration_error(error)
-        if found is None:
-            raise
-        raise fail(found) from None
+    )
 
 
 async def _deliver(

@@ -1,4 +1,3 @@
-import asyncio
 import gc
 import logging
 from typing import Annotated
@@ -7,7 +6,7 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap import started_indexer
-from roadwatch.cli.common import MetricsHost, MetricsPort, configuration_error, fail
+from roadwatch.cli.common import MetricsHost, MetricsPort, fail, run_or_fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.indexer.health_server import serving_health
@@ -31,20 +30,14 @@ def indexer(
     """Consume DETECTIONS_TOPIC, store every detection, publish alerts, until stopped."""
     if metrics_port and not port_is_free(metrics_host, metrics_port):
         raise fail(ConfigurationError(f"indexer: metrics port {metrics_port} is already in use"))
-    try:
-        asyncio.run(
-            _index(
-                load_settings(),
-                group=group,
-                max_batch=max_batch,
-                metrics_address=(metrics_host, metrics_port) if metrics_port else None,
-            )
+    run_or_fail(
+        _index(
+            load_settings(),
+            group=group,
+            max_batch=max_batch,
+            metrics_address=(metrics_host, metrics_port) if metrics_port else None,
         )
-    except Exception as error:
-        found = configuration_error(error)
-        if found is None:
-            raise
-        raise fail(found) from None
+    )
 
 
 async def _index(
