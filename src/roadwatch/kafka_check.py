@@ -33,6 +33,9 @@ AUTHORIZATION_ERRORS = (
     TransactionalIdAuthorizationFailed,
 )
 ACL_HINT = "grant the ACLs in docs/deploying.md"
+# A topic created a moment ago reaches the brokers' metadata a moment later: it is looked
+# for this long before it is called missing.
+TOPIC_METADATA_LAG = 5.0
 
 
 class KafkaUnreachable(RoadwatchError):
@@ -140,16 +143,22 @@ async def _check_topics(
 ) -> None:
     client = AIOKafkaClient(**options, request_timeout_ms=int(within * 1000))
     try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(TOPIC_METADATA_LAG, within)
         try:
             await client.bootstrap()
-            cluster = await client.fetch_all_metadata()
+            while True:
+                cluster = await client.fetch_all_metadata()
+                # A cluster with ACLs lists only the topics this user may describe.
+                missing = sorted(set(topics) - cluster.topics())
+                if not missing or loop.time() >= deadline:
+                    break
+                await asyncio.sleep(0.25)
         except KafkaError as error:
             raise KafkaUnreachable(
                 f"Kafka at {options['bootstrap_servers']}: no metadata ({error}): is "
                 "KAFKA_SECURITY_PROTOCOL right?"
             ) from None
-        # A cluster with ACLs lists only the topics this user may describe.
-        missing = sorted(set(topics) - cluster.topics())
         if missing:
             raise KafkaRefused(
                 f"Kafka: {_who(user)} sees no topic {', '.join(missing)}: create it with "
