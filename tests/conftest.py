@@ -1,3 +1,4 @@
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,8 @@ from tests.helpers.servers import (
     Servers,
     fresh_mongo_database_url,
     fresh_postgres_database,
+    remove_session_mongo_databases,
+    remove_session_topics,
 )
 
 # The machine is shared with the servers under test: how long an example takes says nothing.
@@ -33,7 +36,7 @@ SERVICE_OF_MARKER = {"kafka": "kafka", "postgres": "postgres", "mongo": "ferretd
 
 
 @pytest.fixture(scope="session")
-async def servers(request: pytest.FixtureRequest) -> Servers:
+async def servers(request: pytest.FixtureRequest) -> AsyncIterator[Servers]:
     config = InfraConfig()
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
@@ -43,13 +46,20 @@ async def servers(request: pytest.FixtureRequest) -> Servers:
         report=lambda _line: None,
     )
     env = infrastructure.connection_settings()
-    return Servers(
+    servers = Servers(
         kafka=env["KAFKA_BROKER_URL"],
         postgres_url=env["POSTGRES_URL"],
         mongo_url=env["MONGO_URL"],
         settings=load_settings(config.home),
         infrastructure=infrastructure,
     )
+    yield servers
+    # What the session made is removed with it; its PostgreSQL databases already were.
+    async with asyncio.timeout(120):
+        if "kafka" in marked:
+            await remove_session_topics(servers.kafka)
+        if "mongo" in marked:
+            await remove_session_mongo_databases(servers.mongo_url)
 
 
 @pytest.fixture(

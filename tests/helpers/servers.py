@@ -1,6 +1,7 @@
 """Where the local servers answer, and fresh, isolated resources on them: databases and
 topics no other test (or benchmark) uses."""
 
+import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.postgres import PostgresService
@@ -18,9 +21,13 @@ from roadwatch.kafka_topics import TopicSpec, create_missing_topics
 from roadwatch.settings import Settings
 from tests.helpers.ports import free_port
 
+# Every name made here carries its process's mark: what one test session (one xdist worker)
+# made is removed at its end, and nothing that another session, run beside it, still uses.
+SESSION_MARK = uuid.uuid4().hex[:6]
+
 
 def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    return f"{prefix}_{SESSION_MARK}{uuid.uuid4().hex[:10]}"
 
 
 @dataclass(frozen=True)
@@ -79,3 +86,28 @@ async def create_topic(
         {"bootstrap_servers": bootstrap}, [TopicSpec(name, partitions, config or {})]
     )
     return name
+
+
+async def remove_session_topics(bootstrap: str) -> int:
+    """Delete the topics this session made; how many. A broker left with every test's
+    topics ran out of heap after a few runs of the suite."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        ours = [topic for topic in await admin.list_topics() if SESSION_MARK in topic]
+        for first in range(0, len(ours), 100):
+            await admin.delete_topics(ours[first : first + 100])
+    finally:
+        await admin.close()
+    return len(ours)
+
+
+async def remove_session_mongo_databases(mongo_url: str) -> int:
+    """Drop the MongoDB databases this session made; how many."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
+    try:
+        ours = [name for name in await client.list_database_names() if SESSION_MARK in name]
+        await asyncio.gather(*(client.drop_database(name) for name in ours))
+    finally:
+        await client.close()
+    return len(ours)
