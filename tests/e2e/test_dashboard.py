@@ -13,12 +13,12 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright, expect
 
 from roadwatch.bootstrap import detection_store
-from roadwatch.stores.base import DetectionStore
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import ApiProcess, deliverer_running, indexer_running, start_api
 from tests.helpers.receivers import receiver_running
 from tests.helpers.servers import Servers, create_topic, fresh_postgres_database, unique
+from tests.helpers.stored import stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.browser]
@@ -73,7 +73,7 @@ async def test_an_operator_logs_in_sees_a_live_alert_the_counts_and_pages_detect
                     settings.detections_topic,
                     [orjson.dumps({**SEDAN, "Year": 1995 + i % 25}) for i in range(60)],
                 )
-                await eventually(lambda: _stored(store, 60), within=60, what="60 stored")
+                await eventually(lambda: stored_at_least(store, 60), within=60, what="60 stored")
                 await _watch(page, api, settings.kafka_broker_url, settings.detections_topic)
         finally:
             await store.close()
@@ -274,7 +274,3 @@ async def _subscribe_webhooks(page: Page) -> None:
     assert all(r.signed_with for r in working.requests + refusing.requests)
     await failing.get_by_role("button", name="Delete").click()
     await expect(card.locator("tbody tr")).to_have_count(1)
-
-
-async def _stored(store: DetectionStore, count: int) -> bool:
-    return await store.count() >= count

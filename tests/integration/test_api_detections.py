@@ -3,10 +3,10 @@
 import orjson
 import pytest
 
-from roadwatch.stores.base import DetectionStore
 from tests.helpers.api_stack import SEDAN, SUV, Stack
 from tests.helpers.kafka import send_values
 from tests.helpers.processes import indexer_running
+from tests.helpers.stored import stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -20,7 +20,7 @@ async def test_detections_page_by_page_and_stats_equal_to_a_group_by(stack: Stac
             stack.settings.kafka_broker_url, stack.settings.detections_topic, messages
         )
         await eventually(
-            lambda: _stored_at_least(stack.store, produced), within=60, what="all stored"
+            lambda: stored_at_least(stack.store, produced), within=60, what="all stored"
         )
     expected = [str(d.id) for d in await stack.store.list(limit=produced + 1)]
 
@@ -92,7 +92,3 @@ async def test_an_operator_shaped_filter_matches_nothing(stack: Stack) -> None:
     )
     assert response.status_code == 200
     assert response.json()["items"] == []
-
-
-async def _stored_at_least(store: DetectionStore, count: int) -> bool:
-    return await store.count() >= count

@@ -23,6 +23,7 @@ from tests.helpers.ports import free_port
 from tests.helpers.processes import indexer_running, start_api
 from tests.helpers.servers import Servers, unique
 from tests.helpers.sse import read_events
+from tests.helpers.stored import stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -130,4 +131,4 @@ async def _produce(bootstrap: str, count: int) -> None:
 
 
 async def _stored_over(store: DetectionStore, count: int) -> bool:
-    return await store.count() > count
+    return await stored_at_least(store, count + 1)

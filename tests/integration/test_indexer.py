@@ -13,6 +13,7 @@ from roadwatch.watchlists.rules import SEED_ID
 from tests.helpers.kafka import read_topic, send_values, stream_settings
 from tests.helpers.processes import indexer_running
 from tests.helpers.servers import Servers
+from tests.helpers.stored import stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.kafka
@@ -45,7 +46,9 @@ async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_a
     await send_values(servers.kafka, settings.detections_topic, messages)
     async with indexer_running(settings):
         await eventually(
-            lambda: _has(store, len(messages)), within=120, what=f"{len(messages)} stored"
+            lambda: stored_at_least(store, len(messages)),
+            within=120,
+            what=f"{len(messages)} stored",
         )
         alerts = await read_topic(
             servers.kafka,
@@ -83,7 +86,3 @@ async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_a
             # No rule was ever written: the seed rule, from SUSPICIOUS_VEHICLE, is in force.
             "rules": [{"id": str(SEED_ID), "name": "suspicious-vehicle"}],
         }
-
-
-async def _has(store: DetectionStore, count: int) -> bool:
-    return await store.count() >= count

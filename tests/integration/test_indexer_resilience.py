@@ -21,6 +21,7 @@ from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.kafka import stream_settings
 from tests.helpers.processes import indexer_running, start_indexer_process
 from tests.helpers.servers import Servers, own_postgres, unique
+from tests.helpers.stored import counted, stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -67,7 +68,7 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     kills = 0
     while kills < 4:
         process = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
-        busy = await store.count() + 1_000
+        busy = await counted(store) + 1_000
         # Kill it only once it is busy storing, so that the kill lands mid-stream.
         await eventually(
             partial(_count_above, store, busy), within=60, what="the restarted indexer storing"
@@ -79,7 +80,7 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     final = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
     try:
         # The stream ends once the last indexer is storing too.
-        busy = await store.count() + 1_000
+        busy = await counted(store) + 1_000
         await eventually(partial(_count_above, store, busy), within=120, what="the last storing")
         ended.set()
         produced = await stream
@@ -107,15 +108,20 @@ async def test_two_indexers_in_one_group_share_the_stream_exactly(
     settings = await stream_settings(servers, store_url=postgres_database)
     produced = 30_000
     group = unique("group")
-    log = tmp_path / "indexers.log"
+    second_log = tmp_path / "second.log"
     store = detection_store(postgres_database)
     await store.open()
     try:
         stream = asyncio.create_task(produce(settings, count=produced, rate=3_000))
-        first = start_indexer_process(settings, group=group, log=log)
+        first = start_indexer_process(settings, group=group, log=tmp_path / "first.log")
         await eventually(lambda: _count_above(store, 2_000), within=60, what="first indexing")
-        second = start_indexer_process(settings, group=group, log=log)  # a rebalance
-        await eventually(lambda: _count_above(store, 12_000), within=60, what="both indexing")
+        second = start_indexer_process(settings, group=group, log=second_log)  # a rebalance
+
+        async def second_joined() -> bool:
+            return "consuming partitions" in second_log.read_text()
+
+        # Not before it has joined: on a loaded machine its start can outlast the stream.
+        await eventually(second_joined, within=60, what="the second indexer given partitions")
         first.send_signal(signal.SIGTERM)  # another, and a clean shutdown mid-stream
         assert await asyncio.to_thread(first.wait, 30) == 0
         await stream
@@ -171,4 +177,4 @@ async def _not_ready(indexer: Indexer) -> bool:
 
 
 async def _count_above(store: DetectionStore, count: int) -> bool:
-    return await store.count() > count
+    return await stored_at_least(store, count + 1)

@@ -19,6 +19,7 @@ from tests.helpers.kafka import Record, read_topic, send_values, stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import indexer_running, start_indexer_process
 from tests.helpers.servers import Servers, unique
+from tests.helpers.stored import stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
@@ -132,7 +133,7 @@ async def test_a_stream_laced_with_every_kind_of_bad_record_loses_nothing_and_st
         expected_stored = len(sent.good) + len(sent.pairs)
 
         async def all_stored() -> bool:
-            return await store.count() >= expected_stored
+            return await stored_at_least(store, expected_stored)
 
         await eventually(all_stored, within=30, what="every good record stored")
         dead = await read_topic(

@@ -1,0 +1,15 @@
+"""How many detections a store holds, as the tests wait on it."""
+
+from roadwatch.stores.base import DetectionStore
+
+
+async def counted(store: DetectionStore) -> int:
+    """The detections stored, from the store's counts per make. A batch updates them with
+    its inserts or after them, so they are never ahead of what is stored; and they are
+    cheap to read, where counting the detections is not (FerretDB scans them: about 5 s at
+    50,000, which a test asking four times a second turns into a load of its own)."""
+    return sum((await store.count_by_make()).values())
+
+
+async def stored_at_least(store: DetectionStore, count: int) -> bool:
+    return await counted(store) >= count
