@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.servers import remove_session_mongo_databases, remove_session_topics
+
 from bench import (
     alert_latency,
     api_abuse,
@@ -57,6 +59,9 @@ async def main() -> None:
         results, folder=ROOT / "bench" / "results", markdown=ROOT / "docs" / "benchmarks.md"
     )
     print(f"bench: results in {path} and docs/benchmarks.md")
+    # The topics and MongoDB databases made for the run go with it, as a test session's do.
+    await remove_session_topics(bench.kafka)
+    await remove_session_mongo_databases(bench.mongo_url)
 
 
 async def _watchlists(bench: Bench) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 topics no other test (or benchmark) uses."""
 
 import asyncio
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -26,8 +27,16 @@ from tests.helpers.ports import free_port
 SESSION_MARK = uuid.uuid4().hex[:6]
 
 
+_MADE_HERE = re.compile(rf"[._]{SESSION_MARK}[0-9a-f]{{10}}$")
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}_{SESSION_MARK}{uuid.uuid4().hex[:10]}"
+
+
+def made_by_this_session(name: str) -> bool:
+    """Whether `unique` made this name (a topic's has dots for underscores) in this process."""
+    return _MADE_HERE.search(name) is not None
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ async def remove_session_topics(bootstrap: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        ours = [topic for topic in await admin.list_topics() if SESSION_MARK in topic]
+        ours = [topic for topic in await admin.list_topics() if made_by_this_session(topic)]
         for first in range(0, len(ours), 100):
             await admin.delete_topics(ours[first : first + 100])
     finally:
@@ -106,7 +115,7 @@ async def remove_session_mongo_databases(mongo_url: str) -> int:
     """Drop the MongoDB databases this session made; how many."""
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
     try:
-        ours = [name for name in await client.list_database_names() if SESSION_MARK in name]
+        ours = [name for name in await client.list_database_names() if made_by_this_session(name)]
         await asyncio.gather(*(client.drop_database(name) for name in ours))
     finally:
         await client.close()
