@@ -56,8 +56,10 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    # The routes themselves, not the routers: FastAPI matches an included router's routes
+    # through a layer of its own, twice per request.
     for module in (users, token, detections, stats, alerts, watchlists, webhooks, health, web):
-        app.include_router(module.router)
+        app.router.routes.extend(module.router.routes)
     app.mount("/static/swagger", StaticFiles(directory=web.SWAGGER_UI_FILES), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_FILES), name="static")
     app.router.routes.append(metrics_route(registry))

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from operator import itemgetter
 from uuid import UUID
 
 from roadwatch.domain import Alert, Detection, Source
@@ -182,4 +183,6 @@ def _where(source: Source) -> str:
 
 
 def largest_first(counts: dict[str, int]) -> dict[str, int]:
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    """By count, largest first, and by make where counts are equal."""
+    # Two sorts in C, rather than a Python key per make: a sort stays stable in reverse.
+    return dict(sorted(sorted(counts.items()), key=itemgetter(1), reverse=True))
