@@ -96,10 +96,16 @@ class KafkaService(Service):
         """The users of the secured listener."""
         return sorted({ADMIN_USER, *(grant.user for grant in self.grants)})
 
-    def access(self) -> KafkaAccess:
-        """Adds users and ACLs to the running broker."""
+    def access(self, *, class_archive: Path | None = None) -> KafkaAccess:
+        """Adds users and ACLs to the running broker; its tools share their classes through
+        `class_archive`, by default one beside the jars for each Java build."""
+        java = self._java()
         return KafkaAccess(
-            java=self._java(), libs=self._libs, bootstrap=self.bootstrap, log=self.daemon.log_file
+            java=java,
+            libs=self._libs,
+            bootstrap=self.bootstrap,
+            log=self.daemon.log_file,
+            class_archive=class_archive or self._libs.parent / f"tools-{_build_of(java)}.jsa",
         )
 
     @property
@@ -287,3 +293,9 @@ class KafkaService(Service):
 
     def connection_settings(self) -> dict[str, str]:
         return {"KAFKA_BROKER_URL": self.bootstrap}
+
+
+def _build_of(java: str) -> str:
+    """A short name for this Java build: its binary's place and time of change."""
+    binary = Path(java).resolve()
+    return hashlib.sha256(f"{binary}:{binary.stat().st_mtime_ns}".encode()).hexdigest()[:8]
