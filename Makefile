@@ -18,13 +18,15 @@ up: install
 	$(BIN)/roadwatch up
 
 # Three workers (pytest-xdist): the tests mostly wait on servers, so three share two cores
-# well; every test makes its own topics and databases. pytest exits 5 when it collected no
-# test: that is a broken suite, not a pass.
+# well; every test makes its own topics and databases. Each module runs whole on one worker
+# (loadscope), so that a module's fixture, such as an API stack or a secured deployment, is
+# made once; tests/conftest.py puts the modules with slow tests first. pytest exits 5 when
+# it collected no test: that is a broken suite, not a pass.
 TEST_WORKERS ?= 3
 test: install
 	./scripts/system-deps --browser
 	$(BIN)/roadwatch infra up
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 

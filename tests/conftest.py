@@ -1,5 +1,6 @@
 import asyncio
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -28,6 +29,14 @@ hypothesis_settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with the most slow tests first, keeping the order otherwise: `make test`
+    gives each module whole to one worker, and a long module taken last would end the run
+    alone while the other workers stand idle."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 # The server each marker stands for: a run starts only the servers its selected tests need,

@@ -47,6 +47,7 @@ async def page() -> AsyncIterator[Page]:
         await browser.close()
 
 
+@pytest.mark.slow
 async def test_an_operator_logs_in_sees_a_live_alert_the_counts_and_pages_detections(
     servers: Servers, page: Page, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ async def test_an_unknown_route_is_a_json_404(stack: Stack) -> None:
     assert response.json() == {"detail": "Not Found"}
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error_and_no_response_off_schema(
     stack: Stack, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import gc
 import subprocess
 import uuid
 import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -33,6 +34,15 @@ from tests.helpers.sse import read_events
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+async def secured(servers: Servers) -> AsyncIterator[Secured]:
+    """A deployment with the grants docs/deploying.md names, its schema made by
+    `roadwatch migrate`: the tests that share it store only what they name, or nothing."""
+    async with secured_deployment(servers) as deployment:
+        await _migrated(deployment)
+        yield deployment
 
 
 def _run(
@@ -70,67 +80,63 @@ async def _send_as_camera(camera: Settings, values: list[bytes]) -> None:
 
 @pytest.mark.timeout(300)
 async def test_the_whole_pipeline_runs_over_sasl_ssl_and_verified_tls_with_least_privilege(
-    servers: Servers, tmp_path: Path
+    secured: Secured, tmp_path: Path
 ) -> None:
-    async with secured_deployment(servers) as secured:
-        await _migrated(secured)
-        indexer = start_indexer_process(
-            secured.indexer, group=secured.indexer_group, log=tmp_path / "indexer.log"
-        )
-        api = await asyncio.to_thread(
-            start_api, secured.api, port=free_port(), log=tmp_path / "api.log"
-        )
-        try:
-            async with httpx.AsyncClient(
-                base_url=api.url, timeout=httpx.Timeout(10, read=None)
-            ) as client:
+    indexer = start_indexer_process(
+        secured.indexer, group=secured.indexer_group, log=tmp_path / "indexer.log"
+    )
+    api = await asyncio.to_thread(
+        start_api, secured.api, port=free_port(), log=tmp_path / "api.log"
+    )
+    try:
+        async with httpx.AsyncClient(
+            base_url=api.url, timeout=httpx.Timeout(10, read=None)
+        ) as client:
+            await client.post("/users", json={"username": "admin", "password": "a long password"})
+            token = (
                 await client.post(
-                    "/users", json={"username": "admin", "password": "a long password"}
+                    "/token", data={"username": "admin", "password": "a long password"}
                 )
-                token = (
-                    await client.post(
-                        "/token", data={"username": "admin", "password": "a long password"}
-                    )
-                ).json()["access_token"]
-                model = f"secured-{uuid.uuid4().hex[:8]}"
-                alerts: list[dict[str, object]] = []
+            ).json()["access_token"]
+            model = f"secured-{uuid.uuid4().hex[:8]}"
+            alerts: list[dict[str, object]] = []
 
-                async def follow() -> None:
-                    headers = {"Authorization": f"Bearer {token}"}
-                    async with client.stream("GET", "/alerts", headers=headers) as response:
-                        async for event in read_events(response):
-                            if event.event == "alert":
-                                alerts.append(orjson.loads(event.data))
+            async def follow() -> None:
+                headers = {"Authorization": f"Bearer {token}"}
+                async with client.stream("GET", "/alerts", headers=headers) as response:
+                    async for event in read_events(response):
+                        if event.event == "alert":
+                            alerts.append(orjson.loads(event.data))
 
-                follower = asyncio.create_task(follow())
-                values = [
-                    orjson.dumps({"Year": 2011, "Make": "Toyota", "Model": model, "Category": c})
-                    for c in ["SUV"] + ["Sedan"] * 19
-                ]
-                await _send_as_camera(secured.camera, values)
-                url = secured.indexer.detections_db_url
-                await eventually(lambda: _has(url, model, 20), within=60, what="20 stored over TLS")
+            follower = asyncio.create_task(follow())
+            values = [
+                orjson.dumps({"Year": 2011, "Make": "Toyota", "Model": model, "Category": c})
+                for c in ["SUV"] + ["Sedan"] * 19
+            ]
+            await _send_as_camera(secured.camera, values)
+            url = secured.indexer.detections_db_url
+            await eventually(lambda: _has(url, model, 20), within=60, what="20 stored over TLS")
 
-                async def alerted() -> bool:
-                    return any(a.get("model") == model for a in alerts)
+            async def alerted() -> bool:
+                return any(a.get("model") == model for a in alerts)
 
-                await eventually(alerted, within=30, what="the alert on the stream")
-                follower.cancel()
-                page = await client.get(
-                    "/detections",
-                    params={"model": model, "limit": 50},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                assert page.status_code == 200
-                assert page.json()["total"] == 20
-            # The simulated cameras too, through their own least-privileged user.
-            produced = await asyncio.to_thread(_run, ["produce", "--count", "5"], secured.camera)
-            assert produced.returncode == 0, produced.stderr
-        finally:
-            api.stop()
-            indexer.terminate()
-            indexer.wait(timeout=30)
-        assert await _stored(secured.indexer.detections_db_url, model) == 20
+            await eventually(alerted, within=30, what="the alert on the stream")
+            follower.cancel()
+            page = await client.get(
+                "/detections",
+                params={"model": model, "limit": 50},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert page.status_code == 200
+            assert page.json()["total"] == 20
+        # The simulated cameras too, through their own least-privileged user.
+        produced = await asyncio.to_thread(_run, ["produce", "--count", "5"], secured.camera)
+        assert produced.returncode == 0, produced.stderr
+    finally:
+        api.stop()
+        indexer.terminate()
+        indexer.wait(timeout=30)
+    assert await _stored(secured.indexer.detections_db_url, model) == 20
 
 
 async def _has(url: str, model: str, count: int) -> bool:
@@ -158,45 +164,41 @@ async def _migrated(secured: Secured) -> None:
 
 
 async def test_a_wrong_password_an_unknown_authority_or_a_missing_acl_stop_a_process_at_once(
-    servers: Servers,
+    secured: Secured,
 ) -> None:
-    async with secured_deployment(servers) as secured:
-        await _migrated(secured)
-        wrong_password = secured.indexer.model_copy(
-            update={"kafka_sasl_password": SecretStr("not-the-password")}
-        )
-        await asyncio.to_thread(
-            _refuses,
-            ["indexer"],
-            wrong_password,
-            "authentication",
-            secured.indexer.kafka_sasl_username or "",
-        )
+    wrong_password = secured.indexer.model_copy(
+        update={"kafka_sasl_password": SecretStr("not-the-password")}
+    )
+    await asyncio.to_thread(
+        _refuses,
+        ["indexer"],
+        wrong_password,
+        "authentication",
+        secured.indexer.kafka_sasl_username or "",
+    )
 
-        unknown_authority = secured.api.model_copy(update={"kafka_ssl_ca_file": None})
-        await asyncio.to_thread(
-            _refuses, ["api"], unknown_authority, "TLS", "not trusted", "KAFKA_SSL_CA_FILE"
-        )
+    unknown_authority = secured.api.model_copy(update={"kafka_ssl_ca_file": None})
+    await asyncio.to_thread(
+        _refuses, ["api"], unknown_authority, "TLS", "not trusted", "KAFKA_SSL_CA_FILE"
+    )
 
-        # The camera's user may write detections, and nothing else: as the deliverer, it
-        # sees neither the alerts nor its dead letters.
-        await asyncio.to_thread(
-            _refuses, ["deliver"], secured.camera, secured.camera.alerts_topic, "deploying.md"
-        )
+    # The camera's user may write detections, and nothing else: as the deliverer, it
+    # sees neither the alerts nor its dead letters.
+    await asyncio.to_thread(
+        _refuses, ["deliver"], secured.camera, secured.camera.alerts_topic, "deploying.md"
+    )
 
 
 async def test_an_acl_missing_for_a_consumer_group_stops_the_indexer_with_one_line(
-    servers: Servers,
+    secured: Secured,
 ) -> None:
-    async with secured_deployment(servers) as secured:
-        await _migrated(secured)
-        await asyncio.to_thread(
-            _refuses,
-            ["indexer", "--group", "a-group-not-granted"],
-            secured.indexer,
-            "GroupAuthorization",
-            "docs/deploying.md",
-        )
+    await asyncio.to_thread(
+        _refuses,
+        ["indexer", "--group", "a-group-not-granted"],
+        secured.indexer,
+        "GroupAuthorization",
+        "docs/deploying.md",
+    )
 
 
 @pytest.mark.mongo
@@ -229,7 +231,7 @@ async def test_detections_are_stored_in_mongodb_over_tls_checked_against_its_aut
 
 
 async def test_topics_creates_what_is_missing_as_an_administrator_and_nothing_as_a_process(
-    servers: Servers,
+    servers: Servers, secured: Secured
 ) -> None:
     kafka = servers.infrastructure.kafka
     names = {
@@ -263,11 +265,10 @@ async def test_topics_creates_what_is_missing_as_an_administrator_and_nothing_as
     await check_kafka(admin, topics=list(names.values()))
 
     # A process's user may create nothing.
-    async with secured_deployment(servers) as secured:
-        process = secured.indexer.model_copy(update={"alerts_topic": unique("topics.more")})
-        await asyncio.to_thread(
-            _refuses, ["topics"], process, "TopicAuthorization", process.alerts_topic
-        )
+    process = secured.indexer.model_copy(update={"alerts_topic": unique("topics.more")})
+    await asyncio.to_thread(
+        _refuses, ["topics"], process, "TopicAuthorization", process.alerts_topic
+    )
 
 
 async def test_an_indexer_that_may_see_but_not_write_alerts_stops_at_the_first_with_one_line(

@@ -159,6 +159,7 @@ async def test_only_administrators_change_rules_and_every_change_is_recorded(
     assert recorded[2]["rule"] is None
 
 
+@pytest.mark.slow
 async def test_a_rule_goes_live_in_two_indexers_stops_when_disabled_and_stays_deleted(
     stack: Stack, servers: Servers, store_url: str
 ) -> None:

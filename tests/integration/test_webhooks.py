@@ -239,6 +239,7 @@ async def test_a_receiver_that_fails_three_times_gets_the_alert_with_one_message
         assert registry.get_sample_value("roadwatch_webhook_first_attempt_delay_seconds_count") == 1
 
 
+@pytest.mark.slow
 async def test_a_receiver_down_for_30_s_gets_everything_once_it_is_back(clean: Stack) -> None:
     down = Receiver(free_port())
     webhook = await subscribe(clean, down)
@@ -398,6 +399,7 @@ async def test_records_that_are_not_alerts_are_dead_lettered_and_stop_nothing(
     assert all(reason.startswith("not an alert") for reason in reasons[-len(POISON) :])
 
 
+@pytest.mark.slow
 async def test_a_kill_9_of_deliver_loses_no_delivery(clean: Stack, tmp_path: Path) -> None:
     async def unhurried(_number: int, _request: web.Request) -> int:
         await asyncio.sleep(0.01)  # so that deliveries are under way when the kill comes
