@@ -17,7 +17,7 @@ from tests.helpers.ports import free_port
 
 from bench.stack import Bench, api_ready, running_api, start_bare_api, stop
 from roadwatch.api.cursors import encode_cursor
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import Vehicle, load_catalog
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores.base import Position

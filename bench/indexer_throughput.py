@@ -12,7 +12,7 @@ from tests.helpers.servers import unique
 from tests.helpers.waiting import eventually
 
 from bench.stack import Bench, peak_rss_mb, preload, start, stop
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Detection, Source
 from roadwatch.parsing import parse_detection

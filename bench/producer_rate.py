@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from bench.stack import Bench
-from roadwatch.bootstrap import kafka_producer
+from roadwatch.bootstrap.clients import kafka_producer
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
 

@@ -14,7 +14,7 @@ import httpx
 
 from bench.api_scale import latencies, random_detection
 from bench.stack import Bench, running_api
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores import postgres_days

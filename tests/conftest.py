@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.settings import load_settings

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, async_playwright, expect
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import ApiProcess, deliverer_running, indexer_running, start_api

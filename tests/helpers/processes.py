@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import started_deliverer, started_indexer
+from roadwatch.bootstrap.deliverer import started_deliverer
+from roadwatch.bootstrap.indexer import started_indexer
 from roadwatch.indexer.error_policy import STUCK_AFTER
 from roadwatch.indexer.runner import Indexer
 from roadwatch.infra.config import InfraConfig

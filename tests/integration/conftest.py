@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.api_stack import ADMIN, Stack, login
 from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
 from tests.helpers.kafka import stream_settings

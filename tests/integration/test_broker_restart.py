@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import Vehicle
 from roadwatch.infra.config import InfraConfig

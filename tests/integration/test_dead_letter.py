@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.parsing import MAX_MESSAGE_BYTES
 from roadwatch.stores.base import DetectionStore
 from tests.helpers.kafka import read_topic, send_values, stream_settings

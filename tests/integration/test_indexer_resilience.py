@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.indexer.runner import Indexer, NotReady

@@ -9,7 +9,7 @@ from datetime import date
 import asyncpg
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.kafka import stream_settings
 from tests.helpers.processes import settings_env
 from tests.helpers.servers import Servers, unique

@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port

@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.domain import Alert, RuleRef
 from roadwatch.stores import postgres_days
 from roadwatch.stores.base import DetectionFilter, DetectionStore, Dimension

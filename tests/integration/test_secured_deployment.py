@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.infra.kafka import ADMIN_USER
 from roadwatch.kafka_acls import Grant
 from roadwatch.kafka_check import check_kafka

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from roadwatch.bootstrap import detection_store
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.stores.base import DetectionStore
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port

@@ -13,7 +13,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import detection_store, rules_consumer
+from roadwatch.bootstrap.clients import rules_consumer
+from roadwatch.bootstrap.stores import detection_store
 from roadwatch.settings import Settings
 from roadwatch.stores.base import AlertFilter, DetectionFilter
 from roadwatch.stores.watchlists_postgres import WATCHLIST_LOCK, PostgresWatchlistStore

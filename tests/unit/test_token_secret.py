@@ -3,7 +3,7 @@ import secrets
 
 import pytest
 
-from roadwatch.bootstrap import api_app, token_secret
+from roadwatch.bootstrap.api import api_app, token_secret
 from roadwatch.errors import ConfigurationError
 from roadwatch.settings import Settings
 

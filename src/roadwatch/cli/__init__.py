@@ -1,4 +1,8 @@
-"""The `roadwatch` command: one sub-command per process roadwatch runs."""
+"""The `roadwatch` command: one sub-command per process roadwatch runs.
+
+Every process imports this package first, so the sub-commands' modules import little at their
+top: each imports what its own process runs when it runs (`roadwatch indexer` loads no API).
+"""
 
 import typer
 

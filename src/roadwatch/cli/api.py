@@ -1,18 +1,18 @@
 import asyncio
 import os
 import tempfile
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from roadwatch.bootstrap import DependencyUnavailable, api_app, api_topics, kafka_checked
 from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.logs import configure_logging
 from roadwatch.prometheus import MULTIPROCESS_FOLDER
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 # How many workers there are, for each of them to know (uvicorn's own name for it).
 WORKERS = "WEB_CONCURRENCY"
@@ -32,6 +32,11 @@ Workers = Annotated[
 
 def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> None:
     """Serve the Detections API (and the dashboard) with uvicorn."""
+    import uvicorn
+
+    from roadwatch.bootstrap.api import api_app, api_topics
+    from roadwatch.bootstrap.clients import DependencyUnavailable, kafka_checked
+
     settings = load_settings()
     try:
         # Built here even when workers build their own: a setting unfit to serve with, or a
@@ -65,9 +70,11 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> No
         )
 
 
-def worker_app() -> FastAPI:
+def worker_app() -> "FastAPI":
     """The app of one worker process (a process of its own, started afresh), from the same
     settings as the parent's, logging as it does."""
+    from roadwatch.bootstrap.api import api_app
+
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     return api_app(settings, processes=int(os.environ[WORKERS]))

@@ -4,11 +4,9 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import started_deliverer
 from roadwatch.cli.common import MetricsHost, MetricsPort, fail, run_or_fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
-from roadwatch.indexer.health_server import serving_health
 from roadwatch.infra.service import port_is_free
 from roadwatch.kafka_topics import DELIVER_GROUP
 from roadwatch.settings import Settings
@@ -39,6 +37,9 @@ def deliver(
 async def _deliver(
     settings: Settings, *, group: str, metrics_address: tuple[str, int] | None
 ) -> None:
+    from roadwatch.bootstrap.deliverer import started_deliverer
+    from roadwatch.indexer.health_server import serving_health
+
     stop = stop_on_signals()
     registry = CollectorRegistry()
     async with started_deliverer(settings, stop=stop, group_id=group, registry=registry) as run:

@@ -5,11 +5,9 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap import started_indexer
 from roadwatch.cli.common import MetricsHost, MetricsPort, fail, run_or_fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
-from roadwatch.indexer.health_server import serving_health
 from roadwatch.infra.service import port_is_free
 from roadwatch.kafka_topics import INDEXER_GROUP
 from roadwatch.settings import Settings
@@ -43,6 +41,9 @@ def indexer(
 async def _index(
     settings: Settings, *, group: str, max_batch: int, metrics_address: tuple[str, int] | None
 ) -> None:
+    from roadwatch.bootstrap.indexer import started_indexer
+    from roadwatch.indexer.health_server import serving_health
+
     stop = stop_on_signals()
     registry = CollectorRegistry()
     store = settings.detections_db_url.split("://", 1)[0]

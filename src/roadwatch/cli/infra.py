@@ -1,18 +1,22 @@
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from roadwatch.cli.common import fail
 from roadwatch.errors import ConfigurationError, RoadwatchError
-from roadwatch.infra.config import InfraConfig
-from roadwatch.infra.stack import SERVICE_NAMES, Infrastructure
+from roadwatch.infra.config import SERVICE_NAMES, InfraConfig
 from roadwatch.settings import load_settings
+
+if TYPE_CHECKING:
+    from roadwatch.infra.stack import Infrastructure
 
 app = typer.Typer(help="The local Kafka, PostgreSQL and FerretDB servers.", no_args_is_help=True)
 
 
-def _infrastructure() -> Infrastructure:
+def _infrastructure() -> "Infrastructure":
+    from roadwatch.infra.stack import Infrastructure
+
     config = InfraConfig()
     return Infrastructure(config, load_settings(config.home))
 

@@ -5,11 +5,12 @@ import typer
 from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import RoadwatchError
-from roadwatch.stores.schemas import migrate_schemas
 
 
 def migrate() -> None:
     """Apply the database migrations, as MIGRATIONS_DB_URL (the tables' owner) if it is set."""
+    from roadwatch.stores.schemas import migrate_schemas
+
     settings = load_settings()
     owner = settings.migrations_db_url
     detections = settings.detections_db_url

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from roadwatch.bootstrap import DependencyUnavailable, kafka_checked, kafka_producer
+from roadwatch.bootstrap.clients import DependencyUnavailable, kafka_checked, kafka_producer
 from roadwatch.catalog.producer import DetectionProducer, ProducerStats
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.cli.common import fail, run

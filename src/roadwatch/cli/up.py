@@ -1,6 +1,6 @@
 import asyncio
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
@@ -8,12 +8,13 @@ import typer
 from roadwatch.cli.common import fail
 from roadwatch.errors import RoadwatchError
 from roadwatch.infra.config import InfraConfig
-from roadwatch.infra.service import Service
-from roadwatch.infra.stack import Infrastructure
-from roadwatch.server_checks import server_problems
 from roadwatch.settings import Settings, load_settings
 from roadwatch.shutdown import stop_on_signals
 from roadwatch.supervisor import Program, Supervisor
+
+if TYPE_CHECKING:
+    from roadwatch.infra.service import Service
+    from roadwatch.infra.stack import Infrastructure
 
 INDEXER_METRICS_PORT = 9400
 DELIVER_METRICS_PORT = 9401
@@ -54,7 +55,7 @@ def up(
     raise typer.Exit(code=code)
 
 
-def _local_services(settings: Settings, infrastructure: Infrastructure) -> list[str]:
+def _local_services(settings: Settings, infrastructure: "Infrastructure") -> list[str]:
     """The local servers that the settings name: those `up` starts. A server named in the
     environment, elsewhere, is the deployment's own, and only checked."""
     if not infrastructure.config.provision:
@@ -88,6 +89,9 @@ async def _up(
     deliver_metrics_port: int,
     producer: bool,
 ) -> int:
+    from roadwatch.infra.stack import Infrastructure
+    from roadwatch.server_checks import server_problems
+
     stop = stop_on_signals()
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
@@ -144,7 +148,7 @@ async def _up(
     return code
 
 
-def _stop(services: list[Service]) -> None:
+def _stop(services: list["Service"]) -> None:
     for service in reversed(services):
         service.down()
         print(f"{service.name}: stopped", flush=True)

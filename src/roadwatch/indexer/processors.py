@@ -1,6 +1,6 @@
 """The steps a batch of detections goes through; each returns what the next one should see.
 
-The chain is wired in bootstrap: each step takes what the one before it passes on.
+The chain is wired in bootstrap/indexer.py: each step takes what the one before it passes on.
 """
 
 import logging

@@ -2,6 +2,9 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The local servers, in the order they start.
+SERVICE_NAMES = ("postgres", "ferretdb", "kafka")
+
 
 class InfraConfig(BaseSettings):
     """Where the local servers live and which loopback ports they take (`ROADWATCH_*`)."""

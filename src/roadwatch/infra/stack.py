@@ -2,7 +2,7 @@ import asyncio
 import os
 from collections.abc import Callable, Iterable
 
-from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.config import SERVICE_NAMES, InfraConfig
 from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.infra.postgres import APPLICATION_DATABASE, OWNER, PostgresService
@@ -11,8 +11,6 @@ from roadwatch.kafka_acls import KafkaUsers, least_privilege
 from roadwatch.kafka_topics import roadwatch_topics
 from roadwatch.settings import INFRA_ENV_FILE, Settings
 from roadwatch.stores.schemas import migrate_schemas
-
-SERVICE_NAMES = ("postgres", "ferretdb", "kafka")
 
 
 class Infrastructure:

@@ -1,0 +1,52 @@
+"""Kafka's clients that more than one process opens, and the wait for a dependency at start-up."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from roadwatch.errors import RoadwatchError
+from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.kafka_check import check_kafka
+from roadwatch.kafka_clients import kafka_options
+from roadwatch.settings import Settings
+
+
+def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        **kafka_options(settings),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+    )
+
+
+def rules_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A reader of every partition of the watchlists topic, in no group."""
+    return AIOKafkaConsumer(
+        settings.watchlists_topic,
+        **kafka_options(settings),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
+class DependencyUnavailable(RoadwatchError):
+    """A database or the broker did not answer within the time allowed at start-up."""
+
+
+async def open_within(seconds: float, what: str, step: Callable[[], Awaitable[None]]) -> None:
+    # Waits out a dependency that is still starting, but not for ever: a process that
+    # cannot start says so and exits, and its supervisor decides what next.
+    try:
+        async with asyncio.timeout(seconds):
+            await retry_until_done(step, what=what, stop=asyncio.Event())
+    except TimeoutError:
+        raise DependencyUnavailable(f"{what}: no success within {seconds:.0f} s") from None
+
+
+async def kafka_checked(settings: Settings, *, topics: list[str], patience: float) -> None:
+    """Return once Kafka answers and shows `topics`; a refusal (TLS, credentials, an ACL) is
+    raised at once, as KafkaRefused, and a broker away for `patience` s as
+    DependencyUnavailable."""
+    await open_within(patience, "checking Kafka", lambda: check_kafka(settings, topics=topics))

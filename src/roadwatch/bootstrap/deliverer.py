@@ -1,0 +1,87 @@
+"""The webhook deliverer, wired from the settings."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
+
+from roadwatch.bootstrap.clients import kafka_producer
+from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.kafka_check import check_kafka
+from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka_topics import DELIVER_GROUP
+from roadwatch.settings import Settings
+from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
+from roadwatch.webhooks.dead_letters import DeadLetters
+from roadwatch.webhooks.deliverer import Deliverer
+from roadwatch.webhooks.metrics import DeliveryMetrics
+from roadwatch.webhooks.retries import RetrySchedule
+from roadwatch.webhooks.sender import Sender
+from roadwatch.webhooks.targets import TargetPolicy, parse_networks
+
+
+def retry_schedule(settings: Settings) -> RetrySchedule:
+    return RetrySchedule(
+        first=settings.webhook_retry_first,
+        longest=settings.webhook_retry_longest,
+        give_up_after=settings.webhook_retry_for,
+    )
+
+
+@asynccontextmanager
+async def started_deliverer(
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    group_id: str = DELIVER_GROUP,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[Deliverer]:
+    """A deliverer whose store, Kafka clients and HTTP client are open."""
+    async with AsyncExitStack() as stack:
+        store = PostgresWebhookStore(settings.users_db_url)
+        await retry_until_done(store.open, what="opening the webhook store", stop=stop)
+        stack.push_async_callback(store.close)
+
+        topics = [settings.alerts_topic, settings.webhooks_dead_letter_topic]
+        await retry_until_done(
+            lambda: check_kafka(settings, topics=topics), what="checking Kafka", stop=stop
+        )
+        producer = kafka_producer(settings, linger_ms=0)
+        await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(producer.stop)
+
+        sender = Sender(
+            TargetPolicy(parse_networks(settings.webhook_allowed_networks)),
+            timeout=settings.webhook_timeout,
+        )
+        await sender.start()
+        stack.push_async_callback(sender.close)
+
+        consumer = AIOKafkaConsumer(
+            **kafka_options(settings),
+            group_id=group_id,
+            enable_auto_commit=False,
+            # Subscriptions take alerts published after they were made: reading a new
+            # group's topic from the start sends nothing old.
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=10,
+        )
+        deliverer = Deliverer(
+            consumer,
+            topic=settings.alerts_topic,
+            store=store,
+            sender=sender,
+            dead_letters=DeadLetters(producer, topic=settings.webhooks_dead_letter_topic),
+            metrics=DeliveryMetrics(registry or CollectorRegistry()),
+            schedule=retry_schedule(settings),
+            stop=stop,
+            concurrency=settings.webhook_concurrency,
+            timeout=settings.webhook_timeout,
+            history_days=settings.webhook_history_days,
+        )
+        consumer.subscribe([settings.alerts_topic], listener=deliverer.listener())
+        await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(consumer.stop)
+        yield deliverer

@@ -1,0 +1,175 @@
+"""The indexer, its processor chain wired from the settings."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from roadwatch.alerts import KafkaAlertPublisher
+from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
+from roadwatch.bootstrap.stores import detection_store
+from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.indexer.dead_letter import DeadLetterTopic
+from roadwatch.indexer.error_policy import STUCK_AFTER, ErrorPolicy
+from roadwatch.indexer.metrics import IndexerMetrics
+from roadwatch.indexer.processors import (
+    MatchWatchlists,
+    Persist,
+    Processor,
+    PublishAlerts,
+    RecordAlerts,
+    RefuseExpired,
+)
+from roadwatch.indexer.retention import DayKeeper
+from roadwatch.indexer.runner import Indexer
+from roadwatch.kafka_check import check_kafka
+from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka_topics import INDEXER_GROUP
+from roadwatch.settings import Settings
+from roadwatch.stores.base import DetectionStore
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import seed_rule
+from roadwatch.watchlists.topic import RuleFollower
+
+
+def kafka_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
+    """The indexer's consumer: commits are its own, made once a batch is done."""
+    return AIOKafkaConsumer(
+        **kafka_options(settings),
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # A database outage holds a batch for as long as it lasts; stay in the group.
+        max_poll_interval_ms=15 * 60 * 1000,
+        # A light stream is read every 10 ms rather than record by record: each batch
+        # costs a transaction and a commit, and at 1,000 detections/s this cuts the
+        # indexer's CPU threefold while alerts arrive sooner. A heavy one fills 256 KiB
+        # well within that time and is not held back.
+        fetch_min_bytes=256 * 1024,
+        fetch_max_wait_ms=10,
+    )
+
+
+ProducerFactory = Callable[[Settings], AIOKafkaProducer]
+
+
+ConsumerFactory = Callable[[Settings, str], AIOKafkaConsumer]
+
+
+def _indexer_producer(settings: Settings) -> AIOKafkaProducer:
+    # The indexer sends alerts in whole batches of its own: lingering for more only delays.
+    return kafka_producer(settings, linger_ms=0)
+
+
+def processor_chain(
+    store: DetectionStore,
+    rules: Callable[[], RuleIndex],
+    alerts: KafkaAlertPublisher,
+    *,
+    metrics: IndexerMetrics,
+    keep_for: timedelta | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[Processor]:
+    expiry: list[Processor] = [] if keep_for is None else [RefuseExpired(keep_for, clock=clock)]
+    return [
+        *expiry,
+        Persist(store, metrics=metrics),
+        MatchWatchlists(rules),
+        RecordAlerts(store),
+        PublishAlerts(alerts, metrics=metrics),
+    ]
+
+
+@asynccontextmanager
+async def started_indexer(
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    group_id: str = INDEXER_GROUP,
+    max_batch: int = 5000,
+    registry: CollectorRegistry | None = None,
+    stuck_after: float = STUCK_AFTER,
+    producer_factory: ProducerFactory = _indexer_producer,
+    consumer_factory: ConsumerFactory = kafka_consumer,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncIterator[Indexer]:
+    """An indexer whose store and Kafka clients are open, waiting out outages at start."""
+    async with AsyncExitStack() as stack:
+        store = detection_store(settings.detections_db_url)
+        await retry_until_done(store.open, what="opening the detection store", stop=stop)
+        stack.push_async_callback(store.close)
+
+        topics = [
+            settings.detections_topic,
+            settings.alerts_topic,
+            settings.dead_letter_topic,
+            settings.watchlists_topic,
+        ]
+        await retry_until_done(
+            lambda: check_kafka(settings, topics=topics), what="checking Kafka", stop=stop
+        )
+        producer = producer_factory(settings)
+        await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(producer.stop)
+
+        consumer = consumer_factory(settings, group_id)
+        await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(consumer.stop)
+
+        policy = ErrorPolicy(stop=stop, stuck_after=stuck_after)
+        # The rules in force before the first detection: the topic read to its end.
+        rules = RuleFollower(
+            lambda: rules_consumer(settings),
+            topic=settings.watchlists_topic,
+            seed=seed_rule(settings.suspicious_vehicle),
+            retry=policy.retry,
+        )
+        await retry_until_done(rules.start, what="reading the watchlists", stop=stop)
+        stack.push_async_callback(rules.stop)
+
+        registry = registry or CollectorRegistry()
+        metrics = IndexerMetrics(registry)
+        metrics.watchlist_rules.set_function(lambda: rules.current.enabled)
+        metrics.watchlist_skipped.set_function(lambda: rules.skipped)
+        alerts = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
+
+        keep_for = retention_window(settings)
+        days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
+        # Before the first batch, so that a restart after a long stop removes old days first.
+        await retry_until_done(days.upkeep, what="keeping the store's days", stop=stop)
+        upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
+        stack.push_async_callback(_cancelled, upkeep)
+        yield Indexer(
+            consumer,
+            topic=settings.detections_topic,
+            chain=processor_chain(
+                store,
+                lambda: rules.current,
+                alerts,
+                metrics=metrics,
+                keep_for=keep_for,
+                clock=clock,
+            ),
+            dead_letter=DeadLetterTopic(
+                producer, topic=settings.dead_letter_topic, metrics=metrics
+            ),
+            metrics=metrics,
+            policy=policy,
+            ping_store=store.ping,
+            max_batch=max_batch,
+        )
+
+
+def retention_window(settings: Settings) -> timedelta | None:
+    days = settings.detections_retention_days
+    return None if days is None else timedelta(days=days)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
