@@ -1,4 +1,4 @@
-"""The detection store that the settings name."""
+"""The detection store a URL names, chosen by its scheme."""
 
 from roadwatch.errors import ConfigurationError
 from roadwatch.stores.base import DetectionStore
