@@ -22,6 +22,7 @@ from roadwatch.bootstrap.clients import (
     kafka_producer,
     open_within,
     rules_consumer,
+    target_policy,
 )
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.errors import ConfigurationError
@@ -35,7 +36,6 @@ from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import Rule, seed_rule
 from roadwatch.watchlists.topic import RulePublisher, read_rules
 from roadwatch.webhooks.registry import WebhookRegistry
-from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def opened_api_services(
 
         webhooks = WebhookRegistry(
             webhook_store,
-            policy=TargetPolicy(parse_networks(settings.webhook_allowed_networks)),
+            policy=target_policy(settings),
             rule_exists=rule_exists,
             secret_overlap=settings.webhook_secret_overlap,
         )

@@ -1,4 +1,5 @@
-"""Kafka's clients that more than one process opens, and the wait for a dependency at start-up."""
+"""What more than one process builds: Kafka's clients, the webhooks' target policy, and the
+wait for a dependency at start-up."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka_check import check_kafka
 from roadwatch.kafka_clients import kafka_options
 from roadwatch.settings import Settings
+from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
 
 def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
@@ -50,3 +52,9 @@ async def kafka_checked(settings: Settings, *, topics: list[str], patience: floa
     raised at once, as KafkaRefused, and a broker away for `patience` s as
     DependencyUnavailable."""
     await open_within(patience, "checking Kafka", lambda: check_kafka(settings, topics=topics))
+
+
+def target_policy(settings: Settings) -> TargetPolicy:
+    """Where webhooks may point: one rule for the API, which checks a target when it is
+    registered, and for the deliverer, which checks it again when it sends."""
+    return TargetPolicy(parse_networks(settings.webhook_allowed_networks))

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
-from roadwatch.bootstrap.clients import kafka_producer
+from roadwatch.bootstrap.clients import kafka_producer, target_policy
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka_check import check_kafka
 from roadwatch.kafka_clients import kafka_options
@@ -19,7 +19,6 @@ from roadwatch.webhooks.deliverer import Deliverer
 from roadwatch.webhooks.metrics import DeliveryMetrics
 from roadwatch.webhooks.retries import RetrySchedule
 from roadwatch.webhooks.sender import Sender
-from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
 
 def retry_schedule(settings: Settings) -> RetrySchedule:
@@ -53,7 +52,7 @@ async def started_deliverer(
         stack.push_async_callback(producer.stop)
 
         sender = Sender(
-            TargetPolicy(parse_networks(settings.webhook_allowed_networks)),
+            target_policy(settings),
             timeout=settings.webhook_timeout,
         )
         await sender.start()
