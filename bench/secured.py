@@ -14,7 +14,7 @@ from tests.helpers.servers import unique
 from bench.indexer_throughput import indexer_rate, summary
 from bench.stack import Bench, preload
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.kafka_acls import Grant
+from roadwatch.kafka.acls import Grant
 from roadwatch.settings import Settings
 
 

@@ -18,7 +18,7 @@ from tests.helpers.waiting import eventually
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
-from roadwatch.kafka_topics import COMPACTED, TopicSpec, create_missing_topics
+from roadwatch.kafka.topics import COMPACTED, TopicSpec, create_missing_topics
 from roadwatch.settings import Settings, load_settings
 
 LOGS = Path(".roadwatch/bench")

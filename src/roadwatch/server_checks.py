@@ -11,8 +11,8 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from roadwatch.errors import RoadwatchError
-from roadwatch.kafka_check import check_kafka
-from roadwatch.kafka_topics import roadwatch_topics
+from roadwatch.kafka.check import check_kafka
+from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.settings import Settings
 
 WITHIN = 10.0

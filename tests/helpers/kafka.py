@@ -8,7 +8,7 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from roadwatch.kafka_topics import COMPACTED
+from roadwatch.kafka.topics import COMPACTED
 from roadwatch.settings import Settings
 from tests.helpers.servers import Servers, create_topic
 

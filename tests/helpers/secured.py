@@ -10,8 +10,8 @@ import asyncpg
 from pydantic import SecretStr
 
 from roadwatch.infra.postgres import APPLICATION, OWNER
-from roadwatch.kafka_acls import Grant, KafkaUsers, least_privilege
-from roadwatch.kafka_topics import COMPACTED
+from roadwatch.kafka.acls import Grant, KafkaUsers, least_privilege
+from roadwatch.kafka.topics import COMPACTED
 from roadwatch.settings import Settings
 from tests.helpers.servers import Servers, create_topic, unique
 

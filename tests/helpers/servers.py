@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.postgres import PostgresService
 from roadwatch.infra.stack import Infrastructure
-from roadwatch.kafka_topics import TopicSpec, create_missing_topics
+from roadwatch.kafka.topics import TopicSpec, create_missing_topics
 from roadwatch.settings import Settings
 from tests.helpers.ports import free_port
 

@@ -16,7 +16,7 @@ from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import Vehicle
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.kafka import KafkaService
-from roadwatch.kafka_topics import roadwatch_topics
+from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.stores.base import DetectionStore
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from roadwatch.kafka_acls import Grant
+from roadwatch.kafka.acls import Grant
 from tests.helpers.servers import Servers, unique
 
 pytestmark = pytest.mark.kafka

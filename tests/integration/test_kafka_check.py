@@ -5,8 +5,8 @@ import asyncio
 
 import pytest
 
-from roadwatch.kafka_check import TOPIC_METADATA_LAG, KafkaRefused, check_kafka
-from roadwatch.kafka_topics import TopicSpec, create_missing_topics
+from roadwatch.kafka.check import TOPIC_METADATA_LAG, KafkaRefused, check_kafka
+from roadwatch.kafka.topics import TopicSpec, create_missing_topics
 from tests.helpers.servers import Servers, unique
 
 pytestmark = pytest.mark.kafka

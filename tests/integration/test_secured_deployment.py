@@ -20,9 +20,9 @@ from pydantic import SecretStr
 
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.infra.kafka import ADMIN_USER
-from roadwatch.kafka_acls import Grant
-from roadwatch.kafka_check import check_kafka
-from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka.acls import Grant
+from roadwatch.kafka.check import check_kafka
+from roadwatch.kafka.clients import kafka_options
 from roadwatch.server_checks import server_problems
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from roadwatch.cli import app
 from roadwatch.infra.config import InfraConfig
-from roadwatch.kafka_topics import roadwatch_topics
+from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from aiokafka.errors import (
 )
 
 from roadwatch.errors import ConfigurationError
-from roadwatch.kafka_check import refusal
+from roadwatch.kafka.check import refusal
 
 
 def test_a_refused_topic_or_group_is_named_with_where_to_grant_it() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from roadwatch.errors import ConfigurationError
 from roadwatch.infra.certificates import local_tls
-from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka.clients import kafka_options
 from roadwatch.settings import load_settings
 
 

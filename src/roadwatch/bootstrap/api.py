@@ -26,7 +26,7 @@ from roadwatch.bootstrap.clients import (
 )
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.errors import ConfigurationError
-from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka.clients import kafka_options
 from roadwatch.prometheus import served_registry
 from roadwatch.settings import Settings
 from roadwatch.stores.users_postgres import PostgresUserStore

@@ -8,8 +8,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from roadwatch.errors import RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
-from roadwatch.kafka_check import check_kafka
-from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka.check import check_kafka
+from roadwatch.kafka.clients import kafka_options
 from roadwatch.settings import Settings
 from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 

@@ -9,9 +9,9 @@ from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap.clients import kafka_producer, target_policy
 from roadwatch.indexer.backoff import retry_until_done
-from roadwatch.kafka_check import check_kafka
-from roadwatch.kafka_clients import kafka_options
-from roadwatch.kafka_topics import DELIVER_GROUP
+from roadwatch.kafka.check import check_kafka
+from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.topics import DELIVER_GROUP
 from roadwatch.settings import Settings
 from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
 from roadwatch.webhooks.dead_letters import DeadLetters

@@ -26,9 +26,9 @@ from roadwatch.indexer.processors import (
 )
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
-from roadwatch.kafka_check import check_kafka
-from roadwatch.kafka_clients import kafka_options
-from roadwatch.kafka_topics import INDEXER_GROUP
+from roadwatch.kafka.check import check_kafka
+from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex

@@ -7,7 +7,7 @@ import uvloop
 
 from roadwatch.errors import ConfigurationError, RoadwatchError
 from roadwatch.infra.config import InfraConfig
-from roadwatch.kafka_check import refusal
+from roadwatch.kafka.check import refusal
 from roadwatch.settings import Settings, load_settings
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from roadwatch.cli.common import MetricsHost, MetricsPort, fail, run_or_fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.infra.service import port_is_free
-from roadwatch.kafka_topics import DELIVER_GROUP
+from roadwatch.kafka.topics import DELIVER_GROUP
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
 

@@ -6,9 +6,9 @@ import typer
 from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import RoadwatchError
-from roadwatch.kafka_check import KafkaRefused, KafkaUnreachable, check_kafka, refusal
-from roadwatch.kafka_clients import kafka_options
-from roadwatch.kafka_topics import create_missing_topics, roadwatch_topics
+from roadwatch.kafka.check import KafkaRefused, KafkaUnreachable, check_kafka, refusal
+from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.topics import create_missing_topics, roadwatch_topics
 from roadwatch.settings import Settings
 
 Replicas = Annotated[

@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from roadwatch.errors import ConfigurationError, RoadwatchError
-from roadwatch.kafka_check import refusal
+from roadwatch.kafka.check import refusal
 from roadwatch.shutdown import sleep_until_stopped
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from roadwatch.infra.errors import InfraError
 from roadwatch.infra.kafka_access import SCRAM_MECHANISM, KafkaAccess
 from roadwatch.infra.service import Service
 from roadwatch.infra.tools import find_program, run_logged
-from roadwatch.kafka_acls import Grant
-from roadwatch.kafka_topics import TopicSpec, create_missing_topics
+from roadwatch.kafka.acls import Grant
+from roadwatch.kafka.topics import TopicSpec, create_missing_topics
 
 KAFKA_VERSION = "4.1.1"
 PROBE_TOPIC = "roadwatch.infra.probe"

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from roadwatch.infra.errors import InfraError
-from roadwatch.kafka_acls import Grant
+from roadwatch.kafka.acls import Grant
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 # Each tool is a JVM of its own: two at a time keeps both cores busy without crowding them.

@@ -7,8 +7,8 @@ from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.infra.postgres import APPLICATION_DATABASE, OWNER, PostgresService
 from roadwatch.infra.service import Service, ServiceStatus
-from roadwatch.kafka_acls import KafkaUsers, least_privilege
-from roadwatch.kafka_topics import roadwatch_topics
+from roadwatch.kafka.acls import KafkaUsers, least_privilege
+from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.settings import INFRA_ENV_FILE, Settings
 from roadwatch.stores.schemas import migrate_schemas
 

@@ -22,7 +22,7 @@ from aiokafka.errors import (
 )
 
 from roadwatch.errors import ConfigurationError, RoadwatchError
-from roadwatch.kafka_clients import kafka_options
+from roadwatch.kafka.clients import kafka_options
 from roadwatch.settings import Settings
 
 # What the cluster answers when an ACL is missing: it does not pass with time.

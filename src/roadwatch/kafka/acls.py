@@ -9,7 +9,7 @@ reads alerts and writes its dead letters. Topics are created by an administrator
 from dataclasses import dataclass
 from typing import Literal
 
-from roadwatch.kafka_topics import DELIVER_GROUP, INDEXER_GROUP
+from roadwatch.kafka.topics import DELIVER_GROUP, INDEXER_GROUP
 from roadwatch.settings import Settings
 
 
