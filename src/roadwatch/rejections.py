@@ -20,6 +20,12 @@ class Reason(StrEnum):
     STORE_REFUSED = "store_refused"
     ID_CONFLICT = "id_conflict"
     EXPIRED = "expired"
+    # Given by the Kafka reader, for a record that is not one as Kafka's protocol defines it:
+    # a header name that is not UTF-8; a record whose bytes do not parse (with the rest of
+    # its batch); a batch that cannot be read at all (its checksum, or its compression).
+    HEADER_NOT_UTF8 = "header_not_utf8"
+    CORRUPT_RECORD = "corrupt_record"
+    UNREADABLE_BATCH = "unreadable_batch"
 
 
 class RejectedMessage(RoadwatchError):

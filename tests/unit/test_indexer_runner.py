@@ -47,7 +47,9 @@ class FakeConsumer:
         assert topics == [TOPIC]
         self.listener = listener
 
-    async def getmany(self, *, timeout_ms: int, max_records: int) -> Records:
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int, max_records: int | None = None
+    ) -> Records:
         if self.before_read:
             await self.before_read.pop(0)()
         if not self.batches:

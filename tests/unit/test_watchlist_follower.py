@@ -36,7 +36,9 @@ class FlakyConsumer:
     async def position(self, _partition: TopicPartition) -> int:
         return 0
 
-    async def getmany(self, *_partitions: Any, timeout_ms: int) -> dict[Any, Any]:
+    async def getmany(
+        self, *_partitions: Any, timeout_ms: int, max_records: int | None = None
+    ) -> dict[Any, Any]:
         await asyncio.sleep(0.01)
         if self._broken.is_set():
             raise ConnectionError("the broker is away")

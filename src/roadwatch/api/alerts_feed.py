@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.errors import RoadwatchError
+from roadwatch.kafka.reader import Reader, SkipUnreadable, consumer
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class KafkaAlertFeed:
         self._subscribers: set[_Subscriber] = set()
         self._next: Position = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._unreadable = SkipUnreadable(counted=lambda _reason: skipped())
         self._pump: asyncio.Task[None] | None = None
         self._down: str | None = None
 
@@ -163,22 +165,22 @@ class KafkaAlertFeed:
     async def _open(self) -> AIOKafkaConsumer:
         """A consumer of every partition, at the positions reached so far (new: the end)."""
         # No group: this process is assigned every partition, so it sees every alert.
-        consumer = AIOKafkaConsumer(self._topic, **self._kafka, enable_auto_commit=False)
-        await consumer.start()
+        following = consumer(self._topic, **self._kafka, enable_auto_commit=False)
+        await following.start()
         try:
-            partitions = list(consumer.assignment())
+            partitions = list(following.assignment())
             if not partitions:
                 raise RoadwatchError(f"the alerts topic {self._topic!r} does not exist")
             for tp in partitions:
                 if tp.partition in self._next:
-                    consumer.seek(tp, self._next[tp.partition])
+                    following.seek(tp, self._next[tp.partition])
                 else:
-                    await consumer.seek_to_end(tp)
-                    self._next[tp.partition] = await consumer.position(tp)
+                    await following.seek_to_end(tp)
+                    self._next[tp.partition] = await following.position(tp)
         except BaseException:
-            await consumer.stop()
+            await following.stop()
             raise
-        return consumer
+        return following
 
     async def _run(self) -> None:
         delay = self._first_delay
@@ -199,20 +201,22 @@ class KafkaAlertFeed:
             else:
                 return
 
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+    async def _follow(self, following: AIOKafkaConsumer) -> None:
+        reader = Reader(following, on_unreadable=self._unreadable)
         while True:
-            batches = await consumer.getmany(timeout_ms=1000)
+            fetched = await reader.read(timeout_ms=1000)
             if self._down is not None:
                 log.info("the alert feed follows the alerts topic again")
                 self._down = None
-            for tp, records in batches.items():
+            for records in fetched.records.values():
                 for record in records:
-                    self._next[tp.partition] = record.offset + 1
                     alert = self._alert(record)
                     if alert is None:
                         continue
                     for subscriber in self._subscribers:
                         subscriber.offer(alert)
+            for tp, end in fetched.ends.items():
+                self._next[tp.partition] = end
 
     def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> _Alert | None:
         """The alert, or None (skipped, logged, counted) if the record holds none."""
@@ -267,16 +271,17 @@ class KafkaAlertFeed:
         behind = {p: o for p, o in start.items() if o < until[p]}
         if not behind:
             return
-        consumer = AIOKafkaConsumer(**self._kafka, enable_auto_commit=False)
-        await consumer.start()
+        replaying = consumer(**self._kafka, enable_auto_commit=False)
+        await replaying.start()
+        reader = Reader(replaying, on_unreadable=self._unreadable)
         try:
             partitions = [TopicPartition(self._topic, p) for p in behind]
-            consumer.assign(partitions)
+            replaying.assign(partitions)
             for tp in partitions:
-                consumer.seek(tp, behind[tp.partition])
+                replaying.seek(tp, behind[tp.partition])
             while behind:
-                batches = await consumer.getmany(*partitions, timeout_ms=1000)
-                for tp, records in batches.items():
+                fetched = await reader.read(*partitions, timeout_ms=1000)
+                for tp, records in fetched.records.items():
                     for record in records:
                         if record.offset < until[tp.partition]:
                             alert = self._alert(record)
@@ -286,11 +291,11 @@ class KafkaAlertFeed:
                     # Also ends a partition whose missed records the broker no longer keeps.
                     if (
                         tp.partition in behind
-                        and await consumer.position(tp) >= until[tp.partition]
+                        and await replaying.position(tp) >= until[tp.partition]
                     ):
                         del behind[tp.partition]
         finally:
-            await consumer.stop()
+            await replaying.stop()
 
 
 def _rule_ids(body: dict[str, object]) -> frozenset[str]:

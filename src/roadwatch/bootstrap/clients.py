@@ -10,6 +10,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.reader import consumer
 from roadwatch.settings import Settings
 from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
@@ -25,7 +26,7 @@ def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProduce
 
 def rules_consumer(settings: Settings) -> AIOKafkaConsumer:
     """A reader of every partition of the watchlists topic, in no group."""
-    return AIOKafkaConsumer(
+    return consumer(
         settings.watchlists_topic,
         **kafka_options(settings),
         enable_auto_commit=False,

@@ -4,13 +4,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap.clients import kafka_producer, target_policy
 from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import DELIVER_GROUP
 from roadwatch.settings import Settings
 from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
@@ -58,7 +58,7 @@ async def started_deliverer(
         await sender.start()
         stack.push_async_callback(sender.close)
 
-        consumer = AIOKafkaConsumer(
+        alerts = consumer(
             **kafka_options(settings),
             group_id=group_id,
             enable_auto_commit=False,
@@ -68,7 +68,7 @@ async def started_deliverer(
             fetch_max_wait_ms=10,
         )
         deliverer = Deliverer(
-            consumer,
+            alerts,
             topic=settings.alerts_topic,
             store=store,
             sender=sender,
@@ -80,7 +80,7 @@ async def started_deliverer(
             timeout=settings.webhook_timeout,
             history_days=settings.webhook_history_days,
         )
-        consumer.subscribe([settings.alerts_topic], listener=deliverer.listener())
-        await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
-        stack.push_async_callback(consumer.stop)
+        alerts.subscribe([settings.alerts_topic], listener=deliverer.listener())
+        await retry_until_done(alerts.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(alerts.stop)
         yield deliverer

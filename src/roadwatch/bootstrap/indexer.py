@@ -28,6 +28,7 @@ from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
@@ -38,7 +39,7 @@ from roadwatch.watchlists.topic import RuleFollower
 
 def kafka_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
     """The indexer's consumer: commits are its own, made once a batch is done."""
-    return AIOKafkaConsumer(
+    return consumer(
         **kafka_options(settings),
         group_id=group_id,
         enable_auto_commit=False,
@@ -116,9 +117,9 @@ async def started_indexer(
         await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
         stack.push_async_callback(producer.stop)
 
-        consumer = consumer_factory(settings, group_id)
-        await retry_until_done(consumer.start, what="connecting to Kafka", stop=stop)
-        stack.push_async_callback(consumer.stop)
+        detections = consumer_factory(settings, group_id)
+        await retry_until_done(detections.start, what="connecting to Kafka", stop=stop)
+        stack.push_async_callback(detections.stop)
 
         policy = ErrorPolicy(stop=stop, stuck_after=stuck_after)
         # The rules in force before the first detection: the topic read to its end.
@@ -144,7 +145,7 @@ async def started_indexer(
         upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
         stack.push_async_callback(_cancelled, upkeep)
         yield Indexer(
-            consumer,
+            detections,
             topic=settings.detections_topic,
             chain=processor_chain(
                 store,

@@ -10,6 +10,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from roadwatch.domain import Detection, FromRecord, Source
 from roadwatch.indexer.dead_letter import Rejection
+from roadwatch.kafka.reader import Fetched
 from roadwatch.rejections import RejectedMessage
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -50,9 +51,10 @@ class Batch:
         self.rejections += [(self.record_of(d.source), why) for d, why in refused]
 
 
-def read_batch(records: Records, *, generation: int, decode: Decode) -> Batch:
+def read_batch(fetched: Fetched, *, generation: int, decode: Decode) -> Batch:
     """Decode every record; each becomes a detection or a rejection."""
     arrived = time.perf_counter()
+    records = fetched.records
     detections: list[Detection] = []
     rejections: list[Rejection] = []
     for partition_records in records.values():
@@ -66,8 +68,6 @@ def read_batch(records: Records, *, generation: int, decode: Decode) -> Batch:
                 rejections.append((record, decoded))
             else:
                 detections.append(decoded)
-    offsets = {
-        partition: OffsetAndMetadata(batch[-1].offset + 1, "")
-        for partition, batch in records.items()
-    }
+    # Past the unreadable records too, which the reader has dead-lettered.
+    offsets = {partition: OffsetAndMetadata(end, "") for partition, end in fetched.ends.items()}
     return Batch(records, rejections, offsets, arrived, generation, passing=detections)

@@ -9,19 +9,21 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.indexer.metrics import IndexerMetrics
+from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
 
 log = logging.getLogger(__name__)
 
-Rejection = tuple[ConsumerRecord[bytes, bytes], RejectedMessage]
+# A record, or what the reader could read of one, with why it is set aside.
+Rejection = tuple[ConsumerRecord[bytes, bytes] | Unreadable, RejectedMessage]
 OWN_PREFIX = "roadwatch."
 # Where incoming headers named like roadwatch's own are kept, so that none can pass for them.
 ORIGINAL_PREFIX = "original."
 
 
 def dead_letter_headers(
-    record: ConsumerRecord[bytes, bytes], rejection: RejectedMessage
-) -> list[tuple[str, bytes]]:
+    record: ConsumerRecord[bytes, bytes] | Unreadable, rejection: RejectedMessage
+) -> list[tuple[str, bytes | None]]:
     return [
         *(
             (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)

@@ -10,7 +10,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from roadwatch.errors import RoadwatchError
 from roadwatch.indexer.backoff import GaveUpOnShutdown
-from roadwatch.indexer.batch import Batch, Records, read_batch
+from roadwatch.indexer.batch import Batch, read_batch
 from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.indexer.error_policy import ErrorPolicy
@@ -18,6 +18,9 @@ from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import Processor
 from roadwatch.indexer.progress import Progress
+from roadwatch.kafka.reader import Fetching, Reader
+from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.rejections import RejectedMessage
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +28,10 @@ log = logging.getLogger(__name__)
 COMMITS_COALESCED = 16
 
 
-class Consumer(Protocol):
+class Consumer(Fetching, Protocol):
     """What the indexer asks of its Kafka consumer (aiokafka's, or a fake in unit tests)."""
 
     def subscribe(self, topics: list[str], *, listener: ConsumerRebalanceListener) -> None: ...
-    async def getmany(self, *, timeout_ms: int, max_records: int) -> Records: ...
     async def commit(self, offsets: Offsets) -> None: ...
     def assignment(self) -> Iterable[TopicPartition]: ...
     def highwater(self, partition: TopicPartition) -> int | None: ...
@@ -89,6 +91,7 @@ class Indexer:
         max_batch: int = 5000,
     ) -> None:
         self._consumer = consumer
+        self._reader = Reader(consumer, on_unreadable=self._dead_letter_unreadable)
         self._topic = topic
         self._chain = chain
         self._dead_letter = dead_letter
@@ -121,12 +124,12 @@ class Indexer:
         working = asyncio.create_task(self._pipeline.run())
         try:
             while not stop.is_set() and not working.done():
-                records = await self._consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+                fetched = await self._reader.read(timeout_ms=200, max_records=self._max_batch)
                 # getmany returns records of assigned partitions only: they belong to the
                 # generation current now.
-                if records:
+                if fetched:
                     batch = read_batch(
-                        records, generation=self._generation, decode=self._policy.decode
+                        fetched, generation=self._generation, decode=self._policy.decode
                     )
                     self.progress.read(batch)
                     await _unless_done(self._pipeline.put(batch), working)
@@ -161,6 +164,11 @@ class Indexer:
                 batch.reject(refused)
 
         return Wide(step, processor.batches_at_once)
+
+    async def _dead_letter_unreadable(self, unreadable: Sequence[Unreadable]) -> None:
+        # Before the batch read with them is queued, so before any commit that passes them.
+        rejections = [(u, RejectedMessage(u.reason, u.detail)) for u in unreadable]
+        await self._policy.retry(lambda: self._dead_letter(rejections), what="dead-lettering")
 
     async def _dead_letter_stage(self, batch: Batch) -> None:
         if batch.rejections and not batch.stale:

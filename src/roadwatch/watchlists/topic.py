@@ -17,6 +17,8 @@ from aiokafka.structs import ConsumerRecord
 
 from roadwatch.errors import ConfigurationError
 from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.kafka.reader import Reader, SkipUnreadable
+from roadwatch.rejections import Reason
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import (
     MAX_RULES,
@@ -46,6 +48,13 @@ class RuleLog:
         self.rules: dict[UUID, Rule] = {}
         self.next: dict[int, int] = {}
         self.skipped = 0
+        self._unreadable = SkipUnreadable(counted=self._count_unreadable)
+
+    def _count_unreadable(self, _reason: Reason) -> None:
+        self.skipped += 1
+
+    def reader(self, consumer: AIOKafkaConsumer) -> Reader:
+        return Reader(consumer, on_unreadable=self._unreadable)
 
     @property
     def ever_written(self) -> bool:
@@ -101,8 +110,9 @@ class RuleLog:
         """Read every record written before this call."""
         ends = await consumer.end_offsets(partitions)
         behind = dict(ends)
+        reader = self.reader(consumer)
         while behind:
-            for records in (await consumer.getmany(*behind, timeout_ms=500)).values():
+            for records in (await reader.read(*behind, timeout_ms=500)).records.values():
                 for record in records:
                     self.apply(record)
             for tp, end in list(behind.items()):
@@ -195,17 +205,19 @@ class RuleFollower:
                 consumer = self._consumers()
                 await self._log.open(consumer)
                 self._consumer = consumer
-            batches = await self._consumer.getmany(timeout_ms=1000)
+            fetched = await self._log.reader(self._consumer).read(timeout_ms=1000)
         except Exception:
             if self._consumer is not None:
                 with contextlib.suppress(Exception):
                     await self._consumer.stop()
                 self._consumer = None
             raise
-        for records in batches.values():
+        for records in fetched.records.values():
             for record in records:
                 self._log.apply(record)
-        if batches:
+        for tp, end in fetched.ends.items():
+            self._log.next[tp.partition] = end
+        if fetched:
             self._rebuild()
 
     def _rebuild(self) -> None:

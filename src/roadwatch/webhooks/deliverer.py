@@ -10,7 +10,7 @@ what was acknowledged is not sent again.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 from uuid import UUID
@@ -23,6 +23,8 @@ from aiokafka.structs import ConsumerRecord
 from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
 from roadwatch.indexer.error_policy import STUCK_AFTER
 from roadwatch.indexer.runner import NotReady
+from roadwatch.kafka.reader import Reader
+from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.shutdown import sleep_until_stopped
 from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
 from roadwatch.webhooks.dead_letters import DeadLetters
@@ -68,6 +70,7 @@ class Deliverer:
         max_unsettled: int = 10_000,
     ) -> None:
         self._consumer = consumer
+        self._reader = Reader(consumer, on_unreadable=self._skip_unreadable)
         self._topic = topic
         self._store = store
         self._sender = sender
@@ -142,10 +145,14 @@ class Deliverer:
                 # Receivers or the database are behind: read on once they catch up.
                 await sleep_until_stopped(self._stop, 0.05)
                 continue
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+            fetched = await self._reader.read(timeout_ms=200, max_records=1000)
             await self._follow_subscriptions()
-            for partition, records in batch.items():
+            for partition, end in fetched.ends.items():
+                records = fetched.records.get(partition, [])
                 await self._dispatch(partition.partition, records)
+                if not records or records[-1].offset < end - 1:
+                    # The last read was unreadable, and dead-lettered: nothing to wait for.
+                    self._offsets.taken(partition.partition, end - 1, 0)
 
     async def _dispatch(self, partition: int, records: list[Record]) -> None:
         planned: list[tuple[Record, list[Delivery]]] = []
@@ -225,7 +232,10 @@ class Deliverer:
             for webhook in wanted
         ]
 
-    async def _skip(self, rejected: list[tuple[Record, str]]) -> None:
+    async def _skip_unreadable(self, unreadable: Sequence[Unreadable]) -> None:
+        await self._skip([(record, f"{record.reason}: {record.detail}") for record in unreadable])
+
+    async def _skip(self, rejected: Sequence[tuple[Record | Unreadable, str]]) -> None:
         """Dead-letter a batch's records that are not alerts, together."""
         self._metrics.skipped.inc(len(rejected))
         for record, reason in rejected:

@@ -1,0 +1,104 @@
+"""The one way a roadwatch process reads a topic: the indexer its detections, the API's feed
+its alerts, the rule follower its watchlists, the deliverer its alerts.
+
+Every consumer is made by `consumer()`, which puts the tolerant fetch in place first, so no
+bytes a broker holds make `getmany` raise. A `Reader` then splits what was fetched: the
+records go back to the process, and every Unreadable goes to the topic's error policy, its
+`on_unreadable` (dead letters where the topic has them; otherwise a log line and a metric),
+before the records fetched with it are returned. `Fetched.ends` covers both, so the process
+moves past an unreadable record as past any other.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from roadwatch.kafka.tolerant_fetch import install
+from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.rejections import Reason
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+OnUnreadable = Callable[[Sequence[Unreadable]], Awaitable[None]]
+
+
+def consumer(*topics: str, **options: Any) -> AIOKafkaConsumer:
+    """An aiokafka consumer that reads through the tolerant fetch; roadwatch makes no other."""
+    install()
+    return AIOKafkaConsumer(*topics, **options)
+
+
+class Fetching(Protocol):
+    """What a Reader asks of its consumer (aiokafka's, or a fake in unit tests)."""
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    records: dict[TopicPartition, list[Record]]
+    # Per partition read, the offset after the last record read, unreadable or not.
+    ends: dict[TopicPartition, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.ends)
+
+    def count(self) -> int:
+        return sum(len(records) for records in self.records.values())
+
+
+class Reader:
+    def __init__(self, consumer: Fetching, *, on_unreadable: OnUnreadable) -> None:
+        self._consumer = consumer
+        self._on_unreadable = on_unreadable
+
+    async def read(
+        self, *partitions: TopicPartition, timeout_ms: int, max_records: int | None = None
+    ) -> Fetched:
+        """What `getmany` returns, its unreadable records already handed to the policy."""
+        fetched = await self._consumer.getmany(
+            *partitions, timeout_ms=timeout_ms, max_records=max_records
+        )
+        records: dict[TopicPartition, list[Record]] = {}
+        ends: dict[TopicPartition, int] = {}
+        unreadable: list[Unreadable] = []
+        for tp, items in fetched.items():
+            if not items:
+                continue
+            readable = [item for item in items if not isinstance(item, Unreadable)]
+            if len(readable) != len(items):
+                unreadable += [item for item in items if isinstance(item, Unreadable)]
+            if readable:
+                records[tp] = readable
+            ends[tp] = items[-1].offset + 1
+        if unreadable:
+            await self._on_unreadable(unreadable)
+        return Fetched(records, ends)
+
+
+class SkipUnreadable:
+    """The policy for a topic without dead letters: each unreadable record is logged,
+    counted, and passed over."""
+
+    def __init__(self, *, counted: Callable[[Reason], None] = lambda _reason: None) -> None:
+        self._counted = counted
+
+    async def __call__(self, unreadable: Sequence[Unreadable]) -> None:
+        for record in unreadable:
+            self._counted(record.reason)
+            log.warning(
+                "skipped the record at %s[%d]@%d: %s (%s)",
+                record.topic,
+                record.partition,
+                record.offset,
+                record.reason,
+                record.detail,
+                extra={"reason": str(record.reason)},
+            )

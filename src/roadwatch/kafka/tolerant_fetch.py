@@ -1,0 +1,286 @@
+"""aiokafka's fetcher made total: whatever bytes a broker returns, reading goes on.
+
+aiokafka parses fetched batches inside `getmany`. Its parser decodes header names as UTF-8,
+which no broker checks; a batch whose compression fails to undo raises; and a batch whose
+checksum fails is fetched again for ever. Any of these comes out of `getmany`, drops the
+records drained beside it from other partitions, and comes out again on the next call: the
+consumer can never pass that record.
+
+`install()` puts two classes into aiokafka's fetcher. The first keeps each batch's bytes and
+wraps the batch. Iterating the wrapper yields the fast parser's records until it raises;
+then the rest of the batch is read again in Python, record by record, and each record that
+cannot be read is yielded as an `Unreadable`, in its place. The second gives each its topic
+and partition where aiokafka would build a ConsumerRecord, and `getmany` returns them among
+the records. No exception is left for a record's bytes to raise, and no record is skipped
+unseen.
+
+This reaches into aiokafka's module and its Python record parser: the version is pinned in
+constraints.txt, and tests/unit/test_tolerant_fetch.py fails if either changes.
+"""
+
+import dataclasses
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiokafka.consumer import fetcher
+from aiokafka.errors import CorruptRecordException
+from aiokafka.record.default_records import (
+    DefaultRecordBatch,
+    _DefaultRecordBatchPy,
+    _DefaultRecordPy,
+)
+from aiokafka.record.legacy_records import LegacyRecordBatch
+from aiokafka.record.util import decode_varint
+from aiokafka.structs import TopicPartition
+
+from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.rejections import Reason
+
+# A batch starts with its base offset (8 bytes) and its length (4); its magic byte follows
+# the partition leader epoch (4).
+_LOG_OVERHEAD = 12
+_MAGIC_AT = 16
+
+
+# Where an Unreadable stands until the fetcher places it: a batch knows no topic or partition.
+_NOWHERE = ("", -1)
+
+
+class _KeptBatches:
+    """A fetch response's record batches, each with its bytes (in place of MemoryRecords)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._next = self._cut()
+
+    def size_in_bytes(self) -> int:
+        return len(self._data)
+
+    def has_next(self) -> bool:
+        return self._next is not None
+
+    def next_batch(self) -> "_Batch | None":
+        raw = self._next
+        if raw is None:
+            return None
+        self._next = self._cut()
+        return _Batch(raw)
+
+    def _cut(self) -> memoryview | None:
+        # A response may end inside a batch, cut short by the fetch size: that part is
+        # fetched again whole.
+        pos = self._pos
+        if len(self._data) - pos < _LOG_OVERHEAD:
+            return None
+        (length,) = struct.unpack_from(">i", self._data, pos + 8)
+        end = pos + _LOG_OVERHEAD + length
+        if length < 0 or end > len(self._data):
+            return None
+        self._pos = end
+        return self._data[pos:end]
+
+
+class _Batch:
+    """One record batch as aiokafka's fetcher uses it; iterating it never raises."""
+
+    def __init__(self, raw: memoryview) -> None:
+        self._raw = raw
+        self._magic = raw[_MAGIC_AT] if len(raw) > _MAGIC_AT else -1
+        self._batch: Any = None
+        self._broken = ""
+        try:
+            if self._magic >= 2:
+                self._batch = DefaultRecordBatch(bytes(raw))
+            else:
+                self._batch = LegacyRecordBatch(bytes(raw), self._magic)
+        except Exception as error:
+            self._broken = _describe(error)
+        self._records = self._read()
+
+    # What aiokafka's fetcher asks of a batch.
+
+    @property
+    def base_offset(self) -> int:
+        return int.from_bytes(self._raw[:8], "big", signed=True)
+
+    @property
+    def next_offset(self) -> int:
+        # Never behind the batch's start, whatever its header says: the fetcher resumes
+        # from here, and a batch whose checksum failed may hold any offset delta.
+        claimed = self._batch.next_offset if self._batch is not None else 0
+        return max(int(claimed), self.base_offset + 1)
+
+    @property
+    def producer_id(self) -> int | None:
+        return self._batch.producer_id if self._batch is not None else None
+
+    @property
+    def is_control_batch(self) -> bool:
+        return self._batch is not None and bool(self._batch.is_control_batch)
+
+    @property
+    def is_transactional(self) -> bool:
+        return self._batch is not None and bool(self._batch.is_transactional)
+
+    def validate_crc(self) -> bool:
+        # Checked when the batch is read, which makes a mismatch an Unreadable rather than
+        # a batch fetched again for ever.
+        return True
+
+    def __iter__(self) -> "_Batch":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._records)
+
+    # Reading.
+
+    def _read(self) -> Iterator[Any]:
+        batch = self._batch
+        if batch is None:
+            yield self._lost(Reason.UNREADABLE_BATCH, f"its header does not parse: {self._broken}")
+            return
+        if not batch.validate_crc():
+            yield self._lost(Reason.UNREADABLE_BATCH, "its checksum does not match its bytes")
+            return
+        read = 0
+        try:
+            for record in batch:
+                yield record
+                read += 1
+        except Exception as error:
+            if self._magic < 2:
+                yield self._lost(Reason.UNREADABLE_BATCH, _describe(error))
+                return
+            yield from self._read_slowly(skip=read)
+
+    def _read_slowly(self, *, skip: int) -> Iterator[Any]:
+        """The batch again in Python, from its record `skip` on; each record that cannot be
+        read is an Unreadable in its place."""
+        batch = _LenientBatch(bytes(self._raw))
+        read = 0
+        try:
+            for record in batch:
+                if read >= skip:
+                    yield record
+                read += 1
+        except Exception as error:
+            # Past a record that does not parse, where the next one starts is unknown.
+            yield self._lost(
+                Reason.UNREADABLE_BATCH if read == 0 else Reason.CORRUPT_RECORD,
+                _describe(error),
+                first=batch.last_offset_read + 1 if read else None,
+            )
+
+    def _lost(self, reason: Reason, why: str, *, first: int | None = None) -> Unreadable:
+        last = self.next_offset - 1
+        first = self.base_offset if first is None else first
+        offsets = f"offset {last}" if first >= last else f"offsets {first} to {last}"
+        return Unreadable(*_NOWHERE, last, -1, None, None, (), reason, f"{offsets}: {why}")
+
+
+class _LenientBatch(_DefaultRecordBatchPy):  # type: ignore[misc]
+    """aiokafka's Python parser of a batch (magic 2), but a header name that is not UTF-8
+    makes its record an Unreadable instead of an exception."""
+
+    _buffer: bytearray
+    _pos: int
+    last_offset_read = -1
+
+    def _read_msg(
+        self, decode_varint: Callable[[bytearray, int], tuple[int, int]] = decode_varint
+    ) -> Any:
+        # The record's layout, as Kafka's protocol gives it and aiokafka's parser reads it:
+        # length, attributes, timestamp delta, offset delta, key, value, headers.
+        buffer, pos = self._buffer, self._pos
+        length, pos = decode_varint(buffer, pos)
+        start = pos
+        _attributes, pos = decode_varint(buffer, pos)
+        timestamp_delta, pos = decode_varint(buffer, pos)
+        offset_delta, pos = decode_varint(buffer, pos)
+        key, pos = _sized(buffer, pos, decode_varint)
+        value, pos = _sized(buffer, pos, decode_varint)
+        count, pos = decode_varint(buffer, pos)
+        if count < 0:
+            raise CorruptRecordException(f"a negative count of headers, {count}")
+        raw_headers: list[tuple[bytes, bytes | None]] = []
+        for _ in range(count):
+            name, pos = _sized(buffer, pos, decode_varint)
+            if name is None:
+                raise CorruptRecordException("a header without a name")
+            header_value, pos = _sized(buffer, pos, decode_varint)
+            raw_headers.append((name, header_value))
+        if pos - start != length:
+            raise CorruptRecordException(f"a record of {length} bytes that holds {pos - start}")
+        self._pos = pos
+
+        offset = self.base_offset + offset_delta
+        self.last_offset_read = offset
+        if self.timestamp_type == self.LOG_APPEND_TIME:
+            timestamp = self.max_timestamp
+        else:
+            timestamp = self.first_timestamp + timestamp_delta
+        try:
+            headers = [(name.decode(), header_value) for name, header_value in raw_headers]
+        except UnicodeDecodeError:
+            escaped = tuple(
+                (name.decode(errors="backslashreplace"), header_value)
+                for name, header_value in raw_headers
+            )
+            bad = next(name for name, _value in raw_headers if not _is_utf8(name))
+            return Unreadable(
+                *_NOWHERE,
+                offset,
+                timestamp,
+                key,
+                value,
+                escaped,
+                Reason.HEADER_NOT_UTF8,
+                f"the header name {bad[:100]!r} is not UTF-8",
+            )
+        return _DefaultRecordPy(offset, timestamp, self.timestamp_type, key, value, headers)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _sized(
+    buffer: bytearray, pos: int, decode_varint: Callable[[bytearray, int], tuple[int, int]]
+) -> tuple[bytes | None, int]:
+    """A length-prefixed field (-1: null) at `pos`, and where the next starts."""
+    size, pos = decode_varint(buffer, pos)
+    if size < 0:
+        return None, pos
+    if pos + size > len(buffer):
+        raise CorruptRecordException(f"a field of {size} bytes past the batch's end")
+    return bytes(buffer[pos : pos + size]), pos + size
+
+
+class _TolerantPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
+    """aiokafka's records of a fetched partition, passing each Unreadable on, placed in its
+    topic and partition, where it would build a ConsumerRecord."""
+
+    def _consumer_record(self, tp: TopicPartition, record: Any) -> Any:
+        if isinstance(record, Unreadable):
+            return dataclasses.replace(record, topic=tp.topic, partition=tp.partition)
+        return super()._consumer_record(tp, record)
+
+
+_ORIGINALS = (fetcher.MemoryRecords, fetcher.PartitionRecords)
+
+
+def install() -> None:
+    """Make every aiokafka consumer of this process read through the classes above."""
+    fetcher.MemoryRecords = _KeptBatches
+    fetcher.PartitionRecords = _TolerantPartitionRecords
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
