@@ -25,6 +25,16 @@ class UnsafeText(RoadwatchError):
         return f"holds the control character U+{ord(self.character):04X}"
 
 
+def normal_text(value: object) -> object:
+    """`value` normalised if it is text, as a pydantic validator: ValueError if it is unsafe."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return normalise(value)
+    except UnsafeText as unsafe:
+        raise ValueError(str(unsafe)) from None
+
+
 def normalise(text: str) -> str:
     """`text` folded by NFKC, without format characters, trimmed; UnsafeText if it holds a
     control character or a lone surrogate."""

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from roadwatch.settings import Settings
+from roadwatch.text import UnsafeText, normalise
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import (
     InvalidRule,
@@ -159,18 +160,63 @@ def test_a_rule_without_fields_or_with_years_reversed_is_invalid(
         rule("r", **fields)
 
 
+def _normal(text: str) -> str:
+    try:
+        return normalise(text)
+    except UnsafeText:
+        return ""
+
+
+# Text as the API keeps it: normalised, and never empty.
+normal_text = st.text(min_size=1, max_size=20).map(_normal).filter(bool)
+
+
 @given(
     st.builds(
         Rule,
         id=st.uuids(),
-        name=st.text(min_size=1, max_size=20),
-        categories=st.lists(st.text(min_size=1, max_size=8), max_size=3).map(tuple),
+        name=normal_text,
+        categories=st.lists(normal_text.filter(lambda t: "," not in t), max_size=3).map(tuple),
         make=st.just("Jeep"),
         year_from=st.none() | st.integers(1886, 2000),
     )
 )
 def test_a_rule_survives_its_trip_through_the_topic(original: Rule) -> None:
     assert rule_from_json(rule_to_json(original)) == original
+
+
+def _forged(**fields: object) -> bytes:
+    return rule_to_json(dataclasses.replace(rule("fine", make="Jeep"), **fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("forged", "problem"),
+    [
+        (_forged(name="stolen\x00cars"), "name: .*control character U\\+0000"),
+        (_forged(name="n" * 101), "name: .*at most 100"),
+        (_forged(description="d" * 1001), "description: .*at most 1000"),
+        (_forged(categories=("a,b",)), "categories.0: String should match"),
+        (_forged(categories=tuple(f"c{i}" for i in range(51))), "categories: List should"),
+        (_forged(make="m" * 101), "make: .*at most 100"),
+        (_forged(year_from=1700), "year_from: Input should be greater than or equal to 1886"),
+        (_forged(created_by="u" * 65), "created_by: .*at most 64"),
+        (_forged(name="LONE").replace(b'"LONE"', b'"\\ud800"'), "Invalid JSON"),
+    ],
+    ids=[
+        "nul",
+        "long-name",
+        "long-description",
+        "comma",
+        "51-categories",
+        "long-make",
+        "year",
+        "long-author",
+        "surrogate",
+    ],
+)
+def test_a_rule_the_api_would_refuse_is_refused_on_read(forged: bytes, problem: str) -> None:
+    with pytest.raises(InvalidRule, match=problem):
+        rule_from_json(forged)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import re
 
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from roadwatch.text import UnsafeText, normalise
+from roadwatch.text import UnsafeText, normal_text, normalise
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$"
 MIN_PASSWORD_CHARACTERS = 12
@@ -23,11 +23,9 @@ def username_key(username: str) -> str:
 
 def normal_username(value: object) -> object:
     """A username in its normal form (NFKC), for the schema's own rules to check."""
-    if not isinstance(value, str):
-        return value
     try:
-        return normalise(value)
-    except UnsafeText as unsafe:
+        return normal_text(value)
+    except ValueError as unsafe:
         raise ValueError(f"the username {unsafe}") from None
 
 

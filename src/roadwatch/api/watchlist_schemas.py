@@ -3,68 +3,28 @@
 import dataclasses
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
-from roadwatch.parsing import MIN_YEAR
-from roadwatch.text import UnsafeText, normalise
+from roadwatch.watchlists.rule_fields import (
+    Categories,
+    Description,
+    Name,
+    RuleFields,
+    Value,
+    Year,
+    sets_a_field,
+)
 from roadwatch.watchlists.rules import Rule
 
 
-def normal_text(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    try:
-        return normalise(value)
-    except UnsafeText as unsafe:
-        raise ValueError(str(unsafe)) from None
-
-
-Name = Annotated[str, BeforeValidator(normal_text), StringConstraints(min_length=1, max_length=100)]
-Description = Annotated[str, BeforeValidator(normal_text), StringConstraints(max_length=1000)]
-Value = Annotated[
-    str, BeforeValidator(normal_text), StringConstraints(min_length=1, max_length=100)
-]
-# A detection's composite category is split at commas; a rule names its categories one by one.
-Category = Annotated[
-    str,
-    BeforeValidator(normal_text),
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[^,]+$"),
-]
-Year = Annotated[StrictInt, Field(ge=MIN_YEAR, le=2200)]
-Categories = Annotated[
-    list[Category],
-    Field(max_length=50, description="Any of these; a composite category matches on any part"),
-]
-
-
-class _RuleFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="after")
-    def _years_in_order(self) -> Any:
-        year_from, year_to = getattr(self, "year_from", None), getattr(self, "year_to", None)
-        if year_from is not None and year_to is not None and year_from > year_to:
-            raise ValueError(f"year_from {year_from} is after year_to {year_to}")
-        return self
-
-
-class RuleCreate(_RuleFields):
+class RuleCreate(RuleFields):
     name: Name
     description: Description = ""
     enabled: StrictBool = True
-    categories: Categories = []
+    categories: Categories = Field(default_factory=list)
     make: Value | None = None
     model: Value | None = None
     year_from: Year | None = None
@@ -77,14 +37,11 @@ class RuleCreate(_RuleFields):
 
     @model_validator(mode="after")
     def _sets_a_field(self) -> "RuleCreate":
-        if not (self.categories or self.make or self.model) and (
-            self.year_from is None and self.year_to is None
-        ):
-            raise ValueError("a rule must set at least one of categories, make, model or years")
+        sets_a_field(self)
         return self
 
 
-class RuleChange(_RuleFields):
+class RuleChange(RuleFields):
     """Only the fields given change; null clears an optional field."""
 
     name: Name | None = None

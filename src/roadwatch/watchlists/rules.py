@@ -4,14 +4,15 @@ import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import orjson
+from pydantic import ValidationError
 
 from roadwatch.domain import RuleRef
 from roadwatch.errors import RoadwatchError
 from roadwatch.text import normalise
+from roadwatch.watchlists.rule_fields import RuleRecord
 
 # The seed rule's id is fixed, so every process that starts from SUSPICIOUS_VEHICLE means the
 # same rule by it, whichever of them wrote it first.
@@ -91,43 +92,18 @@ def rule_to_json(rule: Rule) -> bytes:
 
 
 def rule_from_json(value: bytes) -> Rule:
-    """The rule a log record holds; InvalidRule if it holds none."""
+    """The rule a log record holds; InvalidRule if it holds none, or one the API would refuse."""
     if len(value) > MAX_RULE_BYTES:
         raise InvalidRule(f"not a rule: {len(value):,} bytes, more than any rule takes")
     try:
-        fields: dict[str, Any] = orjson.loads(value)
-        return Rule(
-            id=UUID(fields["id"]),
-            name=str(fields["name"]),
-            description=str(fields.get("description") or ""),
-            enabled=bool(fields.get("enabled", True)),
-            categories=tuple(str(c) for c in fields.get("categories") or ()),
-            make=_optional_text(fields.get("make")),
-            model=_optional_text(fields.get("model")),
-            year_from=_optional_int(fields.get("year_from")),
-            year_to=_optional_int(fields.get("year_to")),
-            created_by=_optional_text(fields.get("created_by")),
-            created_at=datetime.fromisoformat(fields["created_at"]),
-            updated_by=_optional_text(fields.get("updated_by")),
-            updated_at=(
-                None
-                if fields.get("updated_at") is None
-                else datetime.fromisoformat(fields["updated_at"])
-            ),
-        )
-    except InvalidRule:
-        raise
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
-        raise InvalidRule(f"not a rule: {type(error).__name__}: {error}") from None
+        fields = RuleRecord.model_validate_json(value).model_dump()
+    except ValidationError as error:
+        raise InvalidRule(f"not a rule the API would take: {_first(error)}") from None
+    fields["categories"] = tuple(fields["categories"])
+    return Rule(**fields)
 
 
-def _optional_text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _optional_int(value: object) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{value!r} is not a year")
-    return value
+def _first(error: ValidationError) -> str:
+    problem = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "the record"
+    return f"{where}: {problem['msg']}"[:300]
