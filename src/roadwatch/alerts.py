@@ -24,6 +24,7 @@ def encode_alert(alert: Alert) -> bytes:
             "model": detection.model,
             "category": detection.category,
             "rules": [{"id": str(rule.id), "name": rule.name} for rule in alert.rules],
+            "rules_matched": alert.rules_matched,
         }
     )
 

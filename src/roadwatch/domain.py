@@ -53,12 +53,29 @@ class RuleRef:
     name: str
 
 
+# An alert names at most this many of the rules it matched, the first by name then id, and
+# counts them all: however many rules a system holds, an alert stays far under the 64 KiB
+# that its readers take.
+MAX_RULES_NAMED = 50
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """A detection, and the enabled watchlist rules it matched (at least one)."""
 
     detection: Detection
+    # At most MAX_RULES_NAMED of them.
     rules: tuple[RuleRef, ...]
+    # How many it matched in all, when more than it names.
+    matched: int = 0
+
+    @classmethod
+    def of(cls, detection: Detection, matched: tuple[RuleRef, ...]) -> "Alert":
+        return cls(detection, matched[:MAX_RULES_NAMED], len(matched))
+
+    @property
+    def rules_matched(self) -> int:
+        return max(self.matched, len(self.rules))
 
     @property
     def source(self) -> Source:

@@ -85,4 +85,5 @@ async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_a
             "category": detection.category,
             # No rule was ever written: the seed rule, from SUSPICIOUS_VEHICLE, is in force.
             "rules": [{"id": str(SEED_ID), "name": "suspicious-vehicle"}],
+            "rules_matched": 1,
         }

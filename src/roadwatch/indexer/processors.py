@@ -88,7 +88,7 @@ class MatchWatchlists:
         for detection in batch:
             matched = matches(detection)
             if matched:
-                alerts.append(Alert(detection, matched))
+                alerts.append(Alert.of(detection, matched))
         return alerts
 
 

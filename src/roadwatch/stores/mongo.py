@@ -165,7 +165,8 @@ class MongoDetectionStore(DetectionStore):
         """Insert what is not stored yet; return the batch indexes of the duplicates, and
         of the documents the server refused, with why."""
         try:
-            await self._detections.insert_many(documents, ordered=False)
+            with _refused_for_the_data_held():
+                await self._detections.insert_many(documents, ordered=False)
         except BulkWriteError as error:
             if error.details.get("writeConcernErrors"):
                 raise
@@ -182,13 +183,6 @@ class MongoDetectionStore(DetectionStore):
                         Reason.STORE_REFUSED, f"MongoDB {code}: {message}"
                     )
             return duplicates, refused
-        except (BSONError, UnicodeError, DocumentTooLarge) as error:
-            # Raised while encoding, before anything reached the server.
-            raise RecordsRefused(f"{type(error).__name__}: {error}") from error
-        except OperationFailure as error:
-            if _refused_for_the_data(error):
-                raise RecordsRefused(f"MongoDB {error.code}: {error}") from error
-            raise
         return set(), {}
 
     async def _sort_duplicates(
@@ -261,13 +255,20 @@ class MongoDetectionStore(DetectionStore):
         documents = [_alert_document(alert) for alert in alerts]
         kept_already = 0
         try:
-            await self._alerts.insert_many(documents, ordered=False)
+            with _refused_for_the_data_held("keeping the alert: "):
+                await self._alerts.insert_many(documents, ordered=False)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
             if error.details.get("writeConcernErrors") or any(
-                entry["code"] != DUPLICATE_KEY for entry in errors
+                entry["code"] in TRANSIENT_CODES for entry in errors
             ):
                 raise
+            refused = [entry for entry in errors if entry["code"] != DUPLICATE_KEY]
+            if refused:
+                # Refused for what an alert holds: trying again cannot help.
+                raise RecordsRefused(
+                    f"keeping the alert: MongoDB {refused[0]['code']}: {refused[0].get('errmsg')}"
+                ) from error
             # Kept already: a replay, which keeps the alert as it was.
             kept_already = len(errors)
         # An alert's id is its detection's, which no other record holds: every alert here
@@ -380,6 +381,22 @@ def _busy_when_slow() -> Iterator[None]:
             raise StoreBusy(f"the query took longer than allowed: {error}") from None
         if isinstance(error, ConnectionFailure):
             raise StoreUnreachable(f"the database cannot be reached: {error}") from None
+        raise
+
+
+@contextlib.contextmanager
+def _refused_for_the_data_held(what: str = "") -> Iterator[None]:
+    """RecordsRefused for a write refused for what its documents hold, which no retry mends:
+    an encoding error (raised before anything reached the server), or the server's."""
+    try:
+        yield
+    except BulkWriteError:
+        raise
+    except (BSONError, UnicodeError, DocumentTooLarge) as error:
+        raise RecordsRefused(f"{what}{type(error).__name__}: {error}") from error
+    except OperationFailure as error:
+        if _refused_for_the_data(error):
+            raise RecordsRefused(f"{what}MongoDB {error.code}: {error}") from error
         raise
 
 

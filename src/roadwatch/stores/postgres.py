@@ -28,7 +28,7 @@ from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_tables import alert_rules
 from roadwatch.stores.postgres_tables import alerts as alerts_table
 from roadwatch.stores.postgres_time_counts import COUNT_INSERTED, COUNT_INSERTED_ALERTS
-from roadwatch.stores.sql import MigratedDatabase
+from roadwatch.stores.sql import REFUSED_SQLSTATE_CLASSES, MigratedDatabase
 from roadwatch.time_buckets import Bucket
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,6 @@ GROUP_BY_MAKE = "SELECT make, count(*) FROM detections GROUP BY make"
 
 # Deadlock and serialization failures roll the whole statement back: it is safe to run again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
-# Data exceptions, integrity violations, values beyond a limit: the rows are at fault.
-REFUSED_SQLSTATE_CLASSES = {"22", "23", "54"}
 SAVE_ATTEMPTS = 5
 SAVES_AT_ONCE = 2
 
@@ -188,8 +186,19 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             return 0
         await self.prepare_days({_utc_day(a.detection.timestamp) for a in alerts})
         columns = list(zip(*(_alert_row(alert) for alert in alerts), strict=True))
-        async with self._driver() as driver:
-            return int(await driver.fetchval(SAVE_ALERTS, *columns))
+        try:
+            async with self._driver() as driver:
+                return int(await driver.fetchval(SAVE_ALERTS, *columns))
+        except asyncpg.PostgresError as error:
+            # Refused for what an alert holds: trying again cannot help, and would hold up
+            # every batch behind this one.
+            if str(error.sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES:
+                raise RecordsRefused(
+                    f"keeping the alert: PostgreSQL {error.sqlstate}: {error}"
+                ) from error
+            raise
+        except (ValueError, TypeError) as error:
+            raise RecordsRefused(f"keeping the alert: {type(error).__name__}: {error}") from error
 
     async def alerts(
         self,

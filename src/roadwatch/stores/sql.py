@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from roadwatch.errors import ConfigurationError
+from roadwatch.rejections import RecordsRefused
 from roadwatch.stores.base import StoreBusy, StoreUnreachable
 
 # One advisory lock for all roadwatch migrations, so that processes starting together wait
@@ -33,6 +34,8 @@ UNREACHABLE = (
     asyncpg.exceptions.CrashShutdownError,
 )
 INSUFFICIENT_PRIVILEGE = "42501"
+# Data exceptions, integrity violations, values beyond a limit: the rows are at fault.
+REFUSED_SQLSTATE_CLASSES = {"22", "23", "54"}
 
 
 def postgres_location(url: str) -> str:
@@ -180,6 +183,28 @@ class MigratedDatabase:
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+
+def refused_for_the_data(error: BaseException) -> bool:
+    """Whether a write failed for what its rows hold, which no retry mends: the server's
+    refusal, or a value the driver could not encode."""
+    if isinstance(error, sqlalchemy.exc.StatementError) and error.orig is not None:
+        error = error.orig
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES
+    return isinstance(error, UnicodeError | ValueError | TypeError)
+
+
+@contextmanager
+def rows_at_fault() -> Iterator[None]:
+    """A write refused for what its rows hold comes out as RecordsRefused."""
+    try:
+        yield
+    except Exception as error:
+        if refused_for_the_data(error):
+            raise RecordsRefused(f"{type(error).__name__}: {error}"[:500]) from error
+        raise
 
 
 @contextmanager
