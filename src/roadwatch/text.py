@@ -25,6 +25,19 @@ class UnsafeText(RoadwatchError):
         return f"holds the control character U+{ord(self.character):04X}"
 
 
+def printable(text: str, *, limit: int) -> str:
+    """Text from outside, to record as it came: control characters and lone surrogates
+    escaped (`\\x00`, `\\udcff`), so that any store takes it, and at most `limit` long."""
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(
+            c.encode("unicode_escape").decode("ascii")
+            if unicodedata.category(c) in _REFUSED_CATEGORIES
+            else c
+            for c in text[: limit * 2]
+        )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def normal_text(value: object) -> object:
     """`value` normalised if it is text, as a pydantic validator: ValueError if it is unsafe."""
     if not isinstance(value, str):

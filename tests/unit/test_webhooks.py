@@ -1,6 +1,7 @@
 """The webhook deliverer's pure parts: offsets, retries, targets, signatures, matching."""
 
 import asyncio
+import functools
 import ipaddress
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook as Verifier
 
+from roadwatch.rejections import RecordsRefused
+from roadwatch.stores.webhooks_postgres import Attempt
 from roadwatch.webhooks.offsets import OffsetTracker
 from roadwatch.webhooks.recorder import Recorder
-from roadwatch.webhooks.retries import RetrySchedule, is_retried, retry_after_seconds
+from roadwatch.webhooks.retries import Outcome, RetrySchedule, is_retried, retry_after_seconds
 from roadwatch.webhooks.signing import new_secret, signed_headers
 from roadwatch.webhooks.subscriptions import Delivery, Webhook, delivery_id
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, is_internal, parse_networks
@@ -121,6 +124,20 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after_seconds("Sun, 29 Nov 2026 12:01:00 GMT", now=NOW) == 60
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+@given(st.text(max_size=40))
+def test_retry_after_is_a_number_or_none_whatever_a_receiver_sends(header: str) -> None:
+    seconds = retry_after_seconds(header, now=NOW)
+    assert seconds is None or seconds >= 0
+
+
+@pytest.mark.parametrize("header", ["²", "١٢", "9" * 5000, "Sun, 29 Nov 99999 12:01:00 GMT"])
+def test_retry_after_with_digits_of_other_scripts_or_out_of_range_is_none_or_seconds(
+    header: str,
+) -> None:
+    seconds = retry_after_seconds(header, now=NOW)
+    assert seconds is None or seconds >= 0
 
 
 @pytest.mark.parametrize(
@@ -251,6 +268,51 @@ class _FlakyStore:
 
     async def record(self, attempts: list[object]) -> None:
         self.recorded.extend(attempts)
+
+
+class _FussyStore:
+    """Refuses, for what it holds, any write that holds an attempt with an error."""
+
+    def __init__(self) -> None:
+        self.recorded: list[Attempt] = []
+
+    async def enqueue(self, deliveries: object) -> None:
+        return None
+
+    async def record(self, attempts: list[Attempt]) -> None:
+        if any(a.error == "refused" for a in attempts):
+            raise RecordsRefused("invalid byte sequence for encoding UTF8: 0x00")
+        self.recorded.extend(attempts)
+
+
+async def test_an_attempt_the_store_refuses_holds_up_no_other_and_is_kept_without_its_words() -> (
+    None
+):
+    store = _FussyStore()
+    recorder = Recorder(store, stop=asyncio.Event(), interval=0)  # type: ignore[arg-type]
+    settled: list[int] = []
+    attempts = [
+        Attempt(
+            delivery=Delivery(
+                uuid.uuid4(), uuid.uuid4(), b"{}", NOW, settle=functools.partial(settled.append, n)
+            ),
+            attempted_at=NOW,
+            outcome=Outcome.RETRY,
+            status=500,
+            latency_ms=1.0,
+            error="refused" if n == 1 else "HTTP 500",
+            next_attempt_at=NOW,
+        )
+        for n in range(3)
+    ]
+    for attempt in attempts:
+        recorder.add(attempt)
+    recorder.close()
+    async with asyncio.timeout(10):
+        await recorder.run()
+    assert sorted(settled) == [0, 1, 2]
+    kept = [a.error for a in store.recorded]
+    assert kept == ["HTTP 500", "an answer the store refused", "HTTP 500"]
 
 
 async def test_the_recorder_says_how_long_writing_has_failed_and_settles_once_it_works() -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roadwatch.errors import RoadwatchError
-from roadwatch.stores.sql import MigratedDatabase
+from roadwatch.stores.sql import MigratedDatabase, rows_at_fault
 from roadwatch.webhooks.retries import Outcome
 from roadwatch.webhooks.subscriptions import MAX_WEBHOOKS, Delivery, Webhook
 
@@ -239,11 +239,12 @@ class PostgresWebhookStore(MigratedDatabase):
             }
             for delivery in deliveries
         ]
-        async with self.writing() as connection:
-            existing = await _locked_existing(connection, {d.webhook_id for d in deliveries})
-            rows = [row for row in rows if row["webhook_id"] in existing]
-            if rows:
-                await connection.execute(INSERT_DELIVERIES, _arrays(rows))
+        with rows_at_fault():
+            async with self.writing() as connection:
+                existing = await _locked_existing(connection, {d.webhook_id for d in deliveries})
+                rows = [row for row in rows if row["webhook_id"] in existing]
+                if rows:
+                    await connection.execute(INSERT_DELIVERIES, _arrays(rows))
 
     async def attempts(
         self, webhook_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None = None
@@ -340,21 +341,27 @@ class PostgresWebhookStore(MigratedDatabase):
         if not attempts:
             return
         now = datetime.now(UTC)
-        async with self.writing() as connection:
-            existing = await _locked_existing(connection, {a.delivery.webhook_id for a in attempts})
-            attempts = [a for a in attempts if a.delivery.webhook_id in existing]
-            if not attempts:
-                return
-            await connection.execute(INSERT_ATTEMPTS, _arrays([_attempt_row(a) for a in attempts]))
-            # The latest state of each delivery: one statement may change a row only once.
-            states = {
-                a.delivery.id: _delivery_row(a, now)
-                for a in attempts
-                if a.delivery.held or a.outcome != Outcome.DELIVERED
-            }
-            if states:
-                await connection.execute(UPSERT_DELIVERIES, _arrays(list(states.values())))
-            await _record_health(connection, attempts)
+        with rows_at_fault():
+            async with self.writing() as connection:
+                await self._record(connection, attempts, now)
+
+    async def _record(
+        self, connection: AsyncConnection, attempts: Sequence[Attempt], now: datetime
+    ) -> None:
+        existing = await _locked_existing(connection, {a.delivery.webhook_id for a in attempts})
+        attempts = [a for a in attempts if a.delivery.webhook_id in existing]
+        if not attempts:
+            return
+        await connection.execute(INSERT_ATTEMPTS, _arrays([_attempt_row(a) for a in attempts]))
+        # The latest state of each delivery: one statement may change a row only once.
+        states = {
+            a.delivery.id: _delivery_row(a, now)
+            for a in attempts
+            if a.delivery.held or a.outcome != Outcome.DELIVERED
+        }
+        if states:
+            await connection.execute(UPSERT_DELIVERIES, _arrays(list(states.values())))
+        await _record_health(connection, attempts)
 
     async def backlog(self) -> tuple[int, datetime | None]:
         """How many deliveries wait for a retry, and when the oldest of them was made."""

@@ -27,6 +27,7 @@ from roadwatch.kafka.reader import Reader
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.shutdown import sleep_until_stopped
 from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
+from roadwatch.text import printable
 from roadwatch.webhooks.dead_letters import DeadLetters
 from roadwatch.webhooks.lanes import Lane
 from roadwatch.webhooks.metrics import DeliveryMetrics
@@ -290,13 +291,20 @@ class Deliverer:
         delivery.attempts += 1
         # Whole milliseconds: the precision of the cursors that page through attempts.
         now = _to_millisecond(datetime.now(UTC))
-        headers = signed_headers(
-            str(delivery.id),
-            delivery.body,
-            secrets_in_force=webhook.secrets_in_force(now),
-            at=now,
-        )
-        response = await self._sender.post(webhook.url, delivery.body, headers)
+        try:
+            headers = signed_headers(
+                str(delivery.id),
+                delivery.body,
+                secrets_in_force=webhook.secrets_in_force(now),
+                at=now,
+            )
+            response = await self._sender.post(webhook.url, delivery.body, headers)
+        except Exception as error:
+            # Not expected: the sender answers every failure with a Response. Tried again
+            # as after any failure, rather than left unsettled, which would hold every
+            # alert's offset behind it.
+            log.exception("attempting delivery %s failed inside roadwatch", delivery.id)
+            response = Response(None, 0.0, printable(f"{type(error).__name__}: {error}", limit=500))
         finished = datetime.now(UTC)
         if delivery.attempts == 1 and delivery.published_at is not None:
             delay = (finished - delivery.published_at).total_seconds()

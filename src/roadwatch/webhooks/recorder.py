@@ -2,12 +2,14 @@
 durable: only then may the alert's offset be committed."""
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from roadwatch.indexer.backoff import retry_until_done
+from roadwatch.rejections import RecordsRefused
 from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
 from roadwatch.webhooks.subscriptions import Delivery
 
@@ -90,16 +92,47 @@ class Recorder:
 
     async def _flush(self) -> None:
         buffer, self._buffer = self._buffer, _Buffer()
+        try:
+            await self._write(buffer.held, buffer.attempts)
+        except RecordsRefused as refused:
+            # Refused for what one of them holds, which waiting cannot mend: the others are
+            # recorded without it.
+            log.error("recording webhook deliveries was refused (%s); one by one now", refused)
+            for delivery in buffer.held:
+                await self._write_alone([delivery], [])
+            for attempt in buffer.attempts:
+                await self._write_alone([], [attempt])
+        self._failing_since = None
+        for done in buffer.done:
+            done()
 
+    async def _write(self, held: Sequence[Delivery], attempts: Sequence[Attempt]) -> None:
         async def write() -> None:
-            await self._store.enqueue(buffer.held)
-            await self._store.record(buffer.attempts)
+            await self._store.enqueue(held)
+            await self._store.record(attempts)
 
         # A database outage holds the records here, and the offsets uncommitted, until it
         # ends; on shutdown they are dropped and the alerts replayed by the next start.
         await retry_until_done(
-            write, what="recording webhook deliveries", stop=self._stop, on_failure=self._failed
+            write,
+            what="recording webhook deliveries",
+            stop=self._stop,
+            on_failure=self._failed,
+            not_retried=(RecordsRefused,),
         )
-        self._failing_since = None
-        for done in buffer.done:
-            done()
+
+    async def _write_alone(self, held: list[Delivery], attempts: list[Attempt]) -> None:
+        try:
+            await self._write(held, attempts)
+            return
+        except RecordsRefused as refused:
+            problem = refused
+        if attempts:
+            # The attempt happened: kept without the words that were refused.
+            bare = [dataclasses.replace(a, error="an answer the store refused") for a in attempts]
+            try:
+                await self._write([], bare)
+                return
+            except RecordsRefused as refused:
+                problem = refused
+        log.error("dropped a webhook record that the database refuses: %s", problem)

@@ -59,12 +59,18 @@ def retry_after_seconds(header: str | None, *, now: datetime | None = None) -> f
     if not header:
         return None
     header = header.strip()
-    if header.isdigit():
+    # ASCII only: str.isdigit also takes other scripts' digits, and superscripts, which
+    # float() refuses.
+    if header.isascii() and header.isdigit():
         return float(header)
     try:
         when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+    except Exception:
+        # A receiver's header may hold anything; what is not a date is no date.
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    try:
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    except OverflowError:
+        return None

@@ -1,6 +1,14 @@
 """One POST of a webhook, and what came of it, over connections that reach only the
-addresses the target policy permits."""
+addresses the target policy permits.
 
+A receiver's answer is read as hostile bytes: its status line, reason phrase, headers and
+body may hold anything, be of any length, or never end. aiohttp bounds each header line;
+the attempt as a whole is bounded by its deadline; only a short body is read; and every
+word of the answer that is kept (the reason phrase, an error) is made printable and
+bounded first, so that the database takes it whatever it held.
+"""
+
+import asyncio
 import socket
 import time
 from dataclasses import dataclass
@@ -9,11 +17,14 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from roadwatch.text import printable
 from roadwatch.webhooks.retries import retry_after_seconds
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, resolve_permitted
 
 # What is read of a response: its status is the answer, and a body is only for the record.
 MAX_RESPONSE_BODY = 64 * 1024
+# What is kept of an error or a reason phrase.
+MAX_ERROR = 500
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class PermittedResolver(AbstractResolver):
 class Sender:
     def __init__(self, policy: TargetPolicy, *, timeout: float) -> None:
         self._policy = policy
+        self._deadline = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -91,12 +103,20 @@ class Sender:
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000
 
+        def failed(error: str) -> Response:
+            return Response(None, elapsed(), printable(error, limit=MAX_ERROR))
+
         try:
             # An IP literal is never resolved, so it is checked here.
             self._policy.check_url(url)
-            async with self._session.post(
-                url, data=body, headers=headers, allow_redirects=False
-            ) as response:
+            # However the answer comes (a status line, headers or a body that trickle in for
+            # ever), the attempt ends by its deadline.
+            async with (
+                asyncio.timeout(self._deadline),
+                self._session.post(
+                    url, data=body, headers=headers, allow_redirects=False
+                ) as response,
+            ):
                 await _drain(response)
                 return Response(
                     status=response.status,
@@ -105,16 +125,16 @@ class Sender:
                     retry_after=retry_after_seconds(response.headers.get("Retry-After")),
                 )
         except RefusedTarget as refused:
-            return Response(None, elapsed(), f"refused: {refused}")
+            return failed(f"refused: {refused}")
         except TimeoutError:
-            return Response(None, elapsed(), f"no response within {self._timeout.total:g} s")
+            return failed(f"no response within {self._deadline:g} s")
         except aiohttp.ClientConnectorError as error:
             cause = error.os_error
             if isinstance(cause, RefusedTarget):
-                return Response(None, elapsed(), f"refused: {cause}")
-            return Response(None, elapsed(), f"cannot connect: {cause.strerror or cause}")
-        except (aiohttp.ClientError, OSError) as error:
-            return Response(None, elapsed(), f"{type(error).__name__}: {error}"[:500])
+                return failed(f"refused: {cause}")
+            return failed(f"cannot connect: {cause.strerror or cause}")
+        except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as error:
+            return failed(f"{type(error).__name__}: {error}")
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
@@ -130,4 +150,4 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
 def _status_error(response: Any) -> str:
     if 300 <= response.status < 400:
         return f"HTTP {response.status}: redirects are not followed"
-    return f"HTTP {response.status} {response.reason or ''}".strip()
+    return printable(f"HTTP {response.status} {response.reason or ''}".strip(), limit=MAX_ERROR)
