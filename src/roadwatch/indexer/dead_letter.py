@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.indexer.metrics import IndexerMetrics
+from roadwatch.kafka.letters import Headers, Letter, fitted
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
 
@@ -21,20 +22,22 @@ OWN_PREFIX = "roadwatch."
 ORIGINAL_PREFIX = "original."
 
 
-def dead_letter_headers(
+def dead_letter(
     record: ConsumerRecord[bytes, bytes] | Unreadable, rejection: RejectedMessage
-) -> list[tuple[str, bytes | None]]:
-    return [
-        *(
-            (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)
-            for name, value in record.headers
-        ),
+) -> Letter:
+    """The record's value, key and headers, its reason and source in headers of roadwatch's."""
+    original = [
+        (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)
+        for name, value in record.headers
+    ]
+    own: Headers = [
         ("roadwatch.reason", rejection.reason.value.encode()),
-        ("roadwatch.detail", rejection.detail.encode(errors="backslashreplace")),
+        ("roadwatch.detail", rejection.detail.encode(errors="backslashreplace")[:1000]),
         ("roadwatch.source.topic", record.topic.encode()),
         ("roadwatch.source.partition", str(record.partition).encode()),
         ("roadwatch.source.offset", str(record.offset).encode()),
     ]
+    return fitted(record.key, record.value, original=original, own=own)
 
 
 class DeadLetterTopic:
@@ -47,14 +50,12 @@ class DeadLetterTopic:
         self.totals: Counter[str] = Counter()
 
     async def __call__(self, rejections: Sequence[Rejection]) -> None:
+        letters = [dead_letter(record, rejection) for record, rejection in rejections]
         deliveries = [
             await self._producer.send(
-                self._topic,
-                record.value,
-                key=record.key,
-                headers=dead_letter_headers(record, rejection),
+                self._topic, letter.value, key=letter.key, headers=letter.headers
             )
-            for record, rejection in rejections
+            for letter in letters
         ]
         await asyncio.gather(*deliveries)
         in_batch = Counter(rejection.reason.value for _record, rejection in rejections)

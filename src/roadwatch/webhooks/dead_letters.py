@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from roadwatch.kafka.letters import Headers, fitted
 from roadwatch.webhooks.subscriptions import Delivery
 
 
@@ -33,12 +34,17 @@ class DeadLetters:
     async def records(self, rejected: Sequence[tuple[bytes | None, bytes | None, str]]) -> None:
         """Records of the alerts topic that are not alerts, as they were (value, key and
         reason each), sent together; returns once the broker has them all."""
+        letters = [
+            fitted(key, value, original=[], own=_reason(reason)) for value, key, reason in rejected
+        ]
         sent = [
-            await self._producer.send(self._topic, value, key=key, headers=_reason(reason))
-            for value, key, reason in rejected
+            await self._producer.send(
+                self._topic, letter.value, key=letter.key, headers=letter.headers
+            )
+            for letter in letters
         ]
         await asyncio.gather(*sent)
 
 
-def _reason(reason: str) -> list[tuple[str, bytes]]:
+def _reason(reason: str) -> Headers:
     return [("roadwatch.reason", reason.encode(errors="backslashreplace")[:1000])]
