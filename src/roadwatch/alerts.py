@@ -1,16 +1,23 @@
-"""Alerts: what is published for a detection that matched watchlist rules, and the seam that
-publishes it."""
+"""Alerts: what is published for a detection that matched watchlist rules, the seam that
+publishes it, and what every reader of the alerts topic takes for one."""
 
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
 
+import msgspec
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from roadwatch.domain import Alert
+from roadwatch.errors import RoadwatchError
+
+# The largest alert a reader takes: roadwatch's own are under 32 KiB (see domain.Alert).
+MAX_ALERT_BYTES = 64 * 1024
 
 
 def encode_alert(alert: Alert) -> bytes:
@@ -27,6 +34,54 @@ def encode_alert(alert: Alert) -> bytes:
             "rules_matched": alert.rules_matched,
         }
     )
+
+
+class NotAnAlert(RoadwatchError):
+    """A record of the alerts topic that holds no alert; the message says why."""
+
+
+class _RuleMessage(msgspec.Struct):
+    id: UUID
+    name: str
+
+
+class _AlertMessage(msgspec.Struct):
+    id: UUID
+    timestamp: str
+    year: int
+    make: str
+    model: str
+    category: str
+    rules: list[_RuleMessage]
+
+
+_decode_alert = msgspec.json.Decoder(_AlertMessage).decode
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAlert:
+    id: UUID
+    rule_ids: frozenset[UUID]
+    # The alert as JSON text on one line, as it travels on to clients and receivers.
+    text: str
+
+
+def read_alert(value: bytes | None) -> ReadAlert:
+    """The alert a record of the alerts topic holds: the API's feed and the deliverer take
+    the same records for alerts, and pass on nothing else."""
+    if value is None:
+        raise NotAnAlert("no value")
+    if len(value) > MAX_ALERT_BYTES:
+        raise NotAnAlert(f"{len(value):,} bytes, over {MAX_ALERT_BYTES:,}")
+    try:
+        message = _decode_alert(value)
+        text = value.decode()
+    except (msgspec.MsgspecError, UnicodeDecodeError) as error:
+        raise NotAnAlert(str(error)[:300]) from None
+    if "\n" in text or "\r" in text:
+        # Whitespace JSON allows, which would break an event stream's lines.
+        text = orjson.dumps(orjson.loads(value)).decode()
+    return ReadAlert(message.id, frozenset(rule.id for rule in message.rules), text)
 
 
 class AlertPublisher(Protocol):

@@ -17,7 +17,15 @@ from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
 
-ALERT = {"id": "6d0e…", "make": "Jeep", "category": "SUV"}
+ALERT = {
+    "id": "6d0e8f4e-8c8e-4a39-9a0b-8a1e2f3c4d5e",
+    "timestamp": "2026-12-05T12:00:00.000+00:00",
+    "year": 2018,
+    "make": "Jeep",
+    "model": "Wrangler",
+    "category": "SUV",
+    "rules": [],
+}
 Stream = AsyncGenerator[AlertEvent, None]
 
 
@@ -73,11 +81,19 @@ async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_
 
     feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic, skipped=count)
     async with following(feed) as clients:
-        junk: list[bytes | None] = [None, b"\xff\xfe", b"[1, 2]", b"not json", alert(1)]
+        junk: list[bytes | None] = [
+            None,
+            b"\xff\xfe",
+            b"[1, 2]",
+            b"not json",
+            # A JSON object, but no alert.
+            b'{"id": "6d0e\xe2\x80\xa6", "make": "Jeep"}',
+            alert(1),
+        ]
         await send_values(servers.kafka, topic, junk, key=b"alert")
 
         assert (await clients.firsts[0])["n"] == 1
-        assert skipped == 4
+        assert skipped == 5
         await feed.ping()
 
 

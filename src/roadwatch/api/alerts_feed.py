@@ -13,10 +13,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from roadwatch.alerts import NotAnAlert, read_alert
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Reader, SkipUnreadable, consumer
 
@@ -221,13 +221,12 @@ class KafkaAlertFeed:
     def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> _Alert | None:
         """The alert, or None (skipped, logged, counted) if the record holds none."""
         try:
-            text: str = record.value.decode()
-            body = orjson.loads(text)
-            if isinstance(body, dict):
-                return _Alert(record.partition, record.offset, text, _rule_ids(body))
-            problem = "not a JSON object"
-        except (AttributeError, UnicodeDecodeError, orjson.JSONDecodeError) as error:
-            problem = "no value" if record.value is None else f"{type(error).__name__}: {error}"
+            alert = read_alert(record.value)
+        except NotAnAlert as error:
+            problem = str(error)
+        else:
+            rules = frozenset(str(rule) for rule in alert.rule_ids)
+            return _Alert(record.partition, record.offset, alert.text, rules)
         self._skipped()
         log.warning(
             "skipped the record at %s[%d]@%d: not an alert (%s)",
@@ -296,10 +295,3 @@ class KafkaAlertFeed:
                         del behind[tp.partition]
         finally:
             await replaying.stop()
-
-
-def _rule_ids(body: dict[str, object]) -> frozenset[str]:
-    rules = body.get("rules")
-    if not isinstance(rules, list):
-        return frozenset()
-    return frozenset(str(r["id"]) for r in rules if isinstance(r, dict) and "id" in r)

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from roadwatch.alerts import NotAnAlert, read_alert
 from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
 from roadwatch.indexer.error_policy import STUCK_AFTER
 from roadwatch.indexer.runner import NotReady
@@ -45,8 +46,6 @@ from roadwatch.webhooks.subscriptions import (
 )
 
 log = logging.getLogger(__name__)
-
-MAX_ALERT_BYTES = 64 * 1024
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -196,35 +195,25 @@ class Deliverer:
 
     def _deliveries_of(self, record: Record) -> list[Delivery] | str:
         """The deliveries an alert makes, or why the record is not an alert."""
-        if record.value is not None and len(record.value) > MAX_ALERT_BYTES:
-            # An alert is a few hundred bytes; a record this size is not one, and held once
-            # for each subscription it would cost memory without bound.
-            return f"not an alert: {len(record.value):,} bytes, over {MAX_ALERT_BYTES:,}"
         try:
-            alert = orjson.loads(record.value or b"")
-            alert_id = UUID(alert["id"])
-            rule_ids = frozenset(UUID(rule["id"]) for rule in alert.get("rules", ()))
+            alert = read_alert(record.value)
             published = _published(record.timestamp)
-        except (
-            orjson.JSONDecodeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            OverflowError,
-            OSError,
-        ) as error:
-            return f"not an alert: {type(error).__name__}: {error}"
+        except NotAnAlert as error:
+            return f"not an alert: {error}"
+        except (OverflowError, OSError, ValueError) as error:
+            return f"not an alert: its timestamp {record.timestamp}: {error}"
         wanted = [
-            lane.webhook for lane in self._lanes.values() if lane.webhook.wants(rule_ids, published)
+            lane.webhook
+            for lane in self._lanes.values()
+            if lane.webhook.wants(alert.rule_ids, published)
         ]
         if not wanted:
             return []
-        body = event_body(ALERT_EVENT, alert_id, published, alert)
+        body = event_body(ALERT_EVENT, alert.id, published, orjson.Fragment(alert.text))
         now = datetime.now(UTC)
         return [
             Delivery(
-                id=delivery_id(webhook.id, alert_id),
+                id=delivery_id(webhook.id, alert.id),
                 webhook_id=webhook.id,
                 body=body,
                 created_at=now,
