@@ -208,12 +208,13 @@ async def deliverer_running(
 
 
 def start_deliverer_process(
-    settings: Settings, *, group: str, log: Path
+    settings: Settings, *, group: str, log: Path, metrics_port: int = 0
 ) -> subprocess.Popen[bytes]:
     """`roadwatch deliver` as its own process, its output appended to `log`."""
+    command = ["deliver", "--group", group, "--metrics-port", str(metrics_port)]
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "roadwatch", "deliver", "--group", group],
+            [sys.executable, "-m", "roadwatch", *command],
             env=settings_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 order, either as the record it is or as an Unreadable that says why."""
 
 import ast
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from roadwatch.rejections import Reason
 from tests.helpers.raw_records import CODECS, RawRecord, encode_batch
 
 SOURCE = Path(__file__).parents[2] / "src" / "roadwatch"
+# Each example is a few milliseconds: 300 in make test, more in make fuzz.
+EXAMPLES = 25 * int(os.environ.get("ROADWATCH_FUZZ_EXAMPLES", "12"))
 READ_UNCOMMITTED = 0
 
 
@@ -48,7 +51,7 @@ def _is_text(name: bytes) -> bool:
     return True
 
 
-@settings(max_examples=300)
+@settings(max_examples=EXAMPLES)
 @given(st.lists(raw_records, min_size=1, max_size=12), st.sampled_from(sorted(CODECS)))
 def test_every_record_comes_out_once_in_order_as_itself_or_as_unreadable(
     sent: list[RawRecord], compression: str
@@ -84,7 +87,7 @@ def test_a_fetch_from_inside_a_batch_starts_there() -> None:
     assert [item.value for item in read(encode_batch(batch), fetch_offset=1)] == [b"1", b"2"]
 
 
-@settings(max_examples=300)
+@settings(max_examples=EXAMPLES)
 @given(st.data())
 def test_a_batch_with_any_bytes_changed_never_raises_and_ends_at_its_last_offset(
     data: st.DataObject,
