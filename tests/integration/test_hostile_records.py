@@ -28,6 +28,7 @@ from tests.helpers.processes import start_api
 from tests.helpers.raw_records import CODECS, RawRecord, RefusedByBroker, produce_raw
 from tests.helpers.servers import Servers
 from tests.helpers.system import System, system_running
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -195,3 +196,32 @@ async def test_fuzz_any_records_on_every_topic(
     compression = data.draw(codecs, label="compression")
     await write(system, getattr(system.stack.settings, f"{topic}_topic"), batch, compression)
     await canary(system)
+
+
+async def test_an_alert_matching_more_rules_than_it_names_is_streamed_and_delivered(
+    system: System,
+) -> None:
+    make = "Everywhere"
+    for n in range(60):
+        created = await system.stack.client.post(
+            "/watchlists", json={"name": f"rule {n:02}", "make": make}, headers=system.stack.admin
+        )
+        assert created.status_code == 201, created.text
+    detection = {"Year": 2020, "Make": make, "Model": "Omni", "Category": "Van"}
+
+    async def alerted() -> bool:
+        # Again until the indexer has read the last rule.
+        await send_values(
+            system.bootstrap, system.stack.settings.detections_topic, [orjson.dumps(detection)]
+        )
+        await asyncio.sleep(0.5)
+        return any(a.get("rules_matched") == 60 for a in system.streamed.values())
+
+    await eventually(alerted, within=30, what="an alert of all 60 rules")
+    alert = next(a for a in system.streamed.values() if a.get("rules_matched") == 60)
+    assert [r["name"] for r in alert["rules"]] == [f"rule {n:02}" for n in range(50)]
+
+    async def delivered() -> bool:
+        return alert["id"] in system.receiver.alert_ids()
+
+    await eventually(delivered, within=20, what="the alert delivered")

@@ -11,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from roadwatch.infra.certificates import local_tls
@@ -20,6 +20,7 @@ from roadwatch.infra.errors import InfraError
 from roadwatch.infra.kafka_access import SCRAM_MECHANISM, KafkaAccess
 from roadwatch.infra.service import Service
 from roadwatch.infra.tools import find_program, run_logged
+from roadwatch.kafka import reader
 from roadwatch.kafka.acls import Grant
 from roadwatch.kafka.topics import TopicSpec, create_missing_topics
 
@@ -275,7 +276,7 @@ class KafkaService(Service):
     async def _round_trip(self) -> None:
         """Produce a message and read it back, which proves the broker does real work."""
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = reader.consumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await producer.start()
         await consumer.start()
         try:

@@ -273,13 +273,18 @@ class _TolerantPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
         return super()._consumer_record(tp, record)
 
 
-_ORIGINALS = (fetcher.MemoryRecords, fetcher.PartitionRecords)
+_AIOKAFKAS_OWN = (fetcher.MemoryRecords, fetcher.PartitionRecords)
 
 
 def install() -> None:
     """Make every aiokafka consumer of this process read through the classes above."""
     fetcher.MemoryRecords = _KeptBatches
     fetcher.PartitionRecords = _TolerantPartitionRecords
+
+
+def uninstall() -> None:
+    """Put aiokafka's own classes back: for measuring what `install` costs."""
+    fetcher.MemoryRecords, fetcher.PartitionRecords = _AIOKAFKAS_OWN
 
 
 def _describe(error: Exception) -> str:
