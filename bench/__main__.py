@@ -17,6 +17,7 @@ from bench import (
     fanout,
     indexer_throughput,
     producer_rate,
+    reader_cost,
     report,
     secured,
     time_windows,
@@ -35,6 +36,7 @@ async def main() -> None:
         "indexer_throughput": lambda: indexer_throughput.measure(
             bench, count=500_000, runs=3, backends={"postgres": 500_000, "mongo": 100_000}
         ),
+        "reader_cost": lambda: reader_cost.measure(bench, count=500_000, runs=5),
         "secured": lambda: secured.measure(bench, count=300_000, runs=3),
         "watchlists": lambda: _watchlists(bench),
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),

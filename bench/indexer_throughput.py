@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from tests.helpers.servers import unique
 from tests.helpers.waiting import eventually
 
+from bench.reader_cost import read_rate
 from bench.stack import Bench, peak_rss_mb, preload, start, stop
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
@@ -21,28 +21,7 @@ from roadwatch.settings import Settings
 
 async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float:
     """Read and decode the whole topic, doing nothing else: the ceiling for the indexer."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    try:
-        seen = 0
-        started = 0.0
-        while seen < expected:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            if not started and batches:
-                started = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    orjson.loads(record.value)
-                seen += len(records)
-    finally:
-        await consumer.stop()
-    return expected / (time.perf_counter() - started)
+    return await read_rate(bootstrap, topic, expected, hardened=False)
 
 
 async def store_rate(url: str, detections: list[Detection], *, batch: int = 5000) -> float:

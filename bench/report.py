@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from bench import reader_cost
 from roadwatch.infra.ferretdb import FERRETDB_VERSION
 from roadwatch.infra.kafka import KAFKA_VERSION
 
@@ -195,6 +196,8 @@ def render(r: dict[str, Any]) -> str:
         lines += _time_windows(r["time_windows"])
     if "secured" in r:
         lines += _secured(r["secured"])
+    if "reader_cost" in r:
+        lines += reader_cost.render(r["reader_cost"])
     if "fanout" in r:
         f = r["fanout"]
         lines += [

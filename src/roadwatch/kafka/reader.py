@@ -72,12 +72,15 @@ class Reader:
         for tp, items in fetched.items():
             if not items:
                 continue
+            ends[tp] = items[-1].offset + 1
+            # Looked for without a Python call a record: nearly every fetch holds none.
+            if Unreadable not in map(type, items):
+                records[tp] = items
+                continue
+            unreadable += [item for item in items if isinstance(item, Unreadable)]
             readable = [item for item in items if not isinstance(item, Unreadable)]
-            if len(readable) != len(items):
-                unreadable += [item for item in items if isinstance(item, Unreadable)]
             if readable:
                 records[tp] = readable
-            ends[tp] = items[-1].offset + 1
         if unreadable:
             await self._on_unreadable(unreadable)
         return Fetched(records, ends)

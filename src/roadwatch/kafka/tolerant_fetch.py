@@ -19,6 +19,8 @@ constraints.txt, and tests/unit/test_tolerant_fetch.py fails if either changes.
 """
 
 import dataclasses
+import itertools
+import operator
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,6 +43,7 @@ from roadwatch.rejections import Reason
 # the partition leader epoch (4).
 _LOG_OVERHEAD = 12
 _MAGIC_AT = 16
+_first = operator.itemgetter(0)
 
 
 # Where an Unreadable stands until the fetcher places it: a batch knows no topic or partition.
@@ -97,7 +100,7 @@ class _Batch:
                 self._batch = LegacyRecordBatch(bytes(raw), self._magic)
         except Exception as error:
             self._broken = _describe(error)
-        self._records = self._read()
+        self._iterator: Iterator[Any] | None = None
 
     # What aiokafka's fetcher asks of a batch.
 
@@ -129,50 +132,55 @@ class _Batch:
         # a batch fetched again for ever.
         return True
 
-    def __iter__(self) -> "_Batch":
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return self._records()
 
     def __next__(self) -> Any:
-        return next(self._records)
+        # aiokafka reads a control batch's first record with next().
+        if self._iterator is None:
+            self._iterator = self._records()
+        return next(self._iterator)
 
     # Reading.
 
-    def _read(self) -> Iterator[Any]:
+    def _records(self) -> Iterator[Any]:
         batch = self._batch
         if batch is None:
-            yield self._lost(Reason.UNREADABLE_BATCH, f"its header does not parse: {self._broken}")
+            why = f"its header does not parse: {self._broken}"
+            yield self._lost(Reason.UNREADABLE_BATCH, why)
             return
         if not batch.validate_crc():
             yield self._lost(Reason.UNREADABLE_BATCH, "its checksum does not match its bytes")
             return
-        read = 0
+        # One record at a time, as the fast parser reads them (a batch held whole costs the
+        # garbage collector more than it saves), counted without a Python call each.
+        counted = itertools.count()
         try:
-            for record in batch:
-                yield record
-                read += 1
+            yield from map(_first, zip(batch, counted, strict=False))
         except Exception as error:
             if self._magic < 2:
                 yield self._lost(Reason.UNREADABLE_BATCH, _describe(error))
                 return
-            yield from self._read_slowly(skip=read)
+            yield from self._read_slowly()[next(counted) :]
 
-    def _read_slowly(self, *, skip: int) -> Iterator[Any]:
-        """The batch again in Python, from its record `skip` on; each record that cannot be
-        read is an Unreadable in its place."""
+    def _read_slowly(self) -> list[Any]:
+        """The batch again in Python; each record that cannot be read is an Unreadable in
+        its place."""
         batch = _LenientBatch(bytes(self._raw))
-        read = 0
+        records: list[Any] = []
         try:
             for record in batch:
-                if read >= skip:
-                    yield record
-                read += 1
+                records.append(record)
         except Exception as error:
             # Past a record that does not parse, where the next one starts is unknown.
-            yield self._lost(
-                Reason.UNREADABLE_BATCH if read == 0 else Reason.CORRUPT_RECORD,
-                _describe(error),
-                first=batch.last_offset_read + 1 if read else None,
+            records.append(
+                self._lost(
+                    Reason.CORRUPT_RECORD if records else Reason.UNREADABLE_BATCH,
+                    _describe(error),
+                    first=batch.last_offset_read + 1 if records else None,
+                )
             )
+        return records
 
     def _lost(self, reason: Reason, why: str, *, first: int | None = None) -> Unreadable:
         last = self.next_offset - 1
@@ -267,10 +275,15 @@ class _TolerantPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
     """aiokafka's records of a fetched partition, passing each Unreadable on, placed in its
     topic and partition, where it would build a ConsumerRecord."""
 
-    def _consumer_record(self, tp: TopicPartition, record: Any) -> Any:
-        if isinstance(record, Unreadable):
+    def _consumer_record(
+        self,
+        tp: TopicPartition,
+        record: Any,
+        _build: Any = fetcher.PartitionRecords._consumer_record,
+    ) -> Any:
+        if record.__class__ is Unreadable:
             return dataclasses.replace(record, topic=tp.topic, partition=tp.partition)
-        return super()._consumer_record(tp, record)
+        return _build(self, tp, record)
 
 
 _AIOKAFKAS_OWN = (fetcher.MemoryRecords, fetcher.PartitionRecords)
