@@ -26,6 +26,28 @@ def test_a_weak_or_unsafe_password_is_refused_saying_why(password: str, why: str
 
 
 @pytest.mark.parametrize(
+    "password",
+    [
+        "Password123!",
+        "123456789012",
+        "qwertyuiopasdfgh",
+        "iloveyou1234",
+        "Passw0rd2024",
+        "trustno1trustno1",
+        "letmeinletmein",
+        # Guessed in 10^9.5 tries, but in 10^5.9 knowing the product's name.
+        "roadwatch2026",
+    ],
+)
+def test_a_password_zxcvbn_guesses_in_under_10_to_the_8_is_refused_saying_why(
+    password: str,
+) -> None:
+    problem = password_problem(password, username="someone")
+    assert problem is not None
+    assert "could be guessed in about 10^" in problem
+
+
+@pytest.mark.parametrize(
     "password", ["correct horse battery staple", "Tr0ub4dor&3-plus-more", "ünïcödé pässwörd"]
 )
 def test_a_long_uncommon_password_is_accepted(password: str) -> None:

@@ -2,6 +2,7 @@
 
 import re
 
+from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from roadwatch.text import UnsafeText, normal_text, normalise
@@ -9,6 +10,10 @@ from roadwatch.text import UnsafeText, normal_text, normalise
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$"
 MIN_PASSWORD_CHARACTERS = 12
 MIN_DISTINCT_CHARACTERS = 5
+# zxcvbn's score 3: "safely unguessable: moderate protection from offline slow-hash
+# scenario", which an Argon2id hash is.
+MIN_PASSWORD_GUESSES = 10**8
+ZXCVBN_MAX_LENGTH = 72
 # The 30,000 passwords seen most often in breaches, as zxcvbn ships them (lower case).
 COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
 
@@ -50,4 +55,22 @@ def password_problem(password: str, *, username: str | None = None) -> str | Non
         return "the password is one of the most common ones; choose another"
     if username is not None and username_key(username) in folded:
         return "the password may not contain the username"
-    return None
+    return _guessable(password, username)
+
+
+def _guessable(password: str, username: str | None) -> str | None:
+    """Why zxcvbn finds the password guessable in under MIN_PASSWORD_GUESSES, or None. It
+    knows words, names, keyboard patterns, dates, sequences, repeats and l33t spellings;
+    the username and the product's name count as words too."""
+    context = ["roadwatch", *([username_key(username)] if username else [])]
+    # zxcvbn reads at most 72 characters; more only adds to what it finds.
+    estimate = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=context)
+    if estimate["guesses"] >= MIN_PASSWORD_GUESSES:
+        return None
+    feedback = estimate["feedback"]
+    why = feedback.get("warning") or "it follows a pattern that is quick to guess"
+    hint = " ".join(feedback.get("suggestions") or [])
+    return (
+        f"the password could be guessed in about 10^{estimate['guesses_log10']:.0f} tries "
+        f"(at least 10^8 are needed): {why.rstrip('.')}. {hint}".strip()
+    )
