@@ -151,10 +151,35 @@ async def test_only_administrators_manage_webhooks_and_the_secret_is_shown_once(
         "http://user:pw@example.com/hook",
         "http:///no-host",
         "http://example.com:99999/hook",
+        "http://[::127.0.0.2]/hook",
+        "http://[64:ff9b::7f00:2]/hook",
+        "http://[fec0::1]/hook",
+        "http://" + "\u24d0" * 64 + ".com/",
+        "http://a....../",
     ],
 )
 async def test_urls_that_reach_inside_or_are_malformed_are_refused(clean: Stack, url: str) -> None:
     response = await clean.client.post("/webhooks", json={"url": url}, headers=clean.admin)
+    assert response.status_code == 422, response.text
+    assert (await clean.client.get("/webhooks", headers=clean.admin)).json() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"url": "https://example.com/\\ud800"}',
+        b'{"url": "https://example.com/", "description": "\\udfff"}',
+        b'{"url": "https://example.com/"',
+        b"\xff",
+    ],
+    ids=["lone-surrogate-in-url", "lone-surrogate-in-description", "truncated", "not-utf8"],
+)
+async def test_a_body_that_is_not_json_text_is_a_422(clean: Stack, body: bytes) -> None:
+    response = await clean.client.post(
+        "/webhooks",
+        content=body,
+        headers={**clean.admin, "Content-Type": "application/json"},
+    )
     assert response.status_code == 422, response.text
     assert (await clean.client.get("/webhooks", headers=clean.admin)).json() == []
 

@@ -158,6 +158,16 @@ def test_retry_after_with_digits_of_other_scripts_or_out_of_range_is_none_or_sec
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
         "100.100.100.200",
+        # IPv6 that carries an internal IPv4 address: IPv4-compatible, NAT64, 6to4.
+        "::127.0.0.1",
+        "64:ff9b::10.0.0.1",
+        "2002:7f00:1::1",
+        "2002:a00:1::1",
+        # Local-use NAT64, site-local, documentation, SRv6.
+        "64:ff9b:1::8.8.8.8",
+        "fec0::1",
+        "3fff::1",
+        "5f00::1",
     ],
 )
 def test_internal_addresses_are_refused(address: str) -> None:
@@ -166,7 +176,10 @@ def test_internal_addresses_are_refused(address: str) -> None:
         TargetPolicy().check_address("host", ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700::1111"])
+@pytest.mark.parametrize(
+    "address",
+    ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "64:ff9b::8.8.8.8", "2002:808:808::1"],
+)
 def test_public_addresses_are_permitted(address: str) -> None:
     assert TargetPolicy().permits(ipaddress.ip_address(address))
 
@@ -192,6 +205,10 @@ def test_the_allow_list_permits_only_what_it_names() -> None:
         "http://127.0.0.1/",
         "http://[::1]/",
         "https://" + "a" * 3000 + ".com/",
+        # Hosts that cannot be encoded for DNS.
+        "http://" + "\u24d0" * 64 + ".com/",
+        "http://a....../",
+        "http://[::127.0.0.1]/",
     ],
 )
 def test_malformed_or_internal_urls_are_refused(url: str) -> None:

@@ -22,6 +22,16 @@ MAX_CHECKED_URLS = 10_000
 
 # Cloud metadata services that sit outside the private ranges Python knows of.
 METADATA = (ipaddress.ip_network("fd00:ec2::254/128"), ipaddress.ip_network("100.100.100.200/32"))
+# IPv6 ranges that Python counts as global but no webhook has any business in: site-local
+# (deprecated, still routed inside some networks), local-use NAT64 (RFC 8215), the newer
+# documentation range and SRv6 segment identifiers.
+SPECIAL_IPV6 = tuple(
+    ipaddress.IPv6Network(network)
+    for network in ("fec0::/10", "64:ff9b:1::/48", "3fff::/20", "5f00::/16")
+)
+# Ranges whose addresses carry an IPv4 address in their last 32 bits, and reach it: the
+# IPv4-compatible form (::a.b.c.d) and the well-known NAT64 prefix.
+IPV4_IN_LAST_32_BITS = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b::/96"))
 
 
 class RefusedTarget(RoadwatchError):
@@ -41,14 +51,29 @@ def parse_networks(listed: str) -> tuple[Network, ...]:
 
 
 def is_internal(address: Address) -> bool:
-    """Loopback, private, link-local (where metadata services live), multicast, reserved."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_internal(address.ipv4_mapped)
+    """Loopback, private, link-local (where metadata services live), multicast, reserved;
+    an IPv6 address that carries an IPv4 address is judged by the one it carries."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return is_internal(embedded)
+        if any(address in network for network in SPECIAL_IPV6):
+            return True
     return (
         not address.is_global
         or address.is_multicast
         or any(address in network for network in METADATA)
     )
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in IPV4_IN_LAST_32_BITS) and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 class TargetPolicy:
@@ -96,6 +121,11 @@ class TargetPolicy:
         if any(ord(char) < 33 or ord(char) == 127 for char in url):
             raise RefusedTarget("a webhook URL may not hold spaces or control characters")
         host = parts.hostname
+        try:
+            # As the resolver will encode it: a name that cannot be is no host.
+            host.encode("idna")
+        except UnicodeError as error:
+            raise RefusedTarget(f"the host is not a name DNS can carry: {error}") from None
         literal = _literal(host)
         if literal is not None:
             self.check_address(host, literal)
@@ -119,7 +149,7 @@ async def resolve_permitted(policy: TargetPolicy, host: str, port: int) -> list[
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:
         raise RefusedTarget(f"{host} does not resolve: {error}") from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:

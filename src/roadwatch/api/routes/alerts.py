@@ -9,11 +9,12 @@ from roadwatch.api.alerts_feed import ClientTooSlow, decode_position
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment
 from roadwatch.api.schemas import AlertOut, AlertPage
 from roadwatch.stores.base import AlertFilter, Position
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], route_class=JsonTextRoute)
 
 KEEP_ALIVE_SECONDS = 15
 

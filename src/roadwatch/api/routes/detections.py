@@ -7,12 +7,13 @@ from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
 from roadwatch.api.json_body import JsonBody
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment, counted_window
 from roadwatch.api.schemas import DetectionPage, detection_json
 from roadwatch.stores.base import COUNT_CAP, DetectionFilter, DetectionStore, Position
 from roadwatch.time_buckets import Bucket
 
-router = APIRouter(tags=["detections"])
+router = APIRouter(tags=["detections"], route_class=JsonTextRoute)
 
 Text = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
 

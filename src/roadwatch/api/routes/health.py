@@ -6,9 +6,10 @@ from fastapi.responses import JSONResponse
 
 from roadwatch.api.alerts_feed import FeedDown
 from roadwatch.api.deps import Services
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.schemas import ReadinessOut
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonTextRoute)
 
 
 @router.get("/healthz", summary="The process is alive")

@@ -5,12 +5,13 @@ from fastapi import APIRouter, Query
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
 from roadwatch.api.json_body import JsonBody
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment, counted_window, timeline_window
 from roadwatch.api.schemas import TimelineOut, timeline_json
 from roadwatch.stores.base import Dimension
 from roadwatch.time_buckets import Bucket
 
-router = APIRouter(tags=["detections"])
+router = APIRouter(tags=["detections"], route_class=JsonTextRoute)
 
 
 @router.get(

@@ -6,10 +6,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from roadwatch.api.credential_rules import could_be_a_username
 from roadwatch.api.deps import Services, client_address
 from roadwatch.api.errors import WrongCredentials, responses
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.schemas import TokenOut
 from roadwatch.text import normalise
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=JsonTextRoute)
 
 
 @router.post(

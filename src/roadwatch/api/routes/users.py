@@ -20,6 +20,7 @@ from roadwatch.api.errors import (
     WrongCredentials,
     responses,
 )
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.schemas import (
     NewPassword,
     PasswordChange,
@@ -32,7 +33,7 @@ from roadwatch.api.schemas import (
 from roadwatch.api.services import ApiServices
 from roadwatch.domain import User
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=JsonTextRoute)
 
 
 @router.post(

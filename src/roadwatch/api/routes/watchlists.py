@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from roadwatch.api.deps import Administrator, CurrentUser, Services
 from roadwatch.api.errors import RuleNotFound, responses
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.watchlist_schemas import (
     RuleChange,
     RuleChangeOut,
@@ -13,7 +14,7 @@ from roadwatch.api.watchlist_schemas import (
     RulePage,
 )
 
-router = APIRouter(tags=["watchlists"])
+router = APIRouter(tags=["watchlists"], route_class=JsonTextRoute)
 
 CHANGED = "Takes effect in every running indexer within a second; recorded with who and when."
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import Administrator, Services
 from roadwatch.api.errors import WebhookNotFound, responses
+from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.webhook_schemas import (
     AttemptOut,
     AttemptPage,
@@ -20,7 +21,7 @@ from roadwatch.api.webhook_schemas import (
 from roadwatch.stores.base import Position
 from roadwatch.stores.webhooks_postgres import Health
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=JsonTextRoute)
 
 SIGNED = (
     "Each alert is POSTed as JSON, signed per Standard Webhooks (`webhook-id`, "
