@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Login attempts one address may make (a `limits` rate): raise it for a large office
     # behind one address.
     login_attempts_per_address: str = "30/minute"
+    # Login attempts one network (a /24 of IPv4, a /64 of IPv6) may make.
+    login_attempts_per_network: str = "120/minute"
     # How long the API lets any one database query run, in seconds.
     api_query_timeout: float = Field(default=3.0, gt=0)
     # Internal addresses (or CIDR ranges) webhooks may reach all the same: a receiver on

@@ -39,7 +39,11 @@ async def stack(
         )
         settings = (await stream_settings(servers, store_url=store_url)).model_copy(
             # schemathesis logs in many times from this one address.
-            update={"users_db_url": users_url, "login_attempts_per_address": "10000/minute"}
+            update={
+                "users_db_url": users_url,
+                "login_attempts_per_address": "10000/minute",
+                "login_attempts_per_network": "10000/minute",
+            }
         )
         log = tmp_path_factory.mktemp("api") / "api.log"
         api = await asyncio.to_thread(start_api, settings, port=free_port(), log=log)

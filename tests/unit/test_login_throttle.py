@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from limits.aio.storage import MemoryStorage
 
 from roadwatch.api.login_throttle import LoginThrottle, ThrottleRules, TooManyAttempts
 from roadwatch.errors import ConfigurationError
@@ -110,14 +111,61 @@ async def test_workers_counting_apart_together_admit_no_more_than_one_process() 
 def test_every_limit_is_divided_among_the_workers_and_none_below_one() -> None:
     rules = ThrottleRules(
         everyone="600/minute",
+        per_network="120/minute",
         per_address="7/minute",
         per_account_per_address="1/5minutes",
         per_account_from_new_addresses="10/minute;60 per hour",
     )
     assert rules.shared_by(3) == ThrottleRules(
         everyone="200/minute",
+        per_network="40/minute",
         per_address="2/minute",
         per_account_per_address="1/5minutes",
         per_account_from_new_addresses="3/minute;20 per hour",
     )
     assert rules.shared_by(1) == rules
+
+
+async def test_a_flood_from_one_address_never_stops_a_user_elsewhere() -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    # 15 a second for two minutes, as the flood: 1,800 attempts.
+    flood = [await admitted(throttle, f"guess-{n}", "203.0.113.7") for n in range(1800)]
+
+    assert flood.count(True) == 30
+    assert await admitted(throttle, "ana", "198.51.100.20")
+
+
+@pytest.mark.parametrize(
+    ("flooding", "elsewhere"),
+    [
+        ("203.0.113.{}", "198.51.100.20"),
+        ("2001:db8:1:2::{:x}", "2001:db8:1:3::1"),
+    ],
+    ids=["ipv4-24", "ipv6-64"],
+)
+async def test_a_flood_from_one_network_never_stops_a_user_in_another(
+    flooding: str, elsewhere: str
+) -> None:
+    throttle = LoginThrottle.from_uri(MEMORY)
+    flood = [
+        await admitted(throttle, f"guess-{n}", flooding.format(1 + n % 250)) for n in range(2000)
+    ]
+
+    assert flood.count(True) == 120
+    assert await admitted(throttle, "ana", elsewhere)
+
+
+async def test_once_everyones_cap_is_reached_nothing_more_is_counted() -> None:
+    rules = ThrottleRules(everyone="100/minute", per_network="1000/minute")
+    throttle = LoginThrottle.from_uri(MEMORY, rules)
+    # A spray from 2,000 networks, one attempt each.
+    spray = [
+        await admitted(throttle, f"guess-{n}", f"10.{n // 250}.{n % 250}.1") for n in range(2000)
+    ]
+
+    assert spray.count(True) == 100
+    storage = throttle._storage
+    assert isinstance(storage, MemoryStorage)
+    # At most five counters an attempt taken in (its network, address, account from that
+    # address, and account, per minute and per hour), none for the 1,900 refused.
+    assert len(storage.events) <= 5 * 100 + 1

@@ -4,14 +4,19 @@ Every attempt is counted before its password is checked, in one atomic step per 
 (`limits`' moving windows), so attempts sent in parallel are counted like attempts sent in
 turn. In the order checked:
 
-- everyone together: caps the attempts the process takes in, and with them the memory
-  the counters hold;
-- per address: one address cannot spray guesses across many accounts;
+- everyone together, looked at but not yet counted: once the attempts the process took in
+  this minute reach the cap, nothing more is counted anywhere, which bounds the memory the
+  counters hold;
+- per network (a /24 of IPv4, a /64 of IPv6) and then per address: one network, or one
+  address, cannot spray guesses across many accounts. An attempt refused here is not
+  counted against everyone's cap, so a flood from one network never spends what users
+  elsewhere need;
 - per account from one address: five guesses, then that address waits for that account;
   a successful login clears it;
 - per account from addresses it has never logged in from: a few a minute, then fewer an
   hour. A guesser spread over many addresses slows the account down, but cannot lock its
-  owner out from an address where the owner has logged in before.
+  owner out from an address where the owner has logged in before;
+- everyone together, counted: only attempts that every limit above let through.
 
 The counters live in the storage that `LOGIN_THROTTLE_STORAGE` names: in this process by
 default, or in Redis or Memcached (a `limits` storage URI) to share them across replicas.
@@ -20,6 +25,7 @@ Nth of every limit (`ThrottleRules.shared_by`).
 """
 
 import hashlib
+import ipaddress
 import math
 import re
 import time
@@ -48,6 +54,7 @@ class TooManyAttempts(RoadwatchError):
 @dataclass(frozen=True)
 class ThrottleRules:
     everyone: str = "600/minute"
+    per_network: str = "120/minute"
     per_address: str = "30/minute"
     per_account_per_address: str = "5/5minutes"
     per_account_from_new_addresses: str = "10/minute;60/hour"
@@ -64,6 +71,7 @@ class LoginThrottle:
         self._storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
         self._everyone = parse(rules.everyone)
+        self._per_network = parse(rules.per_network)
         self._per_address = parse(rules.per_address)
         self._per_account_per_address = parse(rules.per_account_per_address)
         self._per_account = parse_many(rules.per_account_from_new_addresses)
@@ -85,12 +93,15 @@ class LoginThrottle:
     async def admit(self, username: str, address: str) -> None:
         """Count an attempt to log in; TooManyAttempts if it is one too many."""
         account = _account(username)
-        await self._hit(self._everyone, "everyone")
+        if not await self._limiter.test(self._everyone, "everyone"):
+            await self._refuse(self._everyone, "everyone")
+        await self._hit(self._per_network, "network", network_of(address))
         await self._hit(self._per_address, "address", address)
         await self._hit(self._per_account_per_address, "account-address", account, address)
         if not await self._storage.get(_known(account, address)):
             for limit in self._per_account:
                 await self._hit(limit, "account", account)
+        await self._hit(self._everyone, "everyone")
 
     async def succeeded(self, username: str, address: str) -> None:
         """The owner logged in from this address: it need not wait for their guessers."""
@@ -102,8 +113,24 @@ class LoginThrottle:
 
     async def _hit(self, limit: RateLimitItem, *identifiers: str) -> None:
         if not await self._limiter.hit(limit, *identifiers):
-            stats = await self._limiter.get_window_stats(limit, *identifiers)
-            raise TooManyAttempts(max(1, math.ceil(stats.reset_time - time.time())))
+            await self._refuse(limit, *identifiers)
+
+    async def _refuse(self, limit: RateLimitItem, *identifiers: str) -> None:
+        stats = await self._limiter.get_window_stats(limit, *identifiers)
+        raise TooManyAttempts(max(1, math.ceil(stats.reset_time - time.time())))
+
+
+def network_of(address: str) -> str:
+    """The network an address is counted with: its /24 (IPv4) or /64 (IPv6), the most
+    one holder usually has; an address that is not an IP address is its own."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def _divided(limits: str, parts: int) -> str:

@@ -118,7 +118,10 @@ async def opened_api_services(
             setup=SetupState(users),
             login_throttle=LoginThrottle.from_uri(
                 settings.login_throttle_storage,
-                ThrottleRules(per_address=settings.login_attempts_per_address),
+                ThrottleRules(
+                    per_address=settings.login_attempts_per_address,
+                    per_network=settings.login_attempts_per_network,
+                ),
                 processes=processes,
             ),
             metrics=metrics,
