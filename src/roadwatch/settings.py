@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     login_attempts_per_address: str = "30/minute"
     # Login attempts one network (a /24 of IPv4, a /64 of IPv6) may make.
     login_attempts_per_network: str = "120/minute"
+    # /alerts streams one user may hold open at once, per API process; and in all (none:
+    # what the process's open-file limit leaves, less 256 for everything else).
+    alert_streams_per_user: int = Field(default=10, ge=1)
+    alert_streams_total: int | None = Field(default=None, ge=1)
     # How long the API lets any one database query run, in seconds.
     api_query_timeout: float = Field(default=3.0, gt=0)
     # Internal addresses (or CIDR ranges) webhooks may reach all the same: a receiver on

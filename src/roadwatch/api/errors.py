@@ -13,6 +13,7 @@ from roadwatch.api.login_throttle import TooManyAttempts
 from roadwatch.api.moments import InvalidWindow
 from roadwatch.api.schemas import ErrorOut
 from roadwatch.api.security import InvalidToken
+from roadwatch.api.stream_slots import TooManyStreams
 from roadwatch.errors import RoadwatchError
 from roadwatch.stores.base import StoreBusy
 from roadwatch.stores.users import UsernameTaken
@@ -97,7 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _reply(status.HTTP_422_UNPROCESSABLE_CONTENT, error)
 
     async def throttled(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, TooManyAttempts)
+        assert isinstance(error, TooManyAttempts | TooManyStreams)
         return _reply(
             status.HTTP_429_TOO_MANY_REQUESTS, error, {"Retry-After": str(error.retry_after)}
         )
@@ -145,6 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidEventId, unprocessable)
     app.add_exception_handler(InvalidWindow, unprocessable)
     app.add_exception_handler(TooManyAttempts, throttled)
+    app.add_exception_handler(TooManyStreams, throttled)
     app.add_exception_handler(WebhookNotFound, not_found)
     app.add_exception_handler(TooManyWebhooks, conflict)
     app.add_exception_handler(RefusedTarget, unprocessable)
@@ -160,7 +162,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, object]]:
         404: "No such resource",
         409: "Conflicts with what exists",
         422: "Invalid parameters",
-        429: "Too many attempts",
+        429: "Too many attempts, or streams",
         503: "The database or the broker is busy or cannot be reached; try again after Retry-After",
     }
     return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

@@ -8,6 +8,7 @@ from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import Passwords, Tokens
 from roadwatch.api.setup_state import SetupState
+from roadwatch.api.stream_slots import StreamSlots
 from roadwatch.stores.base import DetectionStore
 from roadwatch.stores.users import UserStore
 from roadwatch.watchlists.registry import Watchlists
@@ -23,6 +24,7 @@ class ApiServices:
     # What authenticating a request reads users through.
     recent_users: RecentUsers
     alerts: KafkaAlertFeed
+    streams: StreamSlots
     passwords: Passwords
     tokens: Tokens
     login_throttle: LoginThrottle

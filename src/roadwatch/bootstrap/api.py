@@ -17,6 +17,7 @@ from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import Passwords, Tokens, secret_weakness
 from roadwatch.api.services import ApiServices
 from roadwatch.api.setup_state import SetupState
+from roadwatch.api.stream_slots import StreamSlots, streams_the_process_can_hold
 from roadwatch.bootstrap.clients import (
     kafka_checked,
     kafka_producer,
@@ -113,6 +114,10 @@ async def opened_api_services(
             users=users,
             recent_users=RecentUsers(users),
             alerts=feed,
+            streams=StreamSlots(
+                per_user=settings.alert_streams_per_user,
+                total=settings.alert_streams_total or streams_the_process_can_hold(),
+            ),
             passwords=Passwords(),
             tokens=tokens,
             setup=SetupState(users),

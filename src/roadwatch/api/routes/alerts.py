@@ -4,6 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from roadwatch.api.alerts_feed import ClientTooSlow, decode_position
 from roadwatch.api.cursors import decode_cursor, encode_cursor
@@ -21,13 +22,14 @@ KEEP_ALIVE_SECONDS = 15
 
 @router.get(
     "/alerts",
-    responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 422)},
+    responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 422, 429)},
     response_class=EventSourceResponse,
     summary="Watchlist alerts, live (Server-Sent Events)",
     description="Each `alert` event carries an alert as JSON and an `id`; reconnect with "
     "`Last-Event-ID` to receive exactly what was missed. With `rule`, only the alerts that "
     "matched that watchlist rule. A client that falls too far behind gets a `dropped` event "
-    "and is disconnected.",
+    "and is disconnected. A user may hold ALERT_STREAMS_PER_USER streams at once (10); past "
+    "that, or past what the server holds, 429 with `Retry-After`.",
 )
 async def alerts(
     user: CurrentUser,
@@ -37,6 +39,7 @@ async def alerts(
 ) -> EventSourceResponse:
     if last_event_id:
         decode_position(last_event_id)
+    slot = services.streams.take(user.id)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         try:
@@ -49,8 +52,13 @@ async def alerts(
                 event="dropped",
                 data='{"detail": "too far behind; reconnect with Last-Event-ID to resume"}',
             )
+        finally:
+            slot.release()
 
-    return EventSourceResponse(stream(), ping=KEEP_ALIVE_SECONDS)
+    # Given back when the stream ends, however it ends: also when it never started.
+    return EventSourceResponse(
+        stream(), ping=KEEP_ALIVE_SECONDS, background=BackgroundTask(slot.release)
+    )
 
 
 @router.get(
