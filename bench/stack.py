@@ -22,6 +22,7 @@ from roadwatch.kafka.topics import COMPACTED, TopicSpec, create_missing_topics
 from roadwatch.settings import Settings, load_settings
 
 LOGS = Path(".roadwatch/bench")
+BENCH_SETUP_TOKEN = "bench-setup-token"  # noqa: S105 - the benchmarks', on local ports
 
 
 class Bench:
@@ -68,6 +69,7 @@ def environment(settings: Settings) -> dict[str, str]:
         **os.environ,
         **settings.as_environment(),
         "JWT_SECRET": "bench-" + "0123456789abcdef" * 4,
+        "SETUP_TOKEN": BENCH_SETUP_TOKEN,
         "LOG_FORMAT": "json",
     }
 
@@ -164,7 +166,7 @@ async def running_api(
     try:
         await api_ready(url)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            await client.post("/users", json=ADMIN)
+            await client.post("/users", json=ADMIN, headers={"X-Setup-Token": BENCH_SETUP_TOKEN})
             token = (await client.post("/token", data=ADMIN)).json()["access_token"]
         yield RunningApi(url, token, process)
     finally:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # the indexer and the API connect with the URLs above, as a role that may not alter them.
     migrations_db_url: str | None = None
     jwt_secret: SecretStr | None = None
+    # The one-time token that creating the first user through the API takes. `roadwatch api`
+    # (and `up`) make one when none is set, and print the link that carries it.
+    setup_token: SecretStr | None = None
     # Addresses (or CIDR ranges) of the reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
     # Where the login throttle keeps its counters: a `limits` async storage URI.

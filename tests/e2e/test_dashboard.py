@@ -15,7 +15,13 @@ from playwright.async_api import Page, async_playwright, expect
 from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, deliverer_running, indexer_running, start_api
+from tests.helpers.processes import (
+    TEST_SETUP_TOKEN,
+    ApiProcess,
+    deliverer_running,
+    indexer_running,
+    start_api,
+)
 from tests.helpers.receivers import receiver_running
 from tests.helpers.servers import Servers, create_topic, fresh_postgres_database, unique
 from tests.helpers.stored import stored_at_least
@@ -82,7 +88,7 @@ async def test_an_operator_logs_in_sees_a_live_alert_the_counts_and_pages_detect
 
 
 async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
-    await page.goto(api.url)
+    await page.goto(f"{api.url}/?setup={TEST_SETUP_TOKEN}")
     await expect(page.locator("#login-title")).to_have_text("Create the administrator")
     await page.fill("input[name=username]", ADMIN)
     await page.fill("input[name=password]", PASSWORD)

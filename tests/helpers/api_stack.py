@@ -14,7 +14,7 @@ from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, start_api
+from tests.helpers.processes import FIRST_USER, ApiProcess, start_api
 from tests.helpers.servers import Servers, fresh_postgres_database
 
 ADMIN = {"username": "admin", "password": "correct horse battery staple"}
@@ -51,7 +51,7 @@ async def bearer(client: httpx.AsyncClient, user: dict[str, str]) -> dict[str, s
 async def admin_and_operator(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str]]:
     """On an API with no user yet: the first administrator and an operator (not one), each
     logged in; their Authorization headers."""
-    created = await client.post("/users", json=ADMIN)
+    created = await client.post("/users", json=ADMIN, headers=FIRST_USER)
     assert created.status_code == 201, created.text
     admin = await bearer(client, ADMIN)
     created = await client.post("/users", json=OPERATOR, headers=admin)

@@ -134,6 +134,9 @@ def start_indexer_process(
 
 # Long enough for HS512 too, so that a test can forge such a token without a key warning.
 TEST_JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
+# The setup token of every API a test starts, and the header that creates its first user.
+TEST_SETUP_TOKEN = "test-setup-token"
+FIRST_USER = {"X-Setup-Token": TEST_SETUP_TOKEN}
 
 
 @dataclass
@@ -158,7 +161,7 @@ class ApiProcess:
 def start_api(
     settings: Settings, *, port: int, log: Path, within: float = 60, workers: int = 1
 ) -> ApiProcess:
-    env = {**settings_env(settings), "JWT_SECRET": TEST_JWT_SECRET}
+    env = {**settings_env(settings), "JWT_SECRET": TEST_JWT_SECRET, "SETUP_TOKEN": TEST_SETUP_TOKEN}
     with log.open("ab") as out:
         process = subprocess.Popen(
             [

@@ -9,7 +9,7 @@ from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.api_stack import ADMIN, Stack, login
 from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import isolated_environment, start_api, tear_down_stack
+from tests.helpers.processes import FIRST_USER, isolated_environment, start_api, tear_down_stack
 from tests.helpers.servers import Servers, fresh_mongo_database_url, fresh_postgres_database, unique
 
 
@@ -50,7 +50,7 @@ async def stack(
         store = detection_store(store_url)
         await store.open()
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-            created = await client.post("/users", json=ADMIN)
+            created = await client.post("/users", json=ADMIN, headers=FIRST_USER)
             assert created.status_code == 201, created.text
             token = await login(client, ADMIN["username"], ADMIN["password"])
             try:

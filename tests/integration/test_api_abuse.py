@@ -16,7 +16,7 @@ from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
 from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, start_api
+from tests.helpers.processes import FIRST_USER, ApiProcess, start_api
 from tests.helpers.servers import Servers, fresh_mongo_database_url, fresh_postgres_database, unique
 from tests.helpers.waiting import eventually
 
@@ -63,7 +63,7 @@ async def serving(settings: Settings, log: Path) -> AsyncIterator[Stack]:
     """An API process on these settings, with its first user, the administrator, logged in."""
     api = await asyncio.to_thread(start_api, settings, port=free_port(), log=log)
     async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
-        assert (await client.post("/users", json=ADMIN)).status_code == 201
+        assert (await client.post("/users", json=ADMIN, headers=FIRST_USER)).status_code == 201
         token = await login(client, ADMIN["username"], ADMIN["password"], "192.0.2.1")
         try:
             yield Stack(api, settings, client, {"Authorization": f"Bearer {token}"})

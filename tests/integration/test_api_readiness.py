@@ -13,7 +13,7 @@ from roadwatch.infra.postgres import PostgresService
 from tests.helpers.api_stack import ADMIN, bearer
 from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, start_api
+from tests.helpers.processes import FIRST_USER, ApiProcess, start_api
 from tests.helpers.servers import Servers, own_postgres
 from tests.helpers.waiting import eventually
 
@@ -70,7 +70,7 @@ async def test_readers_get_no_error_after_a_database_restart_and_a_clear_503_dur
         api_over_own_database(servers, tmp_path) as (database, api),
         httpx.AsyncClient(base_url=api.url, timeout=10) as client,
     ):
-        assert (await client.post("/users", json=ADMIN)).status_code == 201
+        assert (await client.post("/users", json=ADMIN, headers=FIRST_USER)).status_code == 201
         headers = await bearer(client, ADMIN)
 
         async def statuses() -> list[int]:

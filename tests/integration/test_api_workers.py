@@ -19,7 +19,7 @@ from tests.helpers.factories import make_detection
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.metrics import Samples, samples
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ApiProcess, start_api
+from tests.helpers.processes import FIRST_USER, ApiProcess, start_api
 from tests.helpers.servers import Servers, fresh_postgres_database
 from tests.helpers.sse import Event, read_events
 from tests.helpers.waiting import eventually
@@ -63,7 +63,7 @@ async def test_every_scrape_of_metrics_counts_the_requests_of_both_workers(
 ) -> None:
     url = two_workers.api.url
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        assert (await client.post("/users", json=ADMIN)).status_code == 201
+        assert (await client.post("/users", json=ADMIN, headers=FIRST_USER)).status_code == 201
         headers = await bearer(client, ADMIN)
     assert len(_children(two_workers.api)) >= 2
 
@@ -87,7 +87,9 @@ async def test_each_client_gets_every_alert_and_resumes_on_any_worker(
     alerts = [Alert(make_detection(), ()) for _ in range(3)]
     ids = [str(alert.detection.id) for alert in alerts]
     async with httpx.AsyncClient(base_url=url, timeout=30) as admin_client:
-        assert (await admin_client.post("/users", json=ADMIN)).status_code == 201
+        assert (
+            await admin_client.post("/users", json=ADMIN, headers=FIRST_USER)
+        ).status_code == 201
         headers = await bearer(admin_client, ADMIN)
 
     async def follow(count: int, last_event_id: str | None = None) -> list[Event]:

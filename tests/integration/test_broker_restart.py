@@ -20,7 +20,7 @@ from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.stores.base import DetectionStore
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
-from tests.helpers.processes import indexer_running, start_api
+from tests.helpers.processes import FIRST_USER, indexer_running, start_api
 from tests.helpers.servers import Servers, unique
 from tests.helpers.sse import read_events
 from tests.helpers.stored import stored_at_least
@@ -67,7 +67,11 @@ async def test_a_broker_restart_mid_stream_loses_nothing(
             httpx.AsyncClient(base_url=api.url, timeout=httpx.Timeout(10, read=None)) as client,
             indexer_running(settings, group=unique("group")),
         ):
-            await client.post("/users", json={"username": "admin", "password": "a long password"})
+            await client.post(
+                "/users",
+                json={"username": "admin", "password": "a long password"},
+                headers=FIRST_USER,
+            )
             token = (
                 await client.post(
                     "/token", data={"username": "admin", "password": "a long password"}

@@ -27,7 +27,13 @@ from roadwatch.server_checks import server_problems
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
 from tests.helpers.ports import free_port
-from tests.helpers.processes import ROADWATCH, settings_env, start_api, start_indexer_process
+from tests.helpers.processes import (
+    FIRST_USER,
+    ROADWATCH,
+    settings_env,
+    start_api,
+    start_indexer_process,
+)
 from tests.helpers.secured import Secured, secured_deployment
 from tests.helpers.servers import Servers, unique
 from tests.helpers.sse import read_events
@@ -92,7 +98,11 @@ async def test_the_whole_pipeline_runs_over_sasl_ssl_and_verified_tls_with_least
         async with httpx.AsyncClient(
             base_url=api.url, timeout=httpx.Timeout(10, read=None)
         ) as client:
-            await client.post("/users", json={"username": "admin", "password": "a long password"})
+            await client.post(
+                "/users",
+                json={"username": "admin", "password": "a long password"},
+                headers=FIRST_USER,
+            )
             token = (
                 await client.post(
                     "/token", data={"username": "admin", "password": "a long password"}

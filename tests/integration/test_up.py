@@ -1,6 +1,7 @@
 """`roadwatch up` (what `make up` runs) on a machine with nothing running yet."""
 
 import asyncio
+import re
 import signal
 import subprocess
 import time
@@ -49,8 +50,19 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
             process=up,
         )
 
+        # While there is no user, the API prints the one-time link that creates the first.
+        _wait_for(lambda: "?setup=" in log.read_text(), within=30, log=log, process=up)
+        link = re.search(rf"{base}/\?setup=([\w-]+)", log.read_text())
+        assert link is not None, log.read_text()[-3000:]
         with httpx.Client(base_url=base, timeout=10) as client:
-            client.post("/users", json={"username": "admin", "password": "a long password"})
+            anyone = {"username": "mallory", "password": "a long password"}
+            assert client.post("/users", json=anyone).status_code == 401
+            created = client.post(
+                "/users",
+                json={"username": "admin", "password": "a long password"},
+                headers={"X-Setup-Token": link[1]},
+            )
+            assert created.status_code == 201, created.text
             token = client.post(
                 "/token", data={"username": "admin", "password": "a long password"}
             ).json()["access_token"]

@@ -62,6 +62,16 @@ def token_secret(settings: Settings) -> str:
     return secrets.token_urlsafe(48)
 
 
+async def awaiting_first_user(settings: Settings, *, patience: float = 60.0) -> bool:
+    """Whether the system has no user yet (its schema brought up to date first)."""
+    users = PostgresUserStore(settings.users_db_url)
+    await open_within(patience, "opening the user store", users.open)
+    try:
+        return not await users.has_users()
+    finally:
+        await users.close()
+
+
 def api_topics(settings: Settings) -> list[str]:
     return [settings.alerts_topic, settings.watchlists_topic]
 
@@ -120,7 +130,10 @@ async def opened_api_services(
             ),
             passwords=Passwords(),
             tokens=tokens,
-            setup=SetupState(users),
+            setup=SetupState(
+                users,
+                token=settings.setup_token.get_secret_value() if settings.setup_token else None,
+            ),
             login_throttle=LoginThrottle.from_uri(
                 settings.login_throttle_storage,
                 ThrottleRules(

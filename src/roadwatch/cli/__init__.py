@@ -6,7 +6,7 @@ top: each imports what its own process runs when it runs (`roadwatch indexer` lo
 
 import typer
 
-from roadwatch.cli import api, deliver, indexer, infra, migrate, produce, topics, up
+from roadwatch.cli import api, deliver, indexer, infra, migrate, produce, topics, up, users
 from roadwatch.cli.common import fail
 from roadwatch.errors import ConfigurationError
 from roadwatch.infra.config import InfraConfig
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(infra.app, name="infra")
+app.add_typer(users.app, name="users")
 app.command("produce")(produce.produce)
 app.command("indexer")(indexer.indexer)
 app.command("api")(api.api)

@@ -1,21 +1,25 @@
 import asyncio
 import os
+import secrets
 import tempfile
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import SecretStr
 
 from roadwatch.cli.common import fail
 from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.logs import configure_logging
 from roadwatch.prometheus import MULTIPROCESS_FOLDER
+from roadwatch.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 # How many workers there are, for each of them to know (uvicorn's own name for it).
 WORKERS = "WEB_CONCURRENCY"
+SETUP_TOKEN = "SETUP_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -34,17 +38,21 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> No
     """Serve the Detections API (and the dashboard) with uvicorn."""
     import uvicorn
 
-    from roadwatch.bootstrap.api import api_app, api_topics
+    from roadwatch.bootstrap.api import api_app, api_topics, awaiting_first_user
     from roadwatch.bootstrap.clients import DependencyUnavailable, kafka_checked
 
-    settings = load_settings()
+    settings = with_setup_token(load_settings())
     try:
         # Built here even when workers build their own: a setting unfit to serve with, or a
         # Kafka that refuses this client, is said once, in one line, before any worker starts.
         app = api_app(settings)
         asyncio.run(kafka_checked(settings, topics=api_topics(settings), patience=60))
+        first_user_awaited = asyncio.run(awaiting_first_user(settings))
     except (ConfigurationError, DependencyUnavailable) as error:
         raise fail(error) from None
+    if first_user_awaited:
+        assert settings.setup_token is not None
+        print(setup_link(host, port, settings.setup_token.get_secret_value()), flush=True)
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     options: dict[str, Any] = {
         "host": host,
@@ -68,6 +76,29 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> No
             workers=workers,
             **options,
         )
+
+
+def with_setup_token(settings: Settings) -> Settings:
+    """The settings, with a setup token made for this run if none is set; the workers, and
+    any process started from here, read it from the environment."""
+    if settings.setup_token is not None:
+        return settings
+    token = secrets.token_urlsafe(24)
+    os.environ[SETUP_TOKEN] = token
+    return settings.model_copy(update={"setup_token": SecretStr(token)})
+
+
+def setup_link(host: str, port: int, token: str) -> str:
+    """What the operator is told while the system has no user: as Jupyter prints its token,
+    a link that carries it."""
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return (
+        "\nroadwatch has no user yet. To create its administrator, open\n"
+        f"    http://{shown}:{port}/?setup={token}\n"
+        "or run `roadwatch users create --admin NAME`. The link works once.\n"
+    )
 
 
 def worker_app() -> "FastAPI":

@@ -1,4 +1,6 @@
 import asyncio
+import os
+import secrets
 import sys
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -119,7 +121,8 @@ async def _up(
     ]
     if producer:
         programs.append(Program("producer", [*roadwatch, "produce"]))
-    supervisor = Supervisor(programs)
+    # One setup token for the API, which prints its link while there is no user.
+    supervisor = Supervisor(programs, env=dict(os.environ) | _setup_token(settings))
     await supervisor.start()
     store = settings.detections_db_url.split("://", 1)[0]
     print(
@@ -129,8 +132,9 @@ async def _up(
         f"  metrics    http://127.0.0.1:{port}/metrics (API), "
         f"http://127.0.0.1:{metrics_port}/metrics (indexer), "
         f"http://127.0.0.1:{deliver_metrics_port}/metrics (webhooks)\n"
-        "  first visit: create the administrator (POST /users needs no token while there is\n"
-        "  no user), then log in with it. Ctrl-C stops everything started here.\n",
+        "  first visit: while there is no user, the API prints a one-time link that creates\n"
+        "  the administrator (or run `roadwatch users create --admin NAME`). Ctrl-C stops\n"
+        "  everything started here.\n",
         flush=True,
     )
     ended = asyncio.create_task(supervisor.wait_for_first_exit())
@@ -146,6 +150,12 @@ async def _up(
     await supervisor.stop()
     _stop(started_here)
     return code
+
+
+def _setup_token(settings: Settings) -> dict[str, str]:
+    if settings.setup_token is not None:
+        return {}
+    return {"SETUP_TOKEN": secrets.token_urlsafe(24)}
 
 
 def _stop(services: list["Service"]) -> None:

@@ -49,9 +49,12 @@ export async function logIn(username, password) {
   session.token = body.access_token;
 }
 
+// The one-time setup token, from the link `roadwatch api` prints while there is no user.
+export const setupToken = new URLSearchParams(window.location.search).get("setup");
+
 export function createFirstUser(username, password) {
   return request("/users", {
     method: "POST", auth: false, body: JSON.stringify({ username, password }),
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "X-Setup-Token": setupToken || "" },
   });
 }

@@ -1,5 +1,7 @@
 import { AlertStream } from "./alerts.js";
-import { createFirstUser, logIn, request, session, Unauthorized, Unreachable } from "./api.js";
+import {
+  createFirstUser, logIn, request, session, setupToken, Unauthorized, Unreachable,
+} from "./api.js";
 import { $, cell, text } from "./dom.js";
 import { AlertHistory } from "./history.js";
 import { Timeline } from "./timeline.js";
@@ -174,7 +176,12 @@ function showLogin(hint = "") {
     $("login-view").dataset.mode = first ? "first-user" : "login";
     $("login-title").textContent = first ? "Create the administrator" : "Log in";
     $("login-submit").textContent = first ? "Create and log in" : "Log in";
-    if (first) $("login-hint").textContent = "This roadwatch has no user yet: the first one is its administrator.";
+    if (first) {
+      $("login-hint").textContent = setupToken
+        ? "This roadwatch has no user yet: the first one is its administrator."
+        : "This roadwatch has no user yet. Open the one-time link that `roadwatch api` "
+          + "printed to create its administrator, or run `roadwatch users create --admin NAME`.";
+    }
   }).catch(() => banner("The API cannot be reached. Retrying…"));
 }
 
@@ -212,7 +219,11 @@ $("login-form").addEventListener("submit", async (event) => {
   const password = form.get("password");
   $("login-error").textContent = "";
   try {
-    if ($("login-view").dataset.mode === "first-user") await createFirstUser(username, password);
+    if ($("login-view").dataset.mode === "first-user") {
+      await createFirstUser(username, password);
+      // The link has done its work: it is not kept in the address bar or the history.
+      window.history.replaceState(null, "", window.location.pathname);
+    }
     await logIn(username, password);
     event.target.reset();
     await showDashboard();

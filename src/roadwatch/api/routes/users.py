@@ -1,6 +1,7 @@
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from roadwatch.api.credential_rules import password_problem
 from roadwatch.api.deps import (
@@ -41,15 +42,27 @@ router = APIRouter(tags=["users"], route_class=JsonTextRoute)
     status_code=status.HTTP_201_CREATED,
     responses=responses(400, 401, 403, 409, 422, 503),
     summary="Create a user",
-    description="The first user of an empty system needs no token and becomes an "
+    description="The first user of an empty system takes the one-time setup token, in "
+    "`X-Setup-Token` (`roadwatch api` prints a link that carries it), and becomes an "
     "administrator; after that, creating users takes an administrator's token. Usernames "
     "are unique whatever their case.",
 )
-async def create_user(body: UserCreate, services: Services, token: OptionalToken) -> UserOut:
-    # Who asks is settled before the costly hash: without a token, only while no user exists.
+async def create_user(
+    body: UserCreate,
+    services: Services,
+    token: OptionalToken,
+    setup_token: Annotated[str | None, Header(alias="X-Setup-Token", max_length=200)] = None,
+) -> UserOut:
+    # Who asks is settled before the costly hash: without a token, only while no user
+    # exists, and only with the setup token.
     if token is None:
         if await services.setup.has_users():
             raise NotAuthenticated("creating users takes an administrator's token")
+        if not services.setup.admits(setup_token):
+            raise NotAuthenticated(
+                "creating the first user takes the setup token: open the link that "
+                "`roadwatch api` printed, or run `roadwatch users create --admin NAME`"
+            )
         password_hash = await services.passwords.hash(body.password)
         first = await services.users.create_first(
             username=body.username, password_hash=password_hash
