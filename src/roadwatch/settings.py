@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # what the process's open-file limit leaves, less 256 for everything else).
     alert_streams_per_user: int = Field(default=10, ge=1)
     alert_streams_total: int | None = Field(default=None, ge=1)
+    # The most recent alerts each API process keeps to resume /alerts streams from; a
+    # client that missed more reads the rest from /alerts/history.
+    alerts_resume_window: int = Field(default=10_000, ge=1)
     # How long the API lets any one database query run, in seconds.
     api_query_timeout: float = Field(default=3.0, gt=0)
     # Internal addresses (or CIDR ranges) webhooks may reach all the same: a receiver on

@@ -143,3 +143,47 @@ async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_a
 
         with pytest.raises(ClientTooSlow):
             await next_alert(slow)
+
+
+async def _resumed(feed: KafkaAlertFeed, last_event_id: str, count: int) -> list[AlertEvent]:
+    events = feed.events(last_event_id)
+    try:
+        return [await asyncio.wait_for(anext(events), timeout=15) for _ in range(count)]
+    finally:
+        await events.aclose()
+
+
+async def test_a_new_feed_resumes_clients_from_its_window_filled_at_start(
+    servers: Servers,
+) -> None:
+    topic = await create_topic(servers.kafka, partitions=1)
+    await send_values(servers.kafka, topic, [alert(n) for n in range(50)], key=b"alert")
+    # As after a restart of the API: the feed is new, its clients resume.
+    feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic)
+    await feed.start()
+    try:
+        resumed = await asyncio.gather(*(_resumed(feed, "0:10", 40) for _ in range(40)))
+    finally:
+        await feed.stop()
+    for events in resumed:
+        assert [orjson.loads(e.data)["n"] for e in events] == list(range(10, 50))
+        assert events[-1].id == "0:50"
+
+
+async def test_a_resume_from_further_back_than_the_window_is_told_of_the_gap(
+    servers: Servers,
+) -> None:
+    topic = await create_topic(servers.kafka, partitions=1)
+    await send_values(servers.kafka, topic, [alert(n) for n in range(50)], key=b"alert")
+    feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic, resume_window=20)
+    await feed.start()
+    try:
+        gap, *missed = await _resumed(feed, "0:0", 1 + 20)
+    finally:
+        await feed.stop()
+    assert gap.kind == "gap"
+    told = orjson.loads(gap.data)
+    assert (told["missed_from_offset"], told["resumed_at_offset"]) == (0, 30)
+    assert "/alerts/history" in told["detail"]
+    assert gap.id == "0:30"
+    assert [orjson.loads(e.data)["n"] for e in missed] == list(range(30, 50))

@@ -1,15 +1,17 @@
 """Alerts for SSE clients: one Kafka consumer per API process, fanned out to every client.
 
 Each event's id is the feed's position after it, `partition:next_offset` for every partition,
-so a client that reconnects with Last-Event-ID is replayed exactly what it missed, from Kafka,
-before it rejoins the live fan-out.
+so a client that reconnects with Last-Event-ID is replayed exactly what it missed before it
+rejoins the live fan-out: from the window of recent alerts the feed keeps, which bounds what
+a resume costs; what the window no longer holds, the client is told to read from
+/alerts/history.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,21 +19,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.alerts import NotAnAlert, read_alert
+from roadwatch.api.event_ids import decode_position, encode_position, gap_data
+from roadwatch.api.recent_alerts import Gap, Kept, Position, RecentAlerts
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Reader, SkipUnreadable, consumer
 
 log = logging.getLogger(__name__)
-
-Position = dict[int, int]
-
-
-class InvalidEventId(RoadwatchError):
-    def __init__(self, value: str) -> None:
-        super().__init__(value)
-        self.value = value
-
-    def __str__(self) -> str:
-        return f"Last-Event-ID {self.value[:80]!r} is not an event id this API issued"
 
 
 class ClientTooSlow(RoadwatchError):
@@ -42,30 +35,8 @@ class ClientTooSlow(RoadwatchError):
 class AlertEvent:
     id: str
     data: str
-
-
-def encode_position(position: Position) -> str:
-    return ",".join(f"{partition}:{offset}" for partition, offset in sorted(position.items()))
-
-
-def decode_position(value: str) -> Position:
-    try:
-        pairs = (item.split(":") for item in value.split(","))
-        position = {int(partition): int(offset) for partition, offset in pairs}
-    except ValueError:
-        raise InvalidEventId(value) from None
-    if not position or any(p < 0 or o < 0 for p, o in position.items()):
-        raise InvalidEventId(value)
-    return position
-
-
-@dataclass(frozen=True, slots=True)
-class _Alert:
-    partition: int
-    offset: int
-    data: str
-    # The ids of the rules it matched, as the alert spells them.
-    rules: frozenset[str]
+    # "alert", or "gap": alerts missed that the window no longer holds.
+    kind: str = "alert"
 
 
 class _Subscriber:
@@ -73,15 +44,15 @@ class _Subscriber:
 
     def __init__(self, capacity: int, *, rule: str | None) -> None:
         self._capacity = capacity
-        self._items: deque[_Alert] = deque()
+        self._items: deque[Kept] = deque()
         self._ready = asyncio.Event()
         self.rule = rule
         self.dropped = False
 
-    def wants(self, alert: _Alert) -> bool:
+    def wants(self, alert: Kept) -> bool:
         return self.rule is None or self.rule in alert.rules
 
-    def offer(self, item: _Alert) -> None:
+    def offer(self, item: Kept) -> None:
         if self.dropped or not self.wants(item):
             return
         if len(self._items) >= self._capacity:
@@ -91,7 +62,7 @@ class _Subscriber:
             self._items.append(item)
         self._ready.set()
 
-    async def next(self) -> _Alert:
+    async def next(self) -> Kept:
         while not self._items and not self.dropped:
             self._ready.clear()
             await self._ready.wait()
@@ -123,6 +94,8 @@ class KafkaAlertFeed:
         clients_changed: Callable[[int], None] = lambda _count: None,
         first_delay: float = 0.2,
         longest_delay: float = 10.0,
+        resume_window: int = 10_000,
+        resume_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
@@ -132,6 +105,8 @@ class KafkaAlertFeed:
         self._first_delay = first_delay
         self._longest_delay = longest_delay
         self._subscribers: set[_Subscriber] = set()
+        self._recent = RecentAlerts(most=resume_window, most_bytes=resume_bytes)
+        self._resume_window = resume_window
         self._next: Position = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._unreadable = SkipUnreadable(counted=lambda _reason: skipped())
@@ -163,24 +138,43 @@ class KafkaAlertFeed:
         await self._consumer.topics()
 
     async def _open(self) -> AIOKafkaConsumer:
-        """A consumer of every partition, at the positions reached so far (new: the end)."""
-        # No group: this process is assigned every partition, so it sees every alert.
+        """A consumer of every partition, at the positions reached so far; a partition new
+        to the feed is read from as far back as the resume window reaches, into the window
+        only, and followed from its end."""
         following = consumer(self._topic, **self._kafka, enable_auto_commit=False)
         await following.start()
         try:
             partitions = list(following.assignment())
             if not partitions:
                 raise RoadwatchError(f"the alerts topic {self._topic!r} does not exist")
+            new = [tp for tp in partitions if tp.partition not in self._next]
             for tp in partitions:
                 if tp.partition in self._next:
                     following.seek(tp, self._next[tp.partition])
-                else:
-                    await following.seek_to_end(tp)
-                    self._next[tp.partition] = await following.position(tp)
+            if new:
+                await self._fill_window(following, new)
         except BaseException:
             await following.stop()
             raise
         return following
+
+    async def _fill_window(self, following: AIOKafkaConsumer, new: list[TopicPartition]) -> None:
+        ends = await following.end_offsets(new)
+        firsts = await following.beginning_offsets(new)
+        back = self._resume_window // len(new) + 1
+        for tp in new:
+            start = max(firsts[tp], ends[tp] - back)
+            following.seek(tp, start)
+            self._recent.start_at(tp.partition, start)
+            self._next[tp.partition] = start
+        reader = Reader(following, on_unreadable=self._unreadable)
+        behind = [tp for tp in new if self._next[tp.partition] < ends[tp]]
+        while behind:
+            fetched = await reader.read(*behind, timeout_ms=1000)
+            self._take(fetched.records.values(), fetched.ends, live=False)
+            behind = [tp for tp in behind if await following.position(tp) < ends[tp]]
+        for tp in new:
+            self._next[tp.partition] = max(self._next[tp.partition], ends[tp])
 
     async def _run(self) -> None:
         delay = self._first_delay
@@ -208,17 +202,28 @@ class KafkaAlertFeed:
             if self._down is not None:
                 log.info("the alert feed follows the alerts topic again")
                 self._down = None
-            for records in fetched.records.values():
-                for record in records:
-                    alert = self._alert(record)
-                    if alert is None:
-                        continue
+            self._take(fetched.records.values(), fetched.ends, live=True)
+
+    def _take(
+        self,
+        batches: "Iterable[list[ConsumerRecord[bytes, bytes]]]",
+        ends: Mapping[TopicPartition, int],
+        *,
+        live: bool,
+    ) -> None:
+        for records in batches:
+            for record in records:
+                alert = self._alert(record)
+                if alert is None:
+                    continue
+                self._recent.add(alert)
+                if live:
                     for subscriber in self._subscribers:
                         subscriber.offer(alert)
-            for tp, end in fetched.ends.items():
-                self._next[tp.partition] = end
+        for tp, end in ends.items():
+            self._next[tp.partition] = end
 
-    def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> _Alert | None:
+    def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> Kept | None:
         """The alert, or None (skipped, logged, counted) if the record holds none."""
         try:
             alert = read_alert(record.value)
@@ -226,7 +231,7 @@ class KafkaAlertFeed:
             problem = str(error)
         else:
             rules = frozenset(str(rule) for rule in alert.rule_ids)
-            return _Alert(record.partition, record.offset, alert.text, rules)
+            return Kept(record.partition, record.offset, alert.text, rules)
         self._skipped()
         log.warning(
             "skipped the record at %s[%d]@%d: not an alert (%s)",
@@ -244,18 +249,25 @@ class KafkaAlertFeed:
         that matched the rule of that id. ClientTooSlow ends it."""
         resume = decode_position(last_event_id) if last_event_id else None
         subscriber = _Subscriber(self._client_buffer, rule=rule)
-        # No await between these two lines: the live buffer starts exactly at `live_from`.
+        # No await from here to the window's answer: the live buffer starts exactly at
+        # `live_from`, and the window holds exactly what came before it.
         self._subscribers.add(subscriber)
         live_from = dict(self._next)
+        cursor = dict(live_from)
+        missed: list[Kept] = []
+        gaps: list[Gap] = []
+        if resume is not None:
+            cursor.update({p: o for p, o in resume.items() if p in live_from})
+            missed, gaps = self._recent.since(cursor, until=live_from)
         self._clients_changed(self.clients)
         try:
-            cursor = dict(live_from)
-            if resume is not None:
-                cursor.update({p: o for p, o in resume.items() if p in live_from})
-                async for alert in self._replay(cursor, until=live_from):
-                    if subscriber.wants(alert):
-                        cursor[alert.partition] = alert.offset + 1
-                        yield AlertEvent(encode_position(cursor), alert.data)
+            for gap in gaps:
+                cursor[gap.partition] = gap.resumed_at
+                yield AlertEvent(encode_position(cursor), gap_data(gap), kind="gap")
+            for alert in missed:
+                cursor[alert.partition] = alert.offset + 1
+                if subscriber.wants(alert):
+                    yield AlertEvent(encode_position(cursor), alert.data)
             while True:
                 alert = await subscriber.next()
                 if alert.offset < cursor.get(alert.partition, 0):
@@ -265,33 +277,3 @@ class KafkaAlertFeed:
         finally:
             self._subscribers.discard(subscriber)
             self._clients_changed(self.clients)
-
-    async def _replay(self, start: Position, *, until: Position) -> AsyncIterator[_Alert]:
-        behind = {p: o for p, o in start.items() if o < until[p]}
-        if not behind:
-            return
-        replaying = consumer(**self._kafka, enable_auto_commit=False)
-        await replaying.start()
-        reader = Reader(replaying, on_unreadable=self._unreadable)
-        try:
-            partitions = [TopicPartition(self._topic, p) for p in behind]
-            replaying.assign(partitions)
-            for tp in partitions:
-                replaying.seek(tp, behind[tp.partition])
-            while behind:
-                fetched = await reader.read(*partitions, timeout_ms=1000)
-                for tp, records in fetched.records.items():
-                    for record in records:
-                        if record.offset < until[tp.partition]:
-                            alert = self._alert(record)
-                            if alert is not None:
-                                yield alert
-                for tp in partitions:
-                    # Also ends a partition whose missed records the broker no longer keeps.
-                    if (
-                        tp.partition in behind
-                        and await replaying.position(tp) >= until[tp.partition]
-                    ):
-                        del behind[tp.partition]
-        finally:
-            await replaying.stop()

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from roadwatch.api.alerts_feed import InvalidEventId
 from roadwatch.api.cursors import InvalidCursor
+from roadwatch.api.event_ids import InvalidEventId
 from roadwatch.api.login_throttle import TooManyAttempts
 from roadwatch.api.moments import InvalidWindow
 from roadwatch.api.schemas import ErrorOut

@@ -116,6 +116,7 @@ async def opened_api_services(
             skipped=metrics.alerts_skipped.inc,
             # Set, not read at scrape time: worker processes' gauges are summed from files.
             clients_changed=metrics.sse_clients.set,
+            resume_window=settings.alerts_resume_window,
         )
         await open_within(patience, "following the alerts topic", feed.start)
         stack.push_async_callback(feed.stop)

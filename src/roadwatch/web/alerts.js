@@ -81,6 +81,9 @@ export class AlertStream {
     if (event === "alert" && data.length) {
       if (id) this.lastEventId = id;
       this.onAlert(JSON.parse(data.join("\n")));
+    } else if (event === "gap") {
+      // Missed alerts older than the server keeps: the history panel holds them; resume past.
+      if (id) this.lastEventId = id;
     } else if (event === "dropped") {
       // Fell behind: the server closes; the loop reconnects from the last event seen.
       this.controller.abort();

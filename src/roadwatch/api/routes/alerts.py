@@ -6,10 +6,11 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from roadwatch.api.alerts_feed import ClientTooSlow, decode_position
+from roadwatch.api.alerts_feed import ClientTooSlow
 from roadwatch.api.cursors import decode_cursor, encode_cursor
 from roadwatch.api.deps import CurrentUser, Services
 from roadwatch.api.errors import responses
+from roadwatch.api.event_ids import decode_position
 from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment
 from roadwatch.api.schemas import AlertOut, AlertPage
@@ -28,8 +29,11 @@ KEEP_ALIVE_SECONDS = 15
     description="Each `alert` event carries an alert as JSON and an `id`; reconnect with "
     "`Last-Event-ID` to receive exactly what was missed. With `rule`, only the alerts that "
     "matched that watchlist rule. A client that falls too far behind gets a `dropped` event "
-    "and is disconnected. A user may hold ALERT_STREAMS_PER_USER streams at once (10); past "
-    "that, or past what the server holds, 429 with `Retry-After`.",
+    "and is disconnected. A client that resumes from further back than the server's window of "
+    "recent alerts (ALERTS_RESUME_WINDOW) gets a `gap` event per partition, naming the offsets "
+    "missed, and reads those alerts from /alerts/history. A user may hold "
+    "ALERT_STREAMS_PER_USER streams at once (10); past that, or past what the server holds, "
+    "429 with `Retry-After`.",
 )
 async def alerts(
     user: CurrentUser,
@@ -45,7 +49,7 @@ async def alerts(
         try:
             following = None if rule is None else str(rule)
             async for event in services.alerts.events(last_event_id, rule=following):
-                yield ServerSentEvent(data=event.data, id=event.id, event="alert")
+                yield ServerSentEvent(data=event.data, id=event.id, event=event.kind)
         except ClientTooSlow:
             services.metrics.sse_dropped.inc()
             yield ServerSentEvent(
