@@ -62,8 +62,16 @@ async def write(system: System, topic: str, records: list[RawRecord], compressio
 header_names = st.binary(max_size=16) | st.sampled_from([BAD_NAME, b"\x00", b"roadwatch.reason"])
 texts = st.text(max_size=40) | st.sampled_from(["", "\x00", "S\u200bUV", "x" * 5000])
 detections = st.fixed_dictionaries(
-    {"Year": st.integers(-(2**70), 2**70) | texts, "Make": texts, "Model": texts, "Category": texts}
-).map(orjson.dumps)
+    {
+        # What orjson encodes: up to 64 bits; a number past them is written below.
+        "Year": st.integers(-(2**63), 2**64 - 1) | texts,
+        "Make": texts,
+        "Model": texts,
+        "Category": texts,
+    }
+).map(orjson.dumps) | st.integers(2**64, 2**200).map(
+    lambda n: b'{"Year": %d, "Make": "A", "Model": "B", "Category": "C"}' % n
+)
 alerts = st.fixed_dictionaries(
     {"id": st.uuids().map(str) | texts, "rules": st.lists(st.fixed_dictionaries({"id": texts}))}
 ).map(orjson.dumps)
