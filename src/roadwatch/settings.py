@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
     # Days a detection is kept (and its alert, and its counts over time); unset keeps all.
     detections_retention_days: int | None = Field(default=None, ge=1, le=36_500)
+    # How many days back a detection's time may be for the store to take it (older ones are
+    # dead-lettered as too_old), whatever the retention; unset takes any since 2000.
+    detections_accept_days: float | None = Field(default=7.0, gt=0, le=36_500)
     users_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
     # The tables' owner, for `roadwatch migrate` (the database of the PostgreSQL URLs above);
     # the indexer and the API connect with the URLs above, as a role that may not alter them.
@@ -110,6 +113,9 @@ class Settings(BaseSettings):
         environment = {}
         for name, value in self.model_dump().items():
             if value is None:
+                # Said outright where the default is not none (DETECTIONS_ACCEPT_DAYS=none).
+                if type(self).model_fields[name].default is not None:
+                    environment[name.upper()] = "none"
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
@@ -121,6 +127,14 @@ class Settings(BaseSettings):
     def _upper_case(cls, value: object) -> object:
         # Kafka's own clients take these in any case.
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("detections_accept_days", mode="before")
+    @classmethod
+    def _none_takes_any(cls, value: object) -> object:
+        # Unset in the environment: empty, or `none`.
+        if isinstance(value, str) and value.strip().lower() in {"", "none"}:
+            return None
+        return value
 
     @field_validator("suspicious_vehicle")
     @classmethod

@@ -123,3 +123,33 @@ async def test_a_removed_day_releases_its_ids_a_chunk_at_a_time(
         assert await store.count_by_make() == await store.group_by_make()
     finally:
         await store.close()
+
+
+async def test_by_default_detections_older_than_a_week_are_dead_lettered_as_too_old(
+    servers: Servers, store_url: str
+) -> None:
+    now = datetime.now(UTC)
+    # The default window, whatever the retention (none here).
+    settings = (await stream_settings(servers, store_url=store_url)).model_copy(
+        update={"detections_accept_days": 7.0}
+    )
+    store = detection_store(store_url)
+    await store.open()
+    try:
+        async with indexer_running(settings) as indexer:
+            stream = [
+                message(now - timedelta(days=400), "Old"),
+                message(now - timedelta(days=7, minutes=5), "Old"),
+                message(now - timedelta(days=6, hours=23), "Week"),
+                message(now, "Now"),
+            ]
+            await send_values(servers.kafka, settings.detections_topic, stream)
+            dead = await read_topic(servers.kafka, settings.dead_letter_topic, expected=2)
+            await eventually(lambda: _count_is(store, 2), within=60, what="the two in the window")
+            assert not indexer.done()
+        assert [dict(r.headers)["roadwatch.reason"] for r in dead] == [b"too_old"] * 2
+        detail = dict(dead[0].headers)["roadwatch.detail"]
+        assert b"before the window of times the store accepts" in detail
+        assert await store.group_by_make() == {"Week": 1, "Now": 1}
+    finally:
+        await store.close()

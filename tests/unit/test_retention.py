@@ -3,16 +3,20 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from roadwatch.indexer.processors import RefuseExpired
+from roadwatch.bootstrap.indexer import accepted_window
+from roadwatch.indexer.processors import RefuseOlderThan
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.rejections import Reason, RecordsRefused
+from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
 
 NOW = datetime(2026, 11, 29, 0, 30, tzinfo=UTC)
 
 
 async def test_only_detections_before_the_window_are_refused_each_named() -> None:
-    step = RefuseExpired(timedelta(days=7), clock=lambda: NOW)
+    step = RefuseOlderThan(
+        timedelta(days=7), reason=Reason.EXPIRED, what="retention window", clock=lambda: NOW
+    )
     window_start = NOW - timedelta(days=7)
     batch = [
         make_detection(timestamp=window_start),
@@ -60,3 +64,25 @@ def test_without_retention_no_day_is_removed() -> None:
     )
 
     assert keeper.first_kept_day() is None
+
+
+async def test_the_window_the_store_accepts_refuses_older_detections_as_too_old() -> None:
+    assert accepted_window(Settings(_env_file=None)) == timedelta(days=7)
+    assert accepted_window(Settings(_env_file=None, detections_accept_days=None)) is None
+    step = RefuseOlderThan(
+        timedelta(days=7),
+        reason=Reason.TOO_OLD,
+        what="window of times the store accepts",
+        clock=lambda: NOW,
+    )
+    with pytest.raises(RecordsRefused) as refused:
+        await step([make_detection(timestamp=NOW - timedelta(days=8))])
+    assert refused.value.culprits[0].reason == Reason.TOO_OLD
+    assert "the window of times the store accepts" in refused.value.culprits[0].detail
+
+
+def test_a_window_unset_reaches_another_process_as_unset() -> None:
+    unset = Settings(_env_file=None, detections_accept_days=None)
+    environment = unset.as_environment()
+    assert environment["DETECTIONS_ACCEPT_DAYS"] == "none"
+    assert Settings(_env_file=None, detections_accept_days="none").detections_accept_days is None

@@ -22,7 +22,7 @@ from roadwatch.indexer.processors import (
     Processor,
     PublishAlerts,
     RecordAlerts,
-    RefuseExpired,
+    RefuseOlderThan,
 )
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
@@ -30,6 +30,7 @@ from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import INDEXER_GROUP
+from roadwatch.rejections import Reason
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
@@ -73,11 +74,19 @@ def processor_chain(
     *,
     metrics: IndexerMetrics,
     keep_for: timedelta | None = None,
+    accept_for: timedelta | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[Processor]:
-    expiry: list[Processor] = [] if keep_for is None else [RefuseExpired(keep_for, clock=clock)]
+    windows = [
+        RefuseOlderThan(window, reason=reason, what=what, clock=clock)
+        for window, reason, what in (
+            (accept_for, Reason.TOO_OLD, "window of times the store accepts"),
+            (keep_for, Reason.EXPIRED, "retention window"),
+        )
+        if window is not None
+    ]
     return [
-        *expiry,
+        *windows,
         Persist(store, metrics=metrics),
         MatchWatchlists(rules),
         RecordAlerts(store),
@@ -153,6 +162,7 @@ async def started_indexer(
                 alerts,
                 metrics=metrics,
                 keep_for=keep_for,
+                accept_for=accepted_window(settings),
                 clock=clock,
             ),
             dead_letter=DeadLetterTopic(
@@ -163,6 +173,11 @@ async def started_indexer(
             ping_store=store.ping,
             max_batch=max_batch,
         )
+
+
+def accepted_window(settings: Settings) -> timedelta | None:
+    days = settings.detections_accept_days
+    return None if days is None else timedelta(days=days)
 
 
 def retention_window(settings: Settings) -> timedelta | None:

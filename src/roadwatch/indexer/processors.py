@@ -25,31 +25,36 @@ class Processor(Protocol):
     async def __call__(self, batch: Sequence[Any]) -> Sequence[FromRecord]: ...
 
 
-class RefuseExpired:
-    """Refuse the detections older than the retention window: stored, they would be removed
-    at the next upkeep, and a replay of old records would bring back days already removed."""
+class RefuseOlderThan:
+    """Refuse the detections older than a window, with the reason the window gives: the
+    retention window (stored, they would be removed at the next upkeep, and a replay of old
+    records would bring back days already removed), or the window the store accepts."""
 
     batches_at_once = 1
 
-    def __init__(self, keep_for: timedelta, *, clock: Callable[[], datetime]) -> None:
-        self._keep_for = keep_for
+    def __init__(
+        self, window: timedelta, *, reason: Reason, what: str, clock: Callable[[], datetime]
+    ) -> None:
+        self._window = window
+        self._reason = reason
+        self._what = what
         self._clock = clock
 
     async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
-        oldest = self._clock() - self._keep_for
+        oldest = self._clock() - self._window
         culprits = {
             index: RejectedMessage(
-                Reason.EXPIRED,
-                f"detected at {detection.timestamp.isoformat()}, before the retention "
-                f"window, which starts at {oldest.isoformat(timespec='seconds')}",
+                self._reason,
+                f"detected at {detection.timestamp.isoformat()}, before the {self._what}, "
+                f"which starts at {oldest.isoformat(timespec='seconds')}",
             )
             for index, detection in enumerate(batch)
             if detection.timestamp < oldest
         }
         if culprits:
             raise RecordsRefused(
-                f"{len(culprits)} detection(s) older than the retention window",
-                reason=Reason.EXPIRED,
+                f"{len(culprits)} detection(s) older than the {self._what}",
+                reason=self._reason,
                 culprits=culprits,
             )
         return batch
