@@ -24,6 +24,12 @@ class ApiMetrics:
             # With several worker processes: the sum over those alive.
             multiprocess_mode="livesum",
         )
+        self.alert_streams = Gauge(
+            "roadwatch_alert_streams_open",
+            "Places taken by /alerts streams, against ALERT_STREAMS_PER_USER and _TOTAL",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.alerts_skipped = Counter(
             "roadwatch_alert_feed_skipped",
             "Records on the alerts topic that are not alerts, skipped by the feed",

@@ -4,6 +4,7 @@ health checks, the database and the broker need."""
 
 import resource
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -53,6 +54,8 @@ class Slot:
 class StreamSlots:
     per_user: int
     total: int
+    # Told how many places are taken, at every change (a gauge's `set`).
+    changed: Callable[[int], None] = lambda _open: None
     _open: Counter[UUID] = field(default_factory=Counter)
 
     @property
@@ -66,9 +69,11 @@ class StreamSlots:
         if self.open >= self.total:
             raise TooManyStreams(f"this server has {self.total}, the most it holds")
         self._open[user] += 1
+        self.changed(self.open)
         return Slot(self, user)
 
     def _give_back(self, user: UUID) -> None:
         self._open[user] -= 1
         if self._open[user] <= 0:
             del self._open[user]
+        self.changed(self.open)

@@ -128,6 +128,7 @@ async def opened_api_services(
             streams=StreamSlots(
                 per_user=settings.alert_streams_per_user,
                 total=settings.alert_streams_total or streams_the_process_can_hold(),
+                changed=metrics.alert_streams.set,
             ),
             passwords=Passwords(),
             tokens=tokens,
