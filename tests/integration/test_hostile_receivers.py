@@ -25,6 +25,8 @@ from tests.helpers.waiting import eventually
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 FUZZ_EXAMPLES = int(os.environ.get("ROADWATCH_FUZZ_EXAMPLES", "12"))
+# Each example takes up to a second or so: make fuzz's hundreds need more than a test's 180 s.
+FUZZ_SECONDS = 120 + 3 * FUZZ_EXAMPLES
 
 
 @dataclass
@@ -202,6 +204,7 @@ answers = st.builds(
 ) | st.builds(Answer, st.binary(max_size=256), st.none() | st.integers(0, 300))
 
 
+@pytest.mark.timeout(FUZZ_SECONDS)
 @settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,

@@ -33,6 +33,8 @@ from tests.helpers.waiting import eventually
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 FUZZ_EXAMPLES = int(os.environ.get("ROADWATCH_FUZZ_EXAMPLES", "12"))
+# Each example takes up to a second or so: make fuzz's hundreds need more than a test's 180 s.
+FUZZ_SECONDS = 120 + 3 * FUZZ_EXAMPLES
 fuzzing = settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
@@ -193,6 +195,7 @@ CANARIES = {
 }
 
 
+@pytest.mark.timeout(FUZZ_SECONDS)
 @pytest.mark.parametrize("topic", sorted(CANARIES))
 @fuzzing
 @given(data=st.data())
