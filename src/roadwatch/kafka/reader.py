@@ -50,9 +50,6 @@ class Fetched:
     def __bool__(self) -> bool:
         return bool(self.ends)
 
-    def count(self) -> int:
-        return sum(len(records) for records in self.records.values())
-
 
 class Reader:
     def __init__(self, consumer: Fetching, *, on_unreadable: OnUnreadable) -> None:

@@ -8,11 +8,11 @@ consumer can never pass that record.
 
 `install()` puts two classes into aiokafka's fetcher. The first keeps each batch's bytes and
 wraps the batch. Iterating the wrapper yields the fast parser's records until it raises;
-then the rest of the batch is read again in Python, record by record, and each record that
-cannot be read is yielded as an `Unreadable`, in its place. The second gives each its topic
-and partition where aiokafka would build a ConsumerRecord, and `getmany` returns them among
-the records. No exception is left for a record's bytes to raise, and no record is skipped
-unseen.
+then the rest of the batch is read again in Python (lenient_records.py), record by record,
+and each record that cannot be read is yielded as an `Unreadable`, in its place. The second
+gives each its topic and partition where aiokafka would build a ConsumerRecord, and
+`getmany` returns them among the records. No exception is left for a record's bytes to
+raise, and no record is skipped unseen.
 
 This reaches into aiokafka's module and its Python record parser: the version is pinned in
 constraints.txt, and tests/unit/test_tolerant_fetch.py fails if either changes.
@@ -22,21 +22,18 @@ import dataclasses
 import itertools
 import operator
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka.consumer import fetcher
-from aiokafka.errors import CorruptRecordException
 from aiokafka.record.default_records import (
     DefaultRecordBatch,
-    _DefaultRecordBatchPy,
-    _DefaultRecordPy,
 )
 from aiokafka.record.legacy_records import LegacyRecordBatch
-from aiokafka.record.util import decode_varint
 from aiokafka.structs import TopicPartition
 
-from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.kafka.lenient_records import LenientBatch
+from roadwatch.kafka.unreadable import NOWHERE, Unreadable
 from roadwatch.rejections import Reason
 
 # A batch starts with its base offset (8 bytes) and its length (4); its magic byte follows
@@ -44,10 +41,6 @@ from roadwatch.rejections import Reason
 _LOG_OVERHEAD = 12
 _MAGIC_AT = 16
 _first = operator.itemgetter(0)
-
-
-# Where an Unreadable stands until the fetcher places it: a batch knows no topic or partition.
-_NOWHERE = ("", -1)
 
 
 class _KeptBatches:
@@ -166,7 +159,7 @@ class _Batch:
     def _read_slowly(self) -> list[Any]:
         """The batch again in Python; each record that cannot be read is an Unreadable in
         its place."""
-        batch = _LenientBatch(bytes(self._raw))
+        batch = LenientBatch(bytes(self._raw))
         records: list[Any] = []
         try:
             for record in batch:
@@ -186,89 +179,7 @@ class _Batch:
         last = self.next_offset - 1
         first = self.base_offset if first is None else first
         offsets = f"offset {last}" if first >= last else f"offsets {first} to {last}"
-        return Unreadable(*_NOWHERE, last, -1, None, None, (), reason, f"{offsets}: {why}")
-
-
-class _LenientBatch(_DefaultRecordBatchPy):  # type: ignore[misc]
-    """aiokafka's Python parser of a batch (magic 2), but a header name that is not UTF-8
-    makes its record an Unreadable instead of an exception."""
-
-    _buffer: bytearray
-    _pos: int
-    last_offset_read = -1
-
-    def _read_msg(
-        self, decode_varint: Callable[[bytearray, int], tuple[int, int]] = decode_varint
-    ) -> Any:
-        # The record's layout, as Kafka's protocol gives it and aiokafka's parser reads it:
-        # length, attributes, timestamp delta, offset delta, key, value, headers.
-        buffer, pos = self._buffer, self._pos
-        length, pos = decode_varint(buffer, pos)
-        start = pos
-        _attributes, pos = decode_varint(buffer, pos)
-        timestamp_delta, pos = decode_varint(buffer, pos)
-        offset_delta, pos = decode_varint(buffer, pos)
-        key, pos = _sized(buffer, pos, decode_varint)
-        value, pos = _sized(buffer, pos, decode_varint)
-        count, pos = decode_varint(buffer, pos)
-        if count < 0:
-            raise CorruptRecordException(f"a negative count of headers, {count}")
-        raw_headers: list[tuple[bytes, bytes | None]] = []
-        for _ in range(count):
-            name, pos = _sized(buffer, pos, decode_varint)
-            if name is None:
-                raise CorruptRecordException("a header without a name")
-            header_value, pos = _sized(buffer, pos, decode_varint)
-            raw_headers.append((name, header_value))
-        if pos - start != length:
-            raise CorruptRecordException(f"a record of {length} bytes that holds {pos - start}")
-        self._pos = pos
-
-        offset = self.base_offset + offset_delta
-        self.last_offset_read = offset
-        if self.timestamp_type == self.LOG_APPEND_TIME:
-            timestamp = self.max_timestamp
-        else:
-            timestamp = self.first_timestamp + timestamp_delta
-        try:
-            headers = [(name.decode(), header_value) for name, header_value in raw_headers]
-        except UnicodeDecodeError:
-            escaped = tuple(
-                (name.decode(errors="backslashreplace"), header_value)
-                for name, header_value in raw_headers
-            )
-            bad = next(name for name, _value in raw_headers if not _is_utf8(name))
-            return Unreadable(
-                *_NOWHERE,
-                offset,
-                timestamp,
-                key,
-                value,
-                escaped,
-                Reason.HEADER_NOT_UTF8,
-                f"the header name {bad[:100]!r} is not UTF-8",
-            )
-        return _DefaultRecordPy(offset, timestamp, self.timestamp_type, key, value, headers)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _sized(
-    buffer: bytearray, pos: int, decode_varint: Callable[[bytearray, int], tuple[int, int]]
-) -> tuple[bytes | None, int]:
-    """A length-prefixed field (-1: null) at `pos`, and where the next starts."""
-    size, pos = decode_varint(buffer, pos)
-    if size < 0:
-        return None, pos
-    if pos + size > len(buffer):
-        raise CorruptRecordException(f"a field of {size} bytes past the batch's end")
-    return bytes(buffer[pos : pos + size]), pos + size
+        return Unreadable(*NOWHERE, last, -1, None, None, (), reason, f"{offsets}: {why}")
 
 
 class _TolerantPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]

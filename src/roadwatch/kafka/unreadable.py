@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from roadwatch.rejections import Reason
 
-UNREADABLE_REASONS = (Reason.HEADER_NOT_UTF8, Reason.CORRUPT_RECORD, Reason.UNREADABLE_BATCH)
+# Where an Unreadable stands until the fetcher places it: a batch knows no topic or partition.
+NOWHERE = ("", -1)
 
 
 @dataclass(frozen=True, slots=True)
