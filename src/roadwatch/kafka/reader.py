@@ -84,21 +84,27 @@ class Reader:
 
 
 class SkipUnreadable:
-    """The policy for a topic without dead letters: each unreadable record is logged,
-    counted, and passed over."""
+    """The policy for a topic without dead letters: each unreadable record is counted and
+    passed over, and each read that held some is logged, one line a reason however many
+    there are."""
 
     def __init__(self, *, counted: Callable[[Reason], None] = lambda _reason: None) -> None:
         self._counted = counted
 
     async def __call__(self, unreadable: Sequence[Unreadable]) -> None:
+        by_reason: dict[Reason, list[Unreadable]] = {}
         for record in unreadable:
             self._counted(record.reason)
+            by_reason.setdefault(record.reason, []).append(record)
+        for reason, records in by_reason.items():
+            first = records[0]
             log.warning(
-                "skipped the record at %s[%d]@%d: %s (%s)",
-                record.topic,
-                record.partition,
-                record.offset,
-                record.reason,
-                record.detail,
-                extra={"reason": str(record.reason)},
+                "skipped %d unreadable record(s) as %s, e.g. %s[%d]@%d (%s)",
+                len(records),
+                reason,
+                first.topic,
+                first.partition,
+                first.offset,
+                first.detail,
+                extra={"reason": str(reason), "count": len(records)},
             )

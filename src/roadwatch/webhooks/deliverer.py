@@ -228,13 +228,15 @@ class Deliverer:
     async def _skip(self, rejected: Sequence[tuple[Record | Unreadable, str]]) -> None:
         """Dead-letter a batch's records that are not alerts, together."""
         self._metrics.skipped.inc(len(rejected))
-        for record, reason in rejected:
-            log.warning(
-                "alerts topic record %d/%d dead-lettered unsent: %s",
-                record.partition,
-                record.offset,
-                reason,
-            )
+        # One line a batch, however many it holds: each letter carries its own reason.
+        first, why = rejected[0]
+        log.warning(
+            "dead-lettered %d alerts topic record(s) unsent, e.g. %d/%d: %s",
+            len(rejected),
+            first.partition,
+            first.offset,
+            why,
+        )
         letters = [(record.value, record.key, reason) for record, reason in rejected]
         await retry_until_done(
             lambda: self._dead_letters.records(letters),
