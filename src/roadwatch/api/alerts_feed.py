@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from roadwatch.alerts import NotAnAlert, read_alert
 from roadwatch.api.event_ids import decode_position, encode_position, gap_data
 from roadwatch.api.recent_alerts import Gap, Kept, Position, RecentAlerts
 from roadwatch.errors import RoadwatchError
-from roadwatch.kafka.reader import Reader, SkipUnreadable, consumer
+from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,6 @@ class KafkaAlertFeed:
         self._longest_delay = longest_delay
         self._subscribers: set[_Subscriber] = set()
         self._recent = RecentAlerts(most=resume_window, most_bytes=resume_bytes)
-        self._resume_window = resume_window
         self._next: Position = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._unreadable = SkipUnreadable(counted=lambda _reason: skipped())
@@ -161,7 +160,7 @@ class KafkaAlertFeed:
     async def _fill_window(self, following: AIOKafkaConsumer, new: list[TopicPartition]) -> None:
         ends = await following.end_offsets(new)
         firsts = await following.beginning_offsets(new)
-        back = self._resume_window // len(new) + 1
+        back = self._recent.most // len(new) + 1
         for tp in new:
             start = max(firsts[tp], ends[tp] - back)
             following.seek(tp, start)
@@ -169,9 +168,11 @@ class KafkaAlertFeed:
             self._next[tp.partition] = start
         reader = Reader(following, on_unreadable=self._unreadable)
         behind = [tp for tp in new if self._next[tp.partition] < ends[tp]]
+        # What was written before `ends` goes to the window only; what came after, to the
+        # clients too, as when followed.
+        live_from = {tp.partition: ends[tp] for tp in new}
         while behind:
-            fetched = await reader.read(*behind, timeout_ms=1000)
-            self._take(fetched.records.values(), fetched.ends, live=False)
+            self._take(await reader.read(*behind, timeout_ms=1000), live_from=live_from)
             behind = [tp for tp in behind if await following.position(tp) < ends[tp]]
         for tp in new:
             self._next[tp.partition] = max(self._next[tp.partition], ends[tp])
@@ -202,25 +203,21 @@ class KafkaAlertFeed:
             if self._down is not None:
                 log.info("the alert feed follows the alerts topic again")
                 self._down = None
-            self._take(fetched.records.values(), fetched.ends, live=True)
+            self._take(fetched, live_from={})
 
-    def _take(
-        self,
-        batches: "Iterable[list[ConsumerRecord[bytes, bytes]]]",
-        ends: Mapping[TopicPartition, int],
-        *,
-        live: bool,
-    ) -> None:
-        for records in batches:
+    def _take(self, fetched: Fetched, *, live_from: Position) -> None:
+        """Keep each alert read in the window, and offer those from `live_from` on (per
+        partition; from the start where it names none) to every client."""
+        for records in fetched.records.values():
             for record in records:
                 alert = self._alert(record)
                 if alert is None:
                     continue
                 self._recent.add(alert)
-                if live:
+                if alert.offset >= live_from.get(alert.partition, 0):
                     for subscriber in self._subscribers:
                         subscriber.offer(alert)
-        for tp, end in ends.items():
+        for tp, end in fetched.ends.items():
             self._next[tp.partition] = end
 
     def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> Kept | None:

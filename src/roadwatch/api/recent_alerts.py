@@ -36,7 +36,7 @@ class Gap:
 
 class RecentAlerts:
     def __init__(self, *, most: int, most_bytes: int) -> None:
-        self._most = most
+        self.most = most
         self._most_bytes = most_bytes
         self._kept: deque[Kept] = deque()
         self._bytes = 0
@@ -51,7 +51,7 @@ class RecentAlerts:
     def add(self, alert: Kept) -> None:
         self._kept.append(alert)
         self._bytes += len(alert.data)
-        while len(self._kept) > self._most or self._bytes > self._most_bytes:
+        while len(self._kept) > self.most or self._bytes > self._most_bytes:
             gone = self._kept.popleft()
             self._bytes -= len(gone.data)
             self._first[gone.partition] = gone.offset + 1
