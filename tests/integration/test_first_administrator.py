@@ -126,8 +126,14 @@ async def test_users_create_admin_makes_the_first_administrator(
         (("--admin", "chief"), "Password123!", "could be guessed"),
         (("--admin", "x"), PASSWORD, "username"),
         (("--admin", "bell\x07"), PASSWORD, "username"),
+        (("--admin", "chief"), "p" * 1_000_000, "password"),
     ],
-    ids=["guessable-password", "short-username", "control-character-in-username"],
+    ids=[
+        "guessable-password",
+        "short-username",
+        "control-character-in-username",
+        "a-megabyte-line-for-password",
+    ],
 )
 async def test_users_create_refuses_what_the_api_refuses_in_one_line(
     new_system: NewSystem, args: tuple[str, ...], password: str, said: str

@@ -1,6 +1,4 @@
 import asyncio
-import os
-import secrets
 import sys
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -121,8 +119,7 @@ async def _up(
     ]
     if producer:
         programs.append(Program("producer", [*roadwatch, "produce"]))
-    # One setup token for the API, which prints its link while there is no user.
-    supervisor = Supervisor(programs, env=dict(os.environ) | _setup_token(settings))
+    supervisor = Supervisor(programs)
     await supervisor.start()
     store = settings.detections_db_url.split("://", 1)[0]
     print(
@@ -150,12 +147,6 @@ async def _up(
     await supervisor.stop()
     _stop(started_here)
     return code
-
-
-def _setup_token(settings: Settings) -> dict[str, str]:
-    if settings.setup_token is not None:
-        return {}
-    return {"SETUP_TOKEN": secrets.token_urlsafe(24)}
 
 
 def _stop(services: list["Service"]) -> None:

@@ -13,6 +13,7 @@ from roadwatch.cli.common import settings as load_settings
 from roadwatch.errors import RoadwatchError
 
 app = typer.Typer(help="Manage users.", no_args_is_help=True)
+MAX_PASSWORD_LINE = 4096
 
 
 class UnfitUser(RoadwatchError):
@@ -40,7 +41,8 @@ def _password() -> str:
     if sys.stdin.isatty():
         entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         return entered
-    return sys.stdin.readline().rstrip("\r\n")
+    # A line longer than any password the rules take is cut, not read whole.
+    return sys.stdin.readline(MAX_PASSWORD_LINE).rstrip("\r\n")
 
 
 async def _create(url: str, username: str, password: str, *, admin: bool) -> None:
