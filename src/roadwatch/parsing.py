@@ -23,10 +23,11 @@ DETECTION_NAMESPACE = uuid.UUID("6f1d5a0e-5a51-4c4b-9a55-3c43d9e5b6f1")
 TEXT_FIELDS = ("make", "model", "category")
 _NAMESPACE_BYTES = DETECTION_NAMESPACE.bytes
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# A detection's time lies in this window: cameras of this century, clocks at most a day
+# A detection's time lies in this window: cameras of this century, clocks at most a month
 # fast. Outside it a time is a fault, and one the stores and cursors might not even hold.
+# The indexer takes a narrower window still, as configured (DETECTIONS_ACCEPT_AHEAD_DAYS).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_AHEAD = timedelta(days=1)
+LATEST_AHEAD = timedelta(days=30)
 _EARLIEST_MS = int((EARLIEST - _EPOCH).total_seconds() * 1000)
 _LATEST_AHEAD_MS = int(LATEST_AHEAD.total_seconds() * 1000)
 
@@ -192,7 +193,7 @@ def _within_window(milliseconds: int, what: str) -> datetime:
         raise RejectedMessage(
             Reason.INVALID_FIELD,
             f"{what} {_show(milliseconds)} ms is not between {EARLIEST:%Y-%m-%d} "
-            "and a day from now",
+            "and 30 days from now",
         )
     return _EPOCH + timedelta(milliseconds=milliseconds)
 

@@ -20,8 +20,10 @@ class Reason(StrEnum):
     STORE_REFUSED = "store_refused"
     ID_CONFLICT = "id_conflict"
     EXPIRED = "expired"
-    # Given by the indexer: detected longer ago than the store takes (DETECTIONS_ACCEPT_DAYS).
+    # Given by the indexer: detected longer ago than the store takes (DETECTIONS_ACCEPT_DAYS),
+    # or further ahead of the indexer's clock (DETECTIONS_ACCEPT_AHEAD_DAYS).
     TOO_OLD = "too_old"
+    TOO_NEW = "too_new"
     # Given by the Kafka reader, for a record that is not one as Kafka's protocol defines it:
     # a header name that is not UTF-8; a record whose bytes do not parse (with the rest of
     # its batch); a batch that cannot be read at all (its checksum, or its compression).

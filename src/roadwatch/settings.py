@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # How many days back a detection's time may be for the store to take it (older ones are
     # dead-lettered as too_old), whatever the retention; unset takes any since 2000.
     detections_accept_days: float | None = Field(default=7.0, gt=0, le=36_500)
+    # How many days ahead of the indexer's clock a detection's time may be (later ones are
+    # dead-lettered as too_new); at most 30, beyond which any time is invalid.
+    detections_accept_ahead_days: float = Field(default=1.0, gt=0, le=30)
     users_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"
     # The tables' owner, for `roadwatch migrate` (the database of the PostgreSQL URLs above);
     # the indexer and the API connect with the URLs above, as a role that may not alter them.

@@ -125,7 +125,7 @@ async def test_a_removed_day_releases_its_ids_a_chunk_at_a_time(
         await store.close()
 
 
-async def test_by_default_detections_older_than_a_week_are_dead_lettered_as_too_old(
+async def test_by_default_only_times_from_a_week_back_to_a_day_ahead_are_stored(
     servers: Servers, store_url: str
 ) -> None:
     now = datetime.now(UTC)
@@ -142,13 +142,15 @@ async def test_by_default_detections_older_than_a_week_are_dead_lettered_as_too_
                 message(now - timedelta(days=7, minutes=5), "Old"),
                 message(now - timedelta(days=6, hours=23), "Week"),
                 message(now, "Now"),
+                message(now + timedelta(days=1, minutes=5), "Ahead"),
             ]
             await send_values(servers.kafka, settings.detections_topic, stream)
-            dead = await read_topic(servers.kafka, settings.dead_letter_topic, expected=2)
+            dead = await read_topic(servers.kafka, settings.dead_letter_topic, expected=3)
             await eventually(lambda: _count_is(store, 2), within=60, what="the two in the window")
             assert not indexer.done()
-        assert [dict(r.headers)["roadwatch.reason"] for r in dead] == [b"too_old"] * 2
-        detail = dict(dead[0].headers)["roadwatch.detail"]
+        reasons = [dict(r.headers)["roadwatch.reason"] for r in dead]
+        assert sorted(reasons) == [b"too_new", b"too_old", b"too_old"]
+        detail = dict(dead[reasons.index(b"too_old")].headers)["roadwatch.detail"]
         assert b"before the window of times the store accepts" in detail
         assert await store.group_by_make() == {"Week": 1, "Now": 1}
     finally:

@@ -4,7 +4,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap.indexer import accepted_window
-from roadwatch.indexer.processors import RefuseOlderThan
+from roadwatch.indexer.processors import RefuseAheadOf, RefuseOlderThan
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.rejections import Reason, RecordsRefused
 from roadwatch.settings import Settings
@@ -86,3 +86,29 @@ def test_a_window_unset_reaches_another_process_as_unset() -> None:
     environment = unset.as_environment()
     assert environment["DETECTIONS_ACCEPT_DAYS"] == "none"
     assert Settings(_env_file=None, detections_accept_days="none").detections_accept_days is None
+
+
+async def test_detections_further_ahead_than_the_margin_are_refused_as_too_new() -> None:
+    assert Settings(_env_file=None).detections_accept_ahead_days == 1.0
+    step = RefuseAheadOf(timedelta(days=1), clock=lambda: NOW)
+    latest = NOW + timedelta(days=1)
+    batch = [
+        make_detection(timestamp=latest),
+        make_detection(timestamp=latest + timedelta(milliseconds=1)),
+        make_detection(timestamp=NOW - timedelta(days=400)),
+        make_detection(timestamp=NOW + timedelta(days=29)),
+    ]
+
+    with pytest.raises(RecordsRefused) as refused:
+        await step(batch)
+
+    assert sorted(refused.value.culprits) == [1, 3]
+    assert {c.reason for c in refused.value.culprits.values()} == {Reason.TOO_NEW}
+    assert "further ahead of this clock" in refused.value.culprits[1].detail
+    assert await step(batch[:1]) == batch[:1]
+
+
+@pytest.mark.parametrize("days", [0, -1, 30.5])
+def test_the_margin_ahead_is_more_than_nothing_and_at_most_30_days(days: float) -> None:
+    with pytest.raises(ValueError, match="detections_accept_ahead_days"):
+        Settings(_env_file=None, detections_accept_ahead_days=days)

@@ -49,7 +49,7 @@ def counted_window(
     since: datetime | None, until: datetime | None, *, now: datetime
 ) -> tuple[datetime, datetime]:
     """The window of a count, which must start and end on whole minutes, within the times a
-    stored detection can have (2000-01-01 to a day from now): an open end reaches that far."""
+    stored detection can have (2000-01-01 to 30 days from now): an open end reaches that far."""
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and not Bucket.MINUTE.is_edge(moment):
             raise InvalidWindow(

@@ -22,6 +22,7 @@ from roadwatch.indexer.processors import (
     Processor,
     PublishAlerts,
     RecordAlerts,
+    RefuseAheadOf,
     RefuseOlderThan,
 )
 from roadwatch.indexer.retention import DayKeeper
@@ -75,9 +76,10 @@ def processor_chain(
     metrics: IndexerMetrics,
     keep_for: timedelta | None = None,
     accept_for: timedelta | None = None,
+    accept_ahead: timedelta | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[Processor]:
-    windows = [
+    windows: list[Processor] = [
         RefuseOlderThan(window, reason=reason, what=what, clock=clock)
         for window, reason, what in (
             (accept_for, Reason.TOO_OLD, "window of times the store accepts"),
@@ -85,6 +87,8 @@ def processor_chain(
         )
         if window is not None
     ]
+    if accept_ahead is not None:
+        windows.append(RefuseAheadOf(accept_ahead, clock=clock))
     return [
         *windows,
         Persist(store, metrics=metrics),
@@ -163,6 +167,7 @@ async def started_indexer(
                 metrics=metrics,
                 keep_for=keep_for,
                 accept_for=accepted_window(settings),
+                accept_ahead=timedelta(days=settings.detections_accept_ahead_days),
                 clock=clock,
             ),
             dead_letter=DeadLetterTopic(

@@ -42,22 +42,60 @@ class RefuseOlderThan:
 
     async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
         oldest = self._clock() - self._window
-        culprits = {
-            index: RejectedMessage(
-                self._reason,
-                f"detected at {detection.timestamp.isoformat()}, before the {self._what}, "
-                f"which starts at {oldest.isoformat(timespec='seconds')}",
-            )
-            for index, detection in enumerate(batch)
-            if detection.timestamp < oldest
-        }
-        if culprits:
-            raise RecordsRefused(
-                f"{len(culprits)} detection(s) older than the {self._what}",
-                reason=self._reason,
-                culprits=culprits,
-            )
-        return batch
+        return _refused_where(
+            batch,
+            lambda d: d.timestamp < oldest,
+            self._reason,
+            lambda d: (
+                f"detected at {d.timestamp.isoformat()}, before the {self._what}, "
+                f"which starts at {oldest.isoformat(timespec='seconds')}"
+            ),
+            f"older than the {self._what}",
+        )
+
+
+class RefuseAheadOf:
+    """Refuse the detections further ahead of this clock than a margin: a camera whose clock
+    runs days fast would otherwise fill days that nobody reads yet, and make their tables."""
+
+    batches_at_once = 1
+
+    def __init__(self, margin: timedelta, *, clock: Callable[[], datetime]) -> None:
+        self._margin = margin
+        self._clock = clock
+
+    async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
+        latest = self._clock() + self._margin
+        return _refused_where(
+            batch,
+            lambda d: d.timestamp > latest,
+            Reason.TOO_NEW,
+            lambda d: (
+                f"detected at {d.timestamp.isoformat()}, after "
+                f"{latest.isoformat(timespec='seconds')}: further ahead of this clock than the "
+                "store accepts"
+            ),
+            "ahead of the window of times the store accepts",
+        )
+
+
+def _refused_where(
+    batch: Sequence[Detection],
+    outside: Callable[[Detection], bool],
+    reason: Reason,
+    detail: Callable[[Detection], str],
+    summary: str,
+) -> Sequence[Detection]:
+    culprits = {
+        index: RejectedMessage(reason, detail(detection))
+        for index, detection in enumerate(batch)
+        if outside(detection)
+    }
+    if culprits:
+        raise RecordsRefused(
+            f"{len(culprits)} detection(s) {summary}", reason=reason, culprits=culprits
+        )
+    return batch
 
 
 class Persist:

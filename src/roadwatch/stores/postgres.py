@@ -116,6 +116,11 @@ WITH inserted AS (
 SELECT count(*) FROM inserted
 """  # noqa: S608 (constants only)
 
+# Looked up only for detections of days this process has not made or seen made.
+FIND_HELD_IDS = "SELECT id FROM detection_ids WHERE id = ANY($1::uuid[])"
+# PostgreSQL's words for a row whose day has no partition (SQLSTATE 23514, a check).
+NO_PARTITION = "no partition of relation"
+
 # In the order of Detection's fields, which the page reads them in.
 SELECT_DETECTIONS = """
 SELECT id, "timestamp", year, make, model, category, source_topic, source_partition, source_offset
@@ -150,11 +155,17 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     async def save(self, batch: Sequence[Detection]) -> int:
         if not batch:
             return 0
-        await self.prepare_days({_utc_day(d.timestamp) for d in batch})
+        await self._prepare_new_days(batch)
         rows = [_row(d) for d in batch]
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 return await self._save(rows)
+            except asyncpg.CheckViolationError as error:
+                # An id released by retention since it was looked up: its day is wanted after
+                # all. Any other check is the record's fault.
+                if NO_PARTITION not in str(error) or attempt == SAVE_ATTEMPTS:
+                    raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
+                await self.prepare_days({_utc_day(d.timestamp) for d in batch})
             except asyncpg.PostgresError as error:
                 if str(error.sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES:
                     raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
@@ -242,6 +253,18 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             Alert(_detection(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
             for row in rows
         ]
+
+    async def _prepare_new_days(self, batch: Sequence[Detection]) -> None:
+        """The days of the batch's detections not stored yet, of those this process does not
+        know: a replay, or a record whose id another holds, goes into no day, so a stream of
+        them cannot make tables that stay empty."""
+        unknown = [d for d in batch if _utc_day(d.timestamp) not in self._days]
+        if not unknown:
+            return
+        async with self._driver() as driver:
+            held = await driver.fetch(FIND_HELD_IDS, [d.id for d in unknown])
+        stored = {row[0] for row in held}
+        await self.prepare_days({_utc_day(d.timestamp) for d in unknown if d.id not in stored})
 
     async def prepare_days(self, days: Iterable[date]) -> None:
         wanted = set(days)
