@@ -1,7 +1,6 @@
 """Passwords and tokens."""
 
 import asyncio
-import math
 import secrets
 import time
 import uuid
@@ -12,30 +11,10 @@ from uuid import UUID
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from zxcvbn import zxcvbn
 
 from roadwatch.errors import RoadwatchError
 
 ALGORITHM = "HS256"
-MIN_SECRET_BYTES = 32
-MIN_SECRET_BITS = 128
-ZXCVBN_MAX_LENGTH = 72
-
-
-def secret_weakness(secret: str) -> str | None:
-    """Why the signing key is too weak to guard tokens, or None.
-
-    How many guesses it would take is estimated by zxcvbn, which sees repeats, sequences and
-    words: 32 times `a` takes a few hundred, a random base64 key of 32 bytes about 10^43.
-    """
-    if len(secret.encode()) < MIN_SECRET_BYTES:
-        return f"it is shorter than {MIN_SECRET_BYTES} bytes"
-    # zxcvbn reads at most 72 characters: the estimate of a longer key is a lower bound.
-    guesses_log10 = zxcvbn(secret[:ZXCVBN_MAX_LENGTH])["guesses_log10"]
-    bits = guesses_log10 * math.log2(10)
-    if bits < MIN_SECRET_BITS:
-        return f"it would take about 2^{bits:.0f} guesses, fewer than 2^{MIN_SECRET_BITS}"
-    return None
 
 
 class InvalidToken(RoadwatchError):

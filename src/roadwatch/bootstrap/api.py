@@ -14,9 +14,10 @@ from roadwatch.api.app import create_app
 from roadwatch.api.login_throttle import LoginThrottle, ThrottleRules
 from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
-from roadwatch.api.security import Passwords, Tokens, secret_weakness
+from roadwatch.api.security import Passwords, Tokens
 from roadwatch.api.services import ApiServices
 from roadwatch.api.setup_state import SetupState
+from roadwatch.api.signing_key import key_weakness
 from roadwatch.api.stream_slots import StreamSlots, streams_the_process_can_hold
 from roadwatch.bootstrap.clients import (
     kafka_checked,
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 def token_secret(settings: Settings) -> str:
     """The JWT signing key: required, and strong, in production; generated in development."""
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    weakness = None if secret is None else secret_weakness(secret)
+    weakness = None if secret is None else key_weakness(secret)
     if secret is not None and weakness is None:
         return secret
     if settings.environment == "production":

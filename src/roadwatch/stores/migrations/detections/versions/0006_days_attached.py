@@ -58,6 +58,7 @@ PARTITION_OF = f"""
                 partition, parent, {DAY}
             );"""
 
+
 def upgrade() -> None:
     op.execute(CREATE_DAYS.replace("{make}", ATTACH))
 
