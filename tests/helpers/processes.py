@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap.deliverer import started_deliverer
 from roadwatch.bootstrap.indexer import started_indexer
-from roadwatch.indexer.error_policy import STUCK_AFTER
 from roadwatch.indexer.runner import Indexer
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.daemon import Daemon
+from roadwatch.runtime.readiness import STUCK_AFTER
 from roadwatch.settings import Settings
 from roadwatch.webhooks.deliverer import Deliverer
 from tests.helpers.ports import free_port

@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaProducer
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.indexer.runner import Indexer, NotReady
+from roadwatch.indexer.runner import Indexer
 from roadwatch.parsing import derived_id
+from roadwatch.runtime.readiness import NotReady
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from roadwatch.errors import RoadwatchError
-from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
+from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
 from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 

@@ -7,11 +7,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap.clients import kafka_producer, target_policy
-from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import DELIVER_GROUP
+from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
 from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
 from roadwatch.webhooks.dead_letters import DeadLetters

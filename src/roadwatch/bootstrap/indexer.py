@@ -12,9 +12,8 @@ from prometheus_client import CollectorRegistry
 from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
 from roadwatch.bootstrap.stores import detection_store
-from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.indexer.dead_letter import DeadLetterTopic
-from roadwatch.indexer.error_policy import STUCK_AFTER, ErrorPolicy
+from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import (
     MatchWatchlists,
@@ -32,6 +31,8 @@ from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.rejections import Reason
+from roadwatch.runtime.readiness import STUCK_AFTER
+from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
 from roadwatch.stores.base import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex

@@ -38,7 +38,7 @@ async def _deliver(
     settings: Settings, *, group: str, metrics_address: tuple[str, int] | None
 ) -> None:
     from roadwatch.bootstrap.deliverer import started_deliverer
-    from roadwatch.indexer.health_server import serving_health
+    from roadwatch.runtime.health_server import serving_health
 
     stop = stop_on_signals()
     registry = CollectorRegistry()

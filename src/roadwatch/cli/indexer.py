@@ -42,7 +42,7 @@ async def _index(
     settings: Settings, *, group: str, max_batch: int, metrics_address: tuple[str, int] | None
 ) -> None:
     from roadwatch.bootstrap.indexer import started_indexer
-    from roadwatch.indexer.health_server import serving_health
+    from roadwatch.runtime.health_server import serving_health
 
     stop = stop_on_signals()
     registry = CollectorRegistry()

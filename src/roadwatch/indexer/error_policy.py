@@ -20,17 +20,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from roadwatch.domain import Detection, FromRecord, Source
-from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.parsing import parse_detection
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
+from roadwatch.runtime.readiness import STUCK_AFTER
+from roadwatch.runtime.retry import retry_until_done
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Step = Callable[[Sequence[Any]], Awaitable[Sequence[FromRecord]]]
 Refused = list[tuple[FromRecord, RejectedMessage]]
-# A batch of detections still failing after this long makes the indexer not ready.
-STUCK_AFTER = 30.0
 
 
 @dataclass

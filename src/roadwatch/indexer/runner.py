@@ -8,8 +8,6 @@ from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from roadwatch.errors import RoadwatchError
-from roadwatch.indexer.backoff import GaveUpOnShutdown
 from roadwatch.indexer.batch import Batch, read_batch
 from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection
@@ -21,6 +19,8 @@ from roadwatch.indexer.progress import Progress
 from roadwatch.kafka.reader import Fetching, Reader
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
+from roadwatch.runtime.readiness import NotReady
+from roadwatch.runtime.retry import GaveUpOnShutdown
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,6 @@ class Consumer(Fetching, Protocol):
     def assignment(self) -> Iterable[TopicPartition]: ...
     def highwater(self, partition: TopicPartition) -> int | None: ...
     async def topics(self) -> Any: ...
-
-
-class NotReady(RoadwatchError):
-    """The indexer is alive but not doing its work; the message says why."""
 
 
 class _FinishBatchesBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.errors import ConfigurationError
-from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.kafka.reader import Reader, SkipUnreadable
 from roadwatch.rejections import Reason
+from roadwatch.runtime.retry import retry_until_done
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import (
     MAX_RULES,

@@ -21,11 +21,10 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from roadwatch.alerts import NotAnAlert, read_alert
-from roadwatch.indexer.backoff import GaveUpOnShutdown, retry_until_done
-from roadwatch.indexer.error_policy import STUCK_AFTER
-from roadwatch.indexer.runner import NotReady
 from roadwatch.kafka.reader import Reader
 from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
+from roadwatch.runtime.retry import GaveUpOnShutdown, retry_until_done
 from roadwatch.shutdown import sleep_until_stopped
 from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
 from roadwatch.text import printable

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from roadwatch.indexer.backoff import retry_until_done
 from roadwatch.rejections import RecordsRefused
+from roadwatch.runtime.retry import retry_until_done
 from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
 from roadwatch.webhooks.subscriptions import Delivery
 

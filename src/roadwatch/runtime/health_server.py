@@ -1,4 +1,4 @@
-"""The indexer's own small HTTP server: /metrics, /healthz and /readyz."""
+"""A process's own small HTTP server: /metrics, /healthz and /readyz."""
 
 import asyncio
 import contextlib
@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from roadwatch.indexer.runner import NotReady
 from roadwatch.prometheus import metrics_route
+from roadwatch.runtime.readiness import NotReady
 
 Probe = Callable[[], Awaitable[None]]
 
