@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
+from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
 from roadwatch.webhooks.retries import Outcome
 from roadwatch.webhooks.signing import new_secret
+from roadwatch.webhooks.store import Attempt
 from roadwatch.webhooks.subscriptions import Delivery, Webhook
 from tests.helpers.servers import Servers, fresh_postgres_database
 

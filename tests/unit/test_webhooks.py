@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook as Verifier
 
 from roadwatch.rejections import RecordsRefused
-from roadwatch.stores.webhooks_postgres import Attempt
 from roadwatch.webhooks.offsets import OffsetTracker
 from roadwatch.webhooks.recorder import Recorder
 from roadwatch.webhooks.retries import Outcome, RetrySchedule, is_retried, retry_after_seconds
 from roadwatch.webhooks.signing import new_secret, signed_headers
+from roadwatch.webhooks.store import Attempt
 from roadwatch.webhooks.subscriptions import Delivery, Webhook, delivery_id
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, is_internal, parse_networks
 

@@ -17,11 +17,11 @@ from roadwatch.api.stream_slots import TooManyStreams
 from roadwatch.errors import RoadwatchError
 from roadwatch.stores.base import StoreBusy
 from roadwatch.stores.users import UsernameTaken
-from roadwatch.stores.watchlists_postgres import RuleNameTaken, TooManyRules
-from roadwatch.stores.webhooks_postgres import TooManyWebhooks
 from roadwatch.watchlists.registry import RulesNotPublished
 from roadwatch.watchlists.rules import InvalidRule
+from roadwatch.watchlists.store import RuleNameTaken, TooManyRules
 from roadwatch.webhooks.registry import UnknownRules
+from roadwatch.webhooks.store import TooManyWebhooks
 from roadwatch.webhooks.targets import RefusedTarget
 
 

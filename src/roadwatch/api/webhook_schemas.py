@@ -14,8 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from roadwatch.stores.webhooks_postgres import Health
 from roadwatch.text import normal_text
+from roadwatch.webhooks.store import Health
 from roadwatch.webhooks.subscriptions import MAX_DESCRIPTION, MAX_RULE_FILTER, Webhook
 from roadwatch.webhooks.targets import MAX_URL_LENGTH
 

@@ -103,7 +103,7 @@ async def opened_api_services(
         stack.push_async_callback(webhook_store.close)
 
         async def rule_exists(rule_id: UUID) -> bool:
-            return await watchlists.store.get(rule_id) is not None
+            return await watchlists.get(rule_id) is not None
 
         webhooks = WebhookRegistry(
             webhook_store,

@@ -20,9 +20,9 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roadwatch.errors import RoadwatchError
 from roadwatch.stores.sql import MigratedDatabase
 from roadwatch.watchlists.rules import MAX_RULES, Rule, rule_to_json
+from roadwatch.watchlists.store import Publish, RuleNameTaken, TooManyRules, Withdraw
 
 # One lock for every change of rules, across every API process.
 WATCHLIST_LOCK = 0x77617463
@@ -55,19 +55,6 @@ changes_table = sa.Table(
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("rule", JSONB),
 )
-
-Publish = Callable[[Rule], Awaitable[None]]
-Withdraw = Callable[[UUID], Awaitable[None]]
-
-
-class RuleNameTaken(RoadwatchError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"a rule named {name!r} exists already")
-
-
-class TooManyRules(RoadwatchError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"there are {limit:,} rules already, the most a system may hold")
 
 
 class PostgresWatchlistStore(MigratedDatabase):

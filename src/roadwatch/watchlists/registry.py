@@ -8,8 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from roadwatch.errors import RoadwatchError
-from roadwatch.stores.watchlists_postgres import PostgresWatchlistStore
 from roadwatch.watchlists.rules import Rule
+from roadwatch.watchlists.store import WatchlistStore
 from roadwatch.watchlists.topic import RulePublisher
 
 
@@ -20,25 +20,39 @@ class RulesNotPublished(RoadwatchError):
 class Watchlists:
     def __init__(
         self,
-        store: PostgresWatchlistStore,
+        store: WatchlistStore,
         publisher: RulePublisher,
         *,
         published: Callable[[], Awaitable[dict[UUID, Rule]]],
         publish_timeout: float = 10.0,
     ) -> None:
-        self.store = store
+        self._store = store
         self._publisher = publisher
         self._published = published
         self._publish_timeout = publish_timeout
 
+    async def page(self, *, skip: int = 0, limit: int = 100) -> list[Rule]:
+        return await self._store.page(skip=skip, limit=limit)
+
+    async def count(self) -> int:
+        return await self._store.count()
+
+    async def get(self, rule_id: UUID) -> Rule | None:
+        return await self._store.get(rule_id)
+
+    async def changes(
+        self, rule_id: UUID | None = None, *, skip: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return await self._store.changes(rule_id, skip=skip, limit=limit)
+
     async def reconcile(self, seed: Rule) -> int:
-        """Bring the topic in line with the database (see PostgresWatchlistStore.reconcile)."""
-        return await self.store.reconcile(
+        """Bring the topic in line with the database (see WatchlistStore.reconcile)."""
+        return await self._store.reconcile(
             seed, self._published, publish=self._put, withdraw=self._remove
         )
 
     async def create(self, rule: Rule) -> Rule:
-        return await self.store.create(rule, publish=self._put)
+        return await self._store.create(rule, publish=self._put)
 
     async def update(self, rule_id: UUID, changes: dict[str, Any], *, by: str) -> Rule | None:
         def change(rule: Rule) -> Rule:
@@ -46,10 +60,10 @@ class Watchlists:
             # raises InvalidRule before anything is written.
             return dataclasses.replace(rule, **changes, updated_by=by, updated_at=datetime.now(UTC))
 
-        return await self.store.update(rule_id, change, publish=self._put)
+        return await self._store.update(rule_id, change, publish=self._put)
 
     async def delete(self, rule_id: UUID, *, by: str) -> bool:
-        return await self.store.delete(rule_id, by=by, withdraw=self._remove)
+        return await self._store.delete(rule_id, by=by, withdraw=self._remove)
 
     async def _put(self, rule: Rule) -> None:
         await self._published_within(self._publisher.put(rule))

@@ -26,7 +26,6 @@ from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown, retry_until_done
 from roadwatch.shutdown import sleep_until_stopped
-from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
 from roadwatch.text import printable
 from roadwatch.webhooks.dead_letters import DeadLetters
 from roadwatch.webhooks.lanes import Lane
@@ -36,6 +35,7 @@ from roadwatch.webhooks.recorder import Recorder
 from roadwatch.webhooks.retries import Outcome, RetrySchedule, is_retried
 from roadwatch.webhooks.sender import Response, Sender
 from roadwatch.webhooks.signing import signed_headers
+from roadwatch.webhooks.store import Attempt, WebhookStore
 from roadwatch.webhooks.subscriptions import (
     ALERT_EVENT,
     Delivery,
@@ -55,7 +55,7 @@ class Deliverer:
         consumer: AIOKafkaConsumer,
         *,
         topic: str,
-        store: PostgresWebhookStore,
+        store: WebhookStore,
         sender: Sender,
         dead_letters: DeadLetters,
         metrics: DeliveryMetrics,

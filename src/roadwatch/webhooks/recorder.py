@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from roadwatch.rejections import RecordsRefused
 from roadwatch.runtime.retry import retry_until_done
-from roadwatch.stores.webhooks_postgres import Attempt, PostgresWebhookStore
+from roadwatch.webhooks.store import Attempt, DeliveryQueue
 from roadwatch.webhooks.subscriptions import Delivery
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class _Buffer:
 class Recorder:
     def __init__(
         self,
-        store: PostgresWebhookStore,
+        store: DeliveryQueue,
         *,
         stop: asyncio.Event,
         interval: float = 0.05,

@@ -8,8 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from roadwatch.errors import RoadwatchError
-from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
 from roadwatch.webhooks.signing import new_secret
+from roadwatch.webhooks.store import Health, WebhookStore
 from roadwatch.webhooks.subscriptions import TEST_EVENT, Delivery, Webhook, delivery_id, event_body
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, resolve_permitted
 
@@ -26,16 +26,30 @@ class UnknownRules(RoadwatchError):
 class WebhookRegistry:
     def __init__(
         self,
-        store: PostgresWebhookStore,
+        store: WebhookStore,
         *,
         policy: TargetPolicy,
         rule_exists: RuleExists,
         secret_overlap: float,
     ) -> None:
-        self.store = store
+        self._store = store
         self._policy = policy
         self._rule_exists = rule_exists
         self.secret_overlap = secret_overlap
+
+    async def page(self) -> list[tuple[Webhook, Health]]:
+        return await self._store.page()
+
+    async def get(self, webhook_id: UUID) -> tuple[Webhook, Health] | None:
+        return await self._store.get(webhook_id)
+
+    async def delete(self, webhook_id: UUID) -> bool:
+        return await self._store.delete(webhook_id)
+
+    async def attempts(
+        self, webhook_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._store.attempts(webhook_id, limit=limit, before=before)
 
     async def create(
         self,
@@ -58,24 +72,24 @@ class WebhookRegistry:
             secret=new_secret(),
             created_at=datetime.now(UTC),
         )
-        return await self.store.create(webhook, created_by=by)
+        return await self._store.create(webhook, created_by=by)
 
     async def update(self, webhook_id: UUID, changes: dict[str, Any]) -> bool:
         if "url" in changes:
             await self._check_target(changes["url"])
         if changes.get("rule_ids") is not None:
             await self._check_rules(changes["rule_ids"])
-        return await self.store.update(webhook_id, **changes)
+        return await self._store.update(webhook_id, **changes)
 
     async def rotate_secret(self, webhook_id: UUID) -> str | None:
         secret = new_secret()
-        rotated = await self.store.rotate_secret(webhook_id, secret, overlap=self.secret_overlap)
+        rotated = await self._store.rotate_secret(webhook_id, secret, overlap=self.secret_overlap)
         return secret if rotated else None
 
     async def send_test(self, webhook_id: UUID) -> UUID | None:
         """Queue a test event for the next deliverer; its delivery id, or None if no such
         subscription."""
-        if await self.store.get(webhook_id) is None:
+        if await self._store.get(webhook_id) is None:
             return None
         now = datetime.now(UTC)
         event_id = uuid.uuid4()
@@ -83,7 +97,7 @@ class WebhookRegistry:
         delivery = Delivery(
             id=delivery_id(webhook_id, event_id), webhook_id=webhook_id, body=body, created_at=now
         )
-        await self.store.enqueue([delivery])
+        await self._store.enqueue([delivery])
         return delivery.id
 
     async def _check_target(self, url: str) -> None:

@@ -26,11 +26,11 @@ async def list_rules(
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RulePage:
-    store = services.watchlists.store
-    rules = await store.page(skip=skip, limit=limit)
+    watchlists = services.watchlists
+    rules = await watchlists.page(skip=skip, limit=limit)
     return RulePage(
         items=[RuleOut.of(rule) for rule in rules],
-        total=await store.count(),
+        total=await watchlists.count(),
         skip=skip,
         limit=limit,
     )
@@ -50,13 +50,13 @@ async def rule_changes(
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[RuleChangeOut]:
-    changes = await services.watchlists.store.changes(rule, skip=skip, limit=limit)
+    changes = await services.watchlists.changes(rule, skip=skip, limit=limit)
     return [RuleChangeOut(**change) for change in changes]
 
 
 @router.get("/watchlists/{rule_id}", responses=responses(401, 404, 422, 503), summary="One rule")
 async def get_rule(rule_id: UUID, _user: CurrentUser, services: Services) -> RuleOut:
-    rule = await services.watchlists.store.get(rule_id)
+    rule = await services.watchlists.get(rule_id)
     if rule is None:
         raise RuleNotFound
     return RuleOut.of(rule)

@@ -19,7 +19,7 @@ from roadwatch.api.webhook_schemas import (
     WebhookOut,
 )
 from roadwatch.stores.base import Position
-from roadwatch.stores.webhooks_postgres import Health
+from roadwatch.webhooks.store import Health
 
 router = APIRouter(tags=["webhooks"], route_class=JsonTextRoute)
 
@@ -35,7 +35,7 @@ SIGNED = (
     summary="Webhook subscriptions, with their health (administrators)",
 )
 async def list_webhooks(_admin: Administrator, services: Services) -> list[WebhookOut]:
-    return [WebhookOut.of(*found) for found in await services.webhooks.store.page()]
+    return [WebhookOut.of(*found) for found in await services.webhooks.page()]
 
 
 @router.post(
@@ -67,7 +67,7 @@ async def create_webhook(
     summary="One subscription (administrators)",
 )
 async def get_webhook(webhook_id: UUID, _admin: Administrator, services: Services) -> WebhookOut:
-    found = await services.webhooks.store.get(webhook_id)
+    found = await services.webhooks.get(webhook_id)
     if found is None:
         raise WebhookNotFound
     return WebhookOut.of(*found)
@@ -94,7 +94,7 @@ async def change_webhook(
     summary="Remove a subscription and its pending deliveries (administrators)",
 )
 async def delete_webhook(webhook_id: UUID, _admin: Administrator, services: Services) -> Response:
-    if not await services.webhooks.store.delete(webhook_id):
+    if not await services.webhooks.delete(webhook_id):
         raise WebhookNotFound
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -142,13 +142,13 @@ async def deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AttemptPage:
-    if await services.webhooks.store.get(webhook_id) is None:
+    if await services.webhooks.get(webhook_id) is None:
         raise WebhookNotFound
     before = None
     if cursor is not None:
         position = decode_cursor(cursor)
         before = (position.timestamp, position.id)
-    rows = await services.webhooks.store.attempts(webhook_id, limit=limit, before=before)
+    rows = await services.webhooks.attempts(webhook_id, limit=limit, before=before)
     items = [AttemptOut(**row) for row in rows]
     last = items[-1] if len(items) == limit else None
     return AttemptPage(
