@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from roadwatch.stores.base import Dimension
-from roadwatch.stores.postgres import COLUMNS, PostgresDetectionStore
+from roadwatch.stores.postgres import PostgresDetectionStore
+from roadwatch.stores.postgres_statements import COLUMNS
 from roadwatch.stores.sql import async_engine, migrate, migrations_folder
 from roadwatch.time_buckets import Bucket
 

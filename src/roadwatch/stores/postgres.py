@@ -3,16 +3,15 @@ import builtins
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
-import orjson
 import sqlalchemy as sa
 
 from roadwatch.domain import Alert, Detection, RuleRef, Source
-from roadwatch.rejections import Reason, RecordsRefused
+from roadwatch.rejections import RecordsRefused
 from roadwatch.stores import postgres_days, postgres_time_counts
 from roadwatch.stores.base import (
     AlertFilter,
@@ -21,112 +20,35 @@ from roadwatch.stores.base import (
     Dimension,
     Position,
     TimelineBucket,
-    id_conflict,
     largest_first,
 )
 from roadwatch.stores.driver_pool import DriverPool
+from roadwatch.stores.postgres_rows import (
+    alert_row,
+    detection_of,
+    detection_row,
+    refuse_conflicts,
+    utc_day,
+)
+from roadwatch.stores.postgres_statements import (
+    COLUMNS,
+    COUNTS_BY_MAKE,
+    CREATE_INCOMING,
+    FIND_HELD_IDS,
+    GROUP_BY_MAKE,
+    INCOMING,
+    NO_PARTITION,
+    SAVE_ALERTS,
+    SAVE_INCOMING,
+    SELECT_DETECTIONS,
+    FilterQuery,
+)
 from roadwatch.stores.postgres_tables import alert_rules
 from roadwatch.stores.postgres_tables import alerts as alerts_table
-from roadwatch.stores.postgres_time_counts import COUNT_INSERTED, COUNT_INSERTED_ALERTS
 from roadwatch.stores.sql import REFUSED_SQLSTATE_CLASSES, MigratedDatabase
 from roadwatch.time_buckets import Bucket
 
 log = logging.getLogger(__name__)
-
-# A batch is first copied (COPY, the cheapest way in) into a temporary table of the
-# connection's own, created with the connection and emptied at every commit.
-COLUMNS = (
-    "id",
-    "timestamp",
-    "year",
-    "make",
-    "model",
-    "category",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-)
-INCOMING = "incoming_detections"
-CREATE_INCOMING = """
-CREATE TEMPORARY TABLE IF NOT EXISTS incoming_detections ON COMMIT DELETE ROWS AS
-SELECT id, "timestamp", year, make, model, category,
-       source_topic, source_partition, source_offset
-FROM detections WITH NO DATA
-"""
-
-# Then one statement, so one atomic step: each row claims its id, those that did go in, and
-# the per-make counts grow by exactly those rows. An id is claimed in `detection_ids`, one
-# table across all days: the partitions' keys hold the time, and so could not keep an id
-# from being stored twice at two times. Makes are counted in a fixed order so that two
-# savers never lock the same count rows in opposite orders.
-SAVE_INCOMING = f"""
-WITH claimed AS (
-    INSERT INTO detection_ids (id, "timestamp")
-    SELECT id, "timestamp" FROM incoming_detections
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, "timestamp"
-), inserted AS (
-    INSERT INTO detections
-        (id, "timestamp", year, make, model, category,
-         source_topic, source_partition, source_offset)
-    SELECT i.id, i."timestamp", year, make, model, category,
-           source_topic, source_partition, source_offset
-    FROM incoming_detections i
-    JOIN claimed c ON c.id = i.id AND c."timestamp" = i."timestamp"
-    ON CONFLICT ("timestamp", id) DO NOTHING
-    RETURNING "timestamp", make, category
-), counted AS (
-    INSERT INTO make_counts (make, count)
-    SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
-    ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
-), {COUNT_INSERTED}
-SELECT count(*) FROM inserted
-"""  # noqa: S608 (constants only)
-
-# Run only when some rows were not inserted: which of them carry an id that another record
-# holds, and which record that is. A replay of the same record is no conflict.
-FIND_CONFLICTS = """
-SELECT i.source_topic, i.source_partition, i.source_offset,
-       d.source_topic, d.source_partition, d.source_offset
-FROM incoming_detections i
-JOIN detection_ids k ON k.id = i.id
-JOIN detections d ON d."timestamp" = k."timestamp" AND d.id = k.id
-WHERE (d.source_topic, d.source_partition, d.source_offset)
-      IS DISTINCT FROM (i.source_topic, i.source_partition, i.source_offset)
-"""
-
-# The alerts of a batch, and one row per rule each matched, in one statement. An alert kept
-# already (a replay) keeps its rows as they were.
-SAVE_ALERTS = f"""
-WITH inserted AS (
-    INSERT INTO alerts
-        (id, "timestamp", year, make, model, category,
-         source_topic, source_partition, source_offset, rules)
-    SELECT * FROM unnest(
-        $1::uuid[], $2::timestamptz[], $3::int2[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::int4[], $9::int8[], $10::jsonb[])
-    ON CONFLICT ("timestamp", id) DO NOTHING
-    RETURNING id, "timestamp", rules
-), by_rule AS (
-    INSERT INTO alert_rules (rule_id, "timestamp", alert_id)
-    SELECT (rule ->> 'id')::uuid, inserted."timestamp", inserted.id
-    FROM inserted, jsonb_array_elements(inserted.rules) AS rule
-    ON CONFLICT DO NOTHING
-), {COUNT_INSERTED_ALERTS}
-SELECT count(*) FROM inserted
-"""  # noqa: S608 (constants only)
-
-# Looked up only for detections of days this process has not made or seen made.
-FIND_HELD_IDS = "SELECT id FROM detection_ids WHERE id = ANY($1::uuid[])"
-# PostgreSQL's words for a row whose day has no partition (SQLSTATE 23514, a check).
-NO_PARTITION = "no partition of relation"
-
-# In the order of Detection's fields, which the page reads them in.
-SELECT_DETECTIONS = """
-SELECT id, "timestamp", year, make, model, category, source_topic, source_partition, source_offset
-FROM detections"""
-COUNTS_BY_MAKE = "SELECT make, count FROM make_counts WHERE count > 0"
-GROUP_BY_MAKE = "SELECT make, count(*) FROM detections GROUP BY make"
 
 # Deadlock and serialization failures roll the whole statement back: it is safe to run again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -156,7 +78,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         if not batch:
             return 0
         await self._prepare_new_days(batch)
-        rows = [_row(d) for d in batch]
+        rows = [detection_row(d) for d in batch]
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 return await self._save(rows)
@@ -165,7 +87,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
                 # all. Any other check is the record's fault.
                 if NO_PARTITION not in str(error) or attempt == SAVE_ATTEMPTS:
                     raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
-                await self.prepare_days({_utc_day(d.timestamp) for d in batch})
+                await self.prepare_days({utc_day(d.timestamp) for d in batch})
             except asyncpg.PostgresError as error:
                 if str(error.sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES:
                     raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
@@ -189,14 +111,14 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             stored = int(await driver.fetchval(SAVE_INCOMING))
             if stored < len(rows):
                 # Raised inside the transaction, which it rolls back.
-                await _refuse_conflicts(driver, rows)
+                await refuse_conflicts(driver, rows)
             return stored
 
     async def save_alerts(self, alerts: Sequence[Alert]) -> int:
         if not alerts:
             return 0
-        await self.prepare_days({_utc_day(a.detection.timestamp) for a in alerts})
-        columns = list(zip(*(_alert_row(alert) for alert in alerts), strict=True))
+        await self.prepare_days({utc_day(a.detection.timestamp) for a in alerts})
+        columns = list(zip(*(alert_row(alert) for alert in alerts), strict=True))
         try:
             async with self._driver() as driver:
                 return int(await driver.fetchval(SAVE_ALERTS, *columns))
@@ -250,7 +172,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         async with self.reading() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [
-            Alert(_detection(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
+            Alert(detection_of(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
             for row in rows
         ]
 
@@ -258,13 +180,13 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         """The days of the batch's detections not stored yet, of those this process does not
         know: a replay, or a record whose id another holds, goes into no day, so a stream of
         them cannot make tables that stay empty."""
-        unknown = [d for d in batch if _utc_day(d.timestamp) not in self._days]
+        unknown = [d for d in batch if utc_day(d.timestamp) not in self._days]
         if not unknown:
             return
         async with self._driver() as driver:
             held = await driver.fetch(FIND_HELD_IDS, [d.id for d in unknown])
         stored = {row[0] for row in held}
-        await self.prepare_days({_utc_day(d.timestamp) for d in unknown if d.id not in stored})
+        await self.prepare_days({utc_day(d.timestamp) for d in unknown if d.id not in stored})
 
     async def prepare_days(self, days: Iterable[date]) -> None:
         wanted = set(days)
@@ -330,7 +252,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         *,
         cap: int | None = None,
     ) -> int:
-        query = _Query()
+        query = FilterQuery()
         conditions = query.conditions(where)
         limit = "" if cap is None else f" LIMIT {query.arg(cap + 1)}"
         # Column names and placeholders only: the values travel as arguments.
@@ -345,7 +267,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         limit: int = 50,
         after: Position | None = None,
     ) -> builtins.list[Detection]:
-        query = _Query()
+        query = FilterQuery()
         conditions = query.conditions(where, after=after)
         sql = (
             f'{SELECT_DETECTIONS}{conditions} ORDER BY "timestamp" DESC, id DESC'
@@ -357,85 +279,3 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
                 await self._reads.fetch(sql, *query.args)
             )
         ]
-
-
-class _Query:
-    """The WHERE clause of a read, with its values as numbered arguments ($1, $2…)."""
-
-    def __init__(self) -> None:
-        self.args: builtins.list[Any] = []
-
-    def arg(self, value: Any) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def conditions(self, where: DetectionFilter, *, after: Position | None = None) -> str:
-        clauses = [
-            f"{column} = {self.arg(getattr(where, column))}"
-            for column in ("make", "model", "category", "year")
-            if getattr(where, column) is not None
-        ]
-        if where.since is not None:
-            clauses.append(f'"timestamp" >= {self.arg(where.since)}')
-        if where.until is not None:
-            clauses.append(f'"timestamp" < {self.arg(where.until)}')
-        if after is not None:
-            timestamp, id_ = self.arg(after.timestamp), self.arg(after.id)
-            clauses.append(f'("timestamp", id) < ({timestamp}, {id_})')
-        return " WHERE " + " AND ".join(clauses) if clauses else ""
-
-
-async def _refuse_conflicts(driver: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    conflicts = await driver.fetch(FIND_CONFLICTS)
-    if not conflicts:
-        return
-    index = {(row[6], row[7], row[8]): place for place, row in enumerate(rows)}
-    culprits = {
-        index[(topic, partition, offset)]: id_conflict(
-            rows[index[(topic, partition, offset)]][0],
-            Source(topic, partition, offset),
-            Source(holder_topic, holder_partition, holder_offset),
-        )
-        for topic, partition, offset, holder_topic, holder_partition, holder_offset in conflicts
-    }
-    raise RecordsRefused(
-        f"{len(culprits)} id(s) already held by other records",
-        reason=Reason.ID_CONFLICT,
-        culprits=culprits,
-    )
-
-
-def _utc_day(moment: datetime) -> date:
-    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).date()
-
-
-def _row(d: Detection) -> tuple[Any, ...]:
-    """A detection as the COLUMNS, in their order."""
-    return (
-        d.id,
-        d.timestamp,
-        d.year,
-        d.make,
-        d.model,
-        d.category,
-        d.source.topic,
-        d.source.partition,
-        d.source.offset,
-    )
-
-
-def _alert_row(alert: Alert) -> tuple[Any, ...]:
-    rules = orjson.dumps([{"id": str(r.id), "name": r.name} for r in alert.rules]).decode()
-    return (*_row(alert.detection), rules)
-
-
-def _detection(row: Any) -> Detection:
-    return Detection(
-        id=row["id"],
-        timestamp=row["timestamp"],
-        year=row["year"],
-        make=row["make"],
-        model=row["model"],
-        category=row["category"],
-        source=Source(row["source_topic"], row["source_partition"], row["source_offset"]),
-    )

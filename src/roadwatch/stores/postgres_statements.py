@@ -1,0 +1,128 @@
+"""The SQL of the PostgreSQL detection store: how a batch goes in, and how filters become
+conditions."""
+
+from typing import Any
+
+from roadwatch.stores.base import DetectionFilter, Position
+from roadwatch.stores.postgres_time_counts import COUNT_INSERTED, COUNT_INSERTED_ALERTS
+
+# A batch is first copied (COPY, the cheapest way in) into a temporary table of the
+# connection's own, created with the connection and emptied at every commit.
+COLUMNS = (
+    "id",
+    "timestamp",
+    "year",
+    "make",
+    "model",
+    "category",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
+INCOMING = "incoming_detections"
+CREATE_INCOMING = """
+CREATE TEMPORARY TABLE IF NOT EXISTS incoming_detections ON COMMIT DELETE ROWS AS
+SELECT id, "timestamp", year, make, model, category,
+       source_topic, source_partition, source_offset
+FROM detections WITH NO DATA
+"""
+
+# Then one statement, so one atomic step: each row claims its id, those that did go in, and
+# the per-make counts grow by exactly those rows. An id is claimed in `detection_ids`, one
+# table across all days: the partitions' keys hold the time, and so could not keep an id
+# from being stored twice at two times. Makes are counted in a fixed order so that two
+# savers never lock the same count rows in opposite orders.
+SAVE_INCOMING = f"""
+WITH claimed AS (
+    INSERT INTO detection_ids (id, "timestamp")
+    SELECT id, "timestamp" FROM incoming_detections
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, "timestamp"
+), inserted AS (
+    INSERT INTO detections
+        (id, "timestamp", year, make, model, category,
+         source_topic, source_partition, source_offset)
+    SELECT i.id, i."timestamp", year, make, model, category,
+           source_topic, source_partition, source_offset
+    FROM incoming_detections i
+    JOIN claimed c ON c.id = i.id AND c."timestamp" = i."timestamp"
+    ON CONFLICT ("timestamp", id) DO NOTHING
+    RETURNING "timestamp", make, category
+), counted AS (
+    INSERT INTO make_counts (make, count)
+    SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
+    ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
+), {COUNT_INSERTED}
+SELECT count(*) FROM inserted
+"""  # noqa: S608 (constants only)
+
+# Run only when some rows were not inserted: which of them carry an id that another record
+# holds, and which record that is. A replay of the same record is no conflict.
+FIND_CONFLICTS = """
+SELECT i.source_topic, i.source_partition, i.source_offset,
+       d.source_topic, d.source_partition, d.source_offset
+FROM incoming_detections i
+JOIN detection_ids k ON k.id = i.id
+JOIN detections d ON d."timestamp" = k."timestamp" AND d.id = k.id
+WHERE (d.source_topic, d.source_partition, d.source_offset)
+      IS DISTINCT FROM (i.source_topic, i.source_partition, i.source_offset)
+"""
+
+# The alerts of a batch, and one row per rule each matched, in one statement. An alert kept
+# already (a replay) keeps its rows as they were.
+SAVE_ALERTS = f"""
+WITH inserted AS (
+    INSERT INTO alerts
+        (id, "timestamp", year, make, model, category,
+         source_topic, source_partition, source_offset, rules)
+    SELECT * FROM unnest(
+        $1::uuid[], $2::timestamptz[], $3::int2[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::int4[], $9::int8[], $10::jsonb[])
+    ON CONFLICT ("timestamp", id) DO NOTHING
+    RETURNING id, "timestamp", rules
+), by_rule AS (
+    INSERT INTO alert_rules (rule_id, "timestamp", alert_id)
+    SELECT (rule ->> 'id')::uuid, inserted."timestamp", inserted.id
+    FROM inserted, jsonb_array_elements(inserted.rules) AS rule
+    ON CONFLICT DO NOTHING
+), {COUNT_INSERTED_ALERTS}
+SELECT count(*) FROM inserted
+"""  # noqa: S608 (constants only)
+
+# Looked up only for detections of days this process has not made or seen made.
+FIND_HELD_IDS = "SELECT id FROM detection_ids WHERE id = ANY($1::uuid[])"
+# PostgreSQL's words for a row whose day has no partition (SQLSTATE 23514, a check).
+NO_PARTITION = "no partition of relation"
+
+# In the order of Detection's fields, which the page reads them in.
+SELECT_DETECTIONS = """
+SELECT id, "timestamp", year, make, model, category, source_topic, source_partition, source_offset
+FROM detections"""
+COUNTS_BY_MAKE = "SELECT make, count FROM make_counts WHERE count > 0"
+GROUP_BY_MAKE = "SELECT make, count(*) FROM detections GROUP BY make"
+
+
+class FilterQuery:
+    """The WHERE clause of a read, with its values as numbered arguments ($1, $2…)."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def conditions(self, where: DetectionFilter, *, after: Position | None = None) -> str:
+        clauses = [
+            f"{column} = {self.arg(getattr(where, column))}"
+            for column in ("make", "model", "category", "year")
+            if getattr(where, column) is not None
+        ]
+        if where.since is not None:
+            clauses.append(f'"timestamp" >= {self.arg(where.since)}')
+        if where.until is not None:
+            clauses.append(f'"timestamp" < {self.arg(where.until)}')
+        if after is not None:
+            timestamp, id_ = self.arg(after.timestamp), self.arg(after.id)
+            clauses.append(f'("timestamp", id) < ({timestamp}, {id_})')
+        return " WHERE " + " AND ".join(clauses) if clauses else ""
