@@ -10,43 +10,32 @@ what was acknowledged is not sent again.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TypeAlias
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from uuid import UUID
 
-import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import ConsumerRecord
 
-from roadwatch.alerts import NotAnAlert, read_alert
 from roadwatch.kafka.reader import Reader
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown, retry_until_done
 from roadwatch.shutdown import sleep_until_stopped
-from roadwatch.text import printable
+from roadwatch.webhooks.attempts import Attempter
 from roadwatch.webhooks.dead_letters import DeadLetters
-from roadwatch.webhooks.lanes import Lane
+from roadwatch.webhooks.lane_set import LaneSet
 from roadwatch.webhooks.metrics import DeliveryMetrics
 from roadwatch.webhooks.offsets import OffsetTracker
+from roadwatch.webhooks.planning import Record, deliveries_of
 from roadwatch.webhooks.recorder import Recorder
-from roadwatch.webhooks.retries import Outcome, RetrySchedule, is_retried
-from roadwatch.webhooks.sender import Response, Sender
-from roadwatch.webhooks.signing import signed_headers
-from roadwatch.webhooks.store import Attempt, WebhookStore
-from roadwatch.webhooks.subscriptions import (
-    ALERT_EVENT,
-    Delivery,
-    Webhook,
-    delivery_id,
-    event_body,
-)
+from roadwatch.webhooks.retries import RetrySchedule
+from roadwatch.webhooks.sender import Sender
+from roadwatch.webhooks.store import WebhookStore
+from roadwatch.webhooks.subscriptions import Delivery
+from roadwatch.webhooks.upkeep import claim_retries, keep_house
 
 log = logging.getLogger(__name__)
-
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class Deliverer:
@@ -72,25 +61,35 @@ class Deliverer:
         self._reader = Reader(consumer, on_unreadable=self._skip_unreadable)
         self._topic = topic
         self._store = store
-        self._sender = sender
         self._dead_letters = dead_letters
         self._metrics = metrics
-        self._schedule = schedule
         self._stop = stop
-        self._concurrency = concurrency
-        self._capacity = capacity
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._history = timedelta(days=history_days)
         self._max_unsettled = max_unsettled
         self._recorder = Recorder(store, stop=stop)
         self._offsets = OffsetTracker()
-        self._lanes: dict[UUID, Lane] = {}
-        self._version: tuple[int, int] | None = None
+        attempt = Attempter(
+            sender=sender,
+            schedule=schedule,
+            dead_letters=dead_letters,
+            recorder=self._recorder,
+            metrics=metrics,
+            stop=stop,
+        )
+        self._lanes = LaneSet(
+            store,
+            attempt,
+            metrics=metrics,
+            stop=stop,
+            concurrency=concurrency,
+            capacity=capacity,
+            timeout=timeout,
+        )
         # Per partition, the end of the topic when it was assigned: records before it may
         # be replays, whose deliveries are checked against what was recorded.
         self._replays_until: dict[int, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         # Set whenever a delivery settles.
         self._progress = asyncio.Event()
 
@@ -98,19 +97,21 @@ class Deliverer:
         return _Rebalance(self)
 
     async def run(self) -> None:
+        lease = 3 * self._timeout + 5
         tasks = [
             asyncio.create_task(self._recorder.run()),
-            asyncio.create_task(self._retry_loop()),
+            asyncio.create_task(
+                claim_retries(
+                    self._store, self._lanes, lease=lease, poll_interval=self._poll_interval
+                )
+            ),
             asyncio.create_task(self._commit_loop()),
-            asyncio.create_task(self._housekeeping_loop()),
+            asyncio.create_task(keep_house(self._store, self._metrics, history=self._history)),
         ]
         try:
             await self._consume()
         finally:
-            lanes = list(self._lanes.values())
-            for lane in lanes:
-                lane.close()
-            await asyncio.gather(*(lane.finished(within=self._timeout) for lane in lanes))
+            await self._lanes.close()
             self._recorder.close()
             # What is not recorded by then is replayed from Kafka by the next start.
             with contextlib.suppress(GaveUpOnShutdown, TimeoutError):
@@ -145,7 +146,9 @@ class Deliverer:
                 await sleep_until_stopped(self._stop, 0.05)
                 continue
             fetched = await self._reader.read(timeout_ms=200, max_records=1000)
-            await self._follow_subscriptions()
+            # Read after the batch was fetched: an alert published after a subscription
+            # was made finds it.
+            await self._lanes.follow()
             for partition, end in fetched.ends.items():
                 records = fetched.records.get(partition, [])
                 await self._dispatch(partition.partition, records)
@@ -157,7 +160,7 @@ class Deliverer:
         planned: list[tuple[Record, list[Delivery]]] = []
         rejected: list[tuple[Record, str]] = []
         for record in records:
-            read = self._deliveries_of(record)
+            read = deliveries_of(record, self._lanes.webhooks())
             if isinstance(read, str):
                 rejected.append((record, read))
                 read = []
@@ -192,35 +195,6 @@ class Deliverer:
 
         return settle
 
-    def _deliveries_of(self, record: Record) -> list[Delivery] | str:
-        """The deliveries an alert makes, or why the record is not an alert."""
-        try:
-            alert = read_alert(record.value)
-            published = _published(record.timestamp)
-        except NotAnAlert as error:
-            return f"not an alert: {error}"
-        except (OverflowError, OSError, ValueError) as error:
-            return f"not an alert: its timestamp {record.timestamp}: {error}"
-        wanted = [
-            lane.webhook
-            for lane in self._lanes.values()
-            if lane.webhook.wants(alert.rule_ids, published)
-        ]
-        if not wanted:
-            return []
-        body = event_body(ALERT_EVENT, alert.id, published, orjson.Fragment(alert.text))
-        now = datetime.now(UTC)
-        return [
-            Delivery(
-                id=delivery_id(webhook.id, alert.id),
-                webhook_id=webhook.id,
-                body=body,
-                created_at=now,
-                published_at=published,
-            )
-            for webhook in wanted
-        ]
-
     async def _skip_unreadable(self, unreadable: Sequence[Unreadable]) -> None:
         await self._skip([(record, f"{record.reason}: {record.detail}") for record in unreadable])
 
@@ -243,113 +217,6 @@ class Deliverer:
             stop=self._stop,
         )
 
-    async def _follow_subscriptions(self) -> None:
-        """Bring the lanes in line with the subscriptions, if any changed: read after the
-        batch was fetched, so that an alert published after a subscription was made finds it."""
-        version = await retry_until_done(
-            self._store.version, what="reading the webhook subscriptions", stop=self._stop
-        )
-        if version == self._version:
-            return
-        version, webhooks = await retry_until_done(
-            self._store.subscriptions, what="reading the webhook subscriptions", stop=self._stop
-        )
-        wanted = {webhook.id: webhook for webhook in webhooks if webhook.enabled}
-        for webhook_id in self._lanes.keys() - wanted.keys():
-            lane = self._lanes.pop(webhook_id)
-            # Disabled or removed: what waited in its queue is not sent.
-            for delivery in lane.close():
-                if delivery.settle is not None:
-                    delivery.settle()
-            self._background(lane.finished(within=self._timeout))
-        for webhook_id, webhook in wanted.items():
-            existing = self._lanes.get(webhook_id)
-            if existing is not None:
-                existing.webhook = webhook
-                continue
-            lane = Lane(
-                webhook, self._attempt, concurrency=self._concurrency, capacity=self._capacity
-            )
-            lane.start()
-            self._lanes[webhook_id] = lane
-        self._metrics.subscriptions.set(len(self._lanes))
-        self._version = version
-
-    # Attempts.
-
-    async def _attempt(self, webhook: Webhook, delivery: Delivery) -> None:
-        delivery.attempts += 1
-        # Whole milliseconds: the precision of the cursors that page through attempts.
-        now = _to_millisecond(datetime.now(UTC))
-        try:
-            headers = signed_headers(
-                str(delivery.id),
-                delivery.body,
-                secrets_in_force=webhook.secrets_in_force(now),
-                at=now,
-            )
-            response = await self._sender.post(webhook.url, delivery.body, headers)
-        except Exception as error:
-            # Not expected: the sender answers every failure with a Response. Tried again
-            # as after any failure, rather than left unsettled, which would hold every
-            # alert's offset behind it.
-            log.exception("attempting delivery %s failed inside roadwatch", delivery.id)
-            response = Response(None, 0.0, printable(f"{type(error).__name__}: {error}", limit=500))
-        finished = datetime.now(UTC)
-        if delivery.attempts == 1 and delivery.published_at is not None:
-            delay = (finished - delivery.published_at).total_seconds()
-            self._metrics.first_attempt_delay.observe(max(delay, 0.0))
-        outcome, next_attempt_at = self._judge(delivery, response, finished)
-        if outcome == Outcome.FAILED:
-            reason = response.error or f"HTTP {response.status}"
-            await retry_until_done(
-                lambda: self._dead_letters.delivery(delivery, url=webhook.url, reason=reason),
-                what="dead-lettering a delivery",
-                stop=self._stop,
-            )
-        self._metrics.attempts.labels(outcome.value).inc()
-        self._recorder.add(
-            Attempt(
-                delivery=delivery,
-                attempted_at=now,
-                outcome=outcome,
-                status=response.status,
-                latency_ms=response.latency_ms,
-                error=response.error,
-                next_attempt_at=next_attempt_at,
-            )
-        )
-
-    def _judge(
-        self, delivery: Delivery, response: Response, now: datetime
-    ) -> tuple[Outcome, datetime | None]:
-        if response.acknowledged:
-            return Outcome.DELIVERED, None
-        if not is_retried(response.status) or self._schedule.gives_up(delivery.created_at, now):
-            return Outcome.FAILED, None
-        delay = self._schedule.delay(delivery.attempts, retry_after=response.retry_after)
-        return Outcome.RETRY, now + timedelta(seconds=delay)
-
-    async def _retry_loop(self) -> None:
-        """Claim the deliveries due for a retry, as many as each lane has room for; at once
-        again while some lane's claim came back full (a backlog draining)."""
-        lease = 3 * self._timeout + 5
-        while True:
-            rooms = {id_: lane.room for id_, lane in self._lanes.items() if lane.room}
-            try:
-                claimed = await self._store.claim_due(rooms, lease=lease)
-            except Exception as error:
-                log.warning("claiming webhook retries failed (%s); trying again", error)
-                claimed = []
-            per_lane: dict[UUID, int] = {}
-            for delivery in claimed:
-                lane = self._lanes.get(delivery.webhook_id)
-                if lane is not None:
-                    lane.take_claimed(delivery)
-                per_lane[delivery.webhook_id] = per_lane.get(delivery.webhook_id, 0) + 1
-            draining = any(per_lane.get(id_) == room for id_, room in rooms.items())
-            await asyncio.sleep(0.01 if draining else self._poll_interval)
-
     # Offsets and upkeep.
 
     async def _commit_loop(self) -> None:
@@ -371,30 +238,6 @@ class Deliverer:
             log.info("commit of webhook offsets refused (%s)", error)
             return
         self._offsets.committed(offsets)
-
-    async def _housekeeping_loop(self) -> None:
-        pruned_at = datetime.min.replace(tzinfo=UTC)
-        while True:
-            try:
-                count, oldest = await self._store.backlog()
-                self._metrics.pending.set(count)
-                now = datetime.now(UTC)
-                self._metrics.oldest_pending.set(
-                    0 if oldest is None else (now - oldest).total_seconds()
-                )
-                if now - pruned_at > timedelta(minutes=10):
-                    removed = await self._store.prune(now - self._history)
-                    if removed:
-                        log.info("removed %d webhook records older than the history kept", removed)
-                    pruned_at = now
-            except Exception as error:
-                log.warning("webhook upkeep failed (%s); trying again", error)
-            await asyncio.sleep(5)
-
-    def _background(self, work: Coroutine[None, None, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # Rebalances.
 
@@ -419,17 +262,6 @@ class Deliverer:
         self._offsets.forget(numbers)
         for partition in numbers:
             self._replays_until.pop(partition, None)
-
-
-def _published(timestamp: int) -> datetime:
-    """When a record was published; a record without a timestamp (-1) counts as now."""
-    if timestamp < 0:
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(timestamp / 1000, UTC)
-
-
-def _to_millisecond(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
