@@ -18,6 +18,7 @@ from roadwatch.infra.certificates import local_tls
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
 from roadwatch.infra.kafka_access import SCRAM_MECHANISM, KafkaAccess
+from roadwatch.infra.kafka_config import LOG4J_CONFIG, server_properties
 from roadwatch.infra.service import Service
 from roadwatch.infra.tools import find_program, run_logged
 from roadwatch.kafka import reader
@@ -28,21 +29,6 @@ KAFKA_VERSION = "4.1.1"
 PROBE_TOPIC = "roadwatch.infra.probe"
 # May do anything through the secured listener, as anyone may through the loopback one.
 ADMIN_USER = "roadwatch-admin"
-# The broker's own lines go to standard output, which the launcher sends to kafka.log.
-LOG4J_CONFIG = """\
-rootLogger.level = INFO
-rootLogger.appenderRef.stdout.ref = STDOUT
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-logger.kafka.name = kafka
-logger.kafka.level = INFO
-logger.state.name = state.change.logger
-logger.state.level = WARN
-logger.clients.name = org.apache.kafka
-logger.clients.level = WARN
-"""
 
 
 class KafkaService(Service):
@@ -133,7 +119,14 @@ class KafkaService(Service):
             self._download_jars()
         self._data.mkdir(parents=True, exist_ok=True)
         local_tls(self.config.tls_dir, host=self.config.host)
-        (self._data / "server.properties").write_text(self._server_properties())
+        (self._data / "server.properties").write_text(
+            server_properties(
+                self.config,
+                secured_port=self.secured_port,
+                log_dir=self._data / "log",
+                super_user=ADMIN_USER,
+            )
+        )
         (self._data / "log4j2.properties").write_text(LOG4J_CONFIG)
         if not (self._data / "log" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -180,48 +173,6 @@ class KafkaService(Service):
                 log=self.daemon.log_file,
             )
             shutil.move(f"{scratch}/libs", self._libs)
-
-    def _server_properties(self) -> str:
-        host, port = self.config.host, self.config.kafka_port
-        controller = self.config.kafka_controller_port
-        secured = self.secured_port
-        tls = local_tls(self.config.tls_dir, host=host)
-        scram = SCRAM_MECHANISM.lower()
-        return "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{host}:{controller}",
-                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller},"
-                f"SASL_SSL://{host}:{secured}",
-                f"advertised.listeners=PLAINTEXT://{host}:{port},SASL_SSL://{host}:{secured}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map="
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
-                "inter.broker.listener.name=PLAINTEXT",
-                # The secured listener: TLS with the local authority's certificate, SCRAM
-                # users, and ACLs. The loopback listeners' anonymous user may do anything.
-                f"listener.name.sasl_ssl.sasl.enabled.mechanisms={SCRAM_MECHANISM}",
-                f"listener.name.sasl_ssl.{scram}.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
-                f"listener.name.sasl_ssl.ssl.keystore.location={tls.key_and_certificate}",
-                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                f"super.users=User:ANONYMOUS;User:{ADMIN_USER}",
-                f"log.dirs={self._data / 'log'}",
-                "auto.create.topics.enable=false",
-                "num.partitions=1",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=6",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "transaction.state.log.num.partitions=6",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "",
-            ]
-        )
 
     def _command(self) -> list[str]:
         heap = f"{self.config.kafka_heap_mb}m"
