@@ -20,7 +20,7 @@ from roadwatch.api.cursors import encode_cursor
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import Vehicle, load_catalog
 from roadwatch.domain import Alert, Detection, RuleRef, Source
-from roadwatch.stores.base import Position
+from roadwatch.stores.detection_store import Position
 
 BATCH = 10_000
 

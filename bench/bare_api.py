@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roadwatch.api.cursors import decode_cursor, encode_cursor
-from roadwatch.stores.base import Position
+from roadwatch.stores.detection_store import Position
 
 COLUMNS = "SELECT id, timestamp, year, make, model, category FROM detections"
 ORDER = "ORDER BY timestamp DESC, id DESC"

@@ -18,7 +18,7 @@ from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores import postgres_days
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 
 T = TypeVar("T")
 

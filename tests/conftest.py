@@ -11,7 +11,7 @@ from roadwatch.bootstrap.stores import detection_store
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.settings import load_settings
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from tests.helpers.servers import (
     Servers,
     fresh_mongo_database_url,

@@ -10,11 +10,10 @@ from uuid import UUID
 
 import msgspec
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.producer.message_accumulator import BatchBuilder
 
 from roadwatch.domain import Alert
 from roadwatch.errors import RoadwatchError
+from roadwatch.kafka.types import AIOKafkaProducer, BatchBuilder
 
 # The largest alert a reader takes: roadwatch's own are under 32 KiB (see domain.Alert).
 MAX_ALERT_BYTES = 64 * 1024

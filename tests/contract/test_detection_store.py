@@ -13,7 +13,7 @@ import pytest
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.parsing import parse_detection
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
-from roadwatch.stores.base import AlertFilter, DetectionFilter, DetectionStore, Position
+from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, DetectionStore, Position
 from tests.helpers.factories import EPOCH, make_detection
 
 MAKES = ["Toyota", "Ford", "Chevrolet", "Mercedes-Benz", "smart", "Ford"]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from roadwatch.domain import Alert, Detection, RuleRef
-from roadwatch.stores.base import DetectionFilter, DetectionStore, Dimension
+from roadwatch.stores.detection_store import DetectionFilter, DetectionStore, Dimension
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
 

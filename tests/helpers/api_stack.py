@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from roadwatch.settings import Settings
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from tests.helpers.kafka import stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIRST_USER, ApiProcess, start_api

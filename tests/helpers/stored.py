@@ -1,6 +1,6 @@
 """How many detections a store holds, as the tests wait on it."""
 
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 
 
 async def counted(store: DetectionStore) -> int:

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from roadwatch.settings import Settings
-from roadwatch.stores.base import DetectionFilter, DetectionStore
+from roadwatch.stores.detection_store import DetectionFilter, DetectionStore
 from tests.helpers.api_stack import SUV, Stack
 from tests.helpers.kafka import send_values
 from tests.helpers.processes import indexer_running

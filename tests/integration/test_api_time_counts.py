@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from roadwatch.domain import Alert, Detection, RuleRef
-from roadwatch.stores.base import DetectionFilter
+from roadwatch.stores.detection_store import DetectionFilter
 from tests.helpers.api_stack import Stack
 from tests.helpers.factories import make_detection
 

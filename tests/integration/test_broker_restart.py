@@ -17,7 +17,7 @@ from roadwatch.catalog.vehicles import Vehicle
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.kafka.topics import roadwatch_topics
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIRST_USER, indexer_running, start_api

@@ -5,7 +5,7 @@ import pytest
 
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.parsing import MAX_MESSAGE_BYTES
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from tests.helpers.kafka import read_topic, send_values, stream_settings
 from tests.helpers.processes import indexer_running
 from tests.helpers.servers import Servers

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from roadwatch.stores.base import Dimension
+from roadwatch.stores.detection_store import Dimension
 from roadwatch.stores.postgres import PostgresDetectionStore
 from roadwatch.stores.postgres_statements import COLUMNS
 from roadwatch.stores.sql import async_engine, migrate, migrations_folder

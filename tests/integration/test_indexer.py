@@ -8,7 +8,7 @@ import pytest
 
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.parsing import derived_id
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.rules import SEED_ID
 from tests.helpers.kafka import read_topic, send_values, stream_settings
 from tests.helpers.processes import indexer_running

@@ -16,7 +16,7 @@ from roadwatch.indexer.runner import Indexer
 from roadwatch.parsing import derived_id
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.settings import Settings
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.kafka import stream_settings

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from roadwatch.domain import Source
 from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
-from roadwatch.stores.base import DetectionFilter, DetectionStore
+from roadwatch.stores.detection_store import DetectionFilter, DetectionStore
 from tests.helpers.kafka import Record, read_topic, send_values, stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import indexer_running, start_indexer_process

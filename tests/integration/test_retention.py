@@ -12,7 +12,7 @@ import pytest
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.domain import Alert, RuleRef
 from roadwatch.stores import postgres_days
-from roadwatch.stores.base import DetectionFilter, DetectionStore, Dimension
+from roadwatch.stores.detection_store import DetectionFilter, DetectionStore, Dimension
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
 from tests.helpers.kafka import read_topic, send_values, stream_settings

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from roadwatch.bootstrap.stores import detection_store
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from tests.helpers.kafka import send_values, stream_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import ROADWATCH, process_alive, running_pids, settings_env

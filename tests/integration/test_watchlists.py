@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from roadwatch.bootstrap.clients import rules_consumer
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.settings import Settings
-from roadwatch.stores.base import AlertFilter, DetectionFilter
+from roadwatch.stores.detection_store import AlertFilter, DetectionFilter
 from roadwatch.stores.watchlists_postgres import WATCHLIST_LOCK, PostgresWatchlistStore
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.watchlists.rules import SEED_ID, Rule, rule_to_json, seed_rule

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from roadwatch.api.cursors import InvalidCursor, decode_cursor, encode_cursor
-from roadwatch.stores.base import Position
+from roadwatch.stores.detection_store import Position
 
 moments = st.datetimes(
     min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roadwatch.stores.base import largest_first
+from roadwatch.stores.detection_store import largest_first
 
 makes = st.dictionaries(st.text(max_size=12), st.integers(min_value=0, max_value=50), max_size=80)
 

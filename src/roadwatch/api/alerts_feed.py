@@ -15,14 +15,12 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
-
 from roadwatch.alerts import NotAnAlert, read_alert
 from roadwatch.api.event_ids import decode_position, encode_position, gap_data
 from roadwatch.api.recent_alerts import Gap, Kept, Position, RecentAlerts
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
+from roadwatch.kafka.types import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 log = logging.getLogger(__name__)
 

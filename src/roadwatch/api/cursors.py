@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from roadwatch.errors import RoadwatchError
-from roadwatch.stores.base import Position
+from roadwatch.stores.detection_store import Position
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)

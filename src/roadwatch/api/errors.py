@@ -15,7 +15,7 @@ from roadwatch.api.schemas import ErrorOut
 from roadwatch.api.security import InvalidToken
 from roadwatch.api.stream_slots import TooManyStreams
 from roadwatch.errors import RoadwatchError
-from roadwatch.stores.base import StoreBusy
+from roadwatch.stores.detection_store import StoreBusy
 from roadwatch.stores.users import UsernameTaken
 from roadwatch.watchlists.registry import RulesNotPublished
 from roadwatch.watchlists.rules import InvalidRule

@@ -17,7 +17,7 @@ from pydantic import (
 
 from roadwatch.api.credential_rules import USERNAME_PATTERN, normal_username, password_problem
 from roadwatch.domain import Alert, Detection, User
-from roadwatch.stores.base import Dimension, TimelineBucket
+from roadwatch.stores.detection_store import Dimension, TimelineBucket
 from roadwatch.time_buckets import Bucket
 
 

@@ -9,7 +9,7 @@ from roadwatch.api.recent_users import RecentUsers
 from roadwatch.api.security import Passwords, Tokens
 from roadwatch.api.setup_state import SetupState
 from roadwatch.api.stream_slots import StreamSlots
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.stores.users import UserStore
 from roadwatch.watchlists.registry import Watchlists
 from roadwatch.webhooks.registry import WebhookRegistry

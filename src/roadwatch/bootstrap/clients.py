@@ -4,12 +4,11 @@ wait for a dependency at start-up."""
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
+from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
 from roadwatch.webhooks.targets import TargetPolicy, parse_networks

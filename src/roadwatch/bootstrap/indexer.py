@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from roadwatch.alerts import KafkaAlertPublisher
@@ -30,11 +29,12 @@ from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import INDEXER_GROUP
+from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
 from roadwatch.rejections import Reason
 from roadwatch.runtime.readiness import STUCK_AFTER
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
 from roadwatch.watchlists.topic import RuleFollower

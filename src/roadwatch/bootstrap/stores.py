@@ -1,7 +1,7 @@
 """The detection store a URL names, chosen by its scheme."""
 
 from roadwatch.errors import ConfigurationError
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.stores.mongo import MongoDetectionStore
 from roadwatch.stores.postgres import PostgresDetectionStore
 

@@ -3,9 +3,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
-
 from roadwatch.catalog.vehicles import Vehicle
+from roadwatch.kafka.types import AIOKafkaProducer
 from roadwatch.shutdown import sleep_until_stopped
 
 

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import SecretStr
 
-from roadwatch.cli.common import fail
-from roadwatch.cli.common import settings as load_settings
+from roadwatch.cli.common import fail, local_settings
 from roadwatch.errors import ConfigurationError
 from roadwatch.logs import configure_logging
 from roadwatch.prometheus import MULTIPROCESS_FOLDER
@@ -41,7 +40,7 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> No
     from roadwatch.bootstrap.api import api_app, api_topics, awaiting_first_user
     from roadwatch.bootstrap.clients import DependencyUnavailable, kafka_checked
 
-    settings = with_setup_token(load_settings())
+    settings = with_setup_token(local_settings())
     try:
         # Built here even when workers build their own: a setting unfit to serve with, or a
         # Kafka that refuses this client, is said once, in one line, before any worker starts.
@@ -106,6 +105,6 @@ def worker_app() -> "FastAPI":
     settings as the parent's, logging as it does."""
     from roadwatch.bootstrap.api import api_app
 
-    settings = load_settings()
+    settings = local_settings()
     configure_logging(settings.log_level, settings.log_format)
     return api_app(settings, processes=int(os.environ[WORKERS]))

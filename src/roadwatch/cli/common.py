@@ -53,7 +53,8 @@ def run_or_fail(main: Coroutine[Any, Any, None]) -> None:
         raise fail(found) from None
 
 
-def settings() -> Settings:
+def local_settings() -> Settings:
+    """The settings, with the local servers' own where none are set."""
     return load_settings(InfraConfig().home)
 
 

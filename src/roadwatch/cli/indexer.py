@@ -5,8 +5,7 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from roadwatch.cli.common import MetricsHost, MetricsPort, fail, run_or_fail
-from roadwatch.cli.common import settings as load_settings
+from roadwatch.cli.common import MetricsHost, MetricsPort, fail, local_settings, run_or_fail
 from roadwatch.errors import ConfigurationError
 from roadwatch.infra.service import port_is_free
 from roadwatch.kafka.topics import INDEXER_GROUP
@@ -30,7 +29,7 @@ def indexer(
         raise fail(ConfigurationError(f"indexer: metrics port {metrics_port} is already in use"))
     run_or_fail(
         _index(
-            load_settings(),
+            local_settings(),
             group=group,
             max_batch=max_batch,
             metrics_address=(metrics_host, metrics_port) if metrics_port else None,

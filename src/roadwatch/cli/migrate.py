@@ -2,16 +2,15 @@ import asyncio
 
 import typer
 
-from roadwatch.cli.common import fail
-from roadwatch.cli.common import settings as load_settings
+from roadwatch.cli.common import fail, local_settings
 from roadwatch.errors import RoadwatchError
 
 
 def migrate() -> None:
     """Apply the database migrations, as MIGRATIONS_DB_URL (the tables' owner) if it is set."""
-    from roadwatch.stores.schemas import migrate_schemas
+    from roadwatch.stores.migrate import migrate_schemas
 
-    settings = load_settings()
+    settings = local_settings()
     owner = settings.migrations_db_url
     detections = settings.detections_db_url
     in_postgres = detections.startswith(("postgresql://", "postgres://"))

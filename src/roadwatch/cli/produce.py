@@ -11,8 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from roadwatch.bootstrap.clients import DependencyUnavailable, kafka_checked, kafka_producer
 from roadwatch.catalog.producer import DetectionProducer, ProducerStats
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.cli.common import fail, run
-from roadwatch.cli.common import settings as load_settings
+from roadwatch.cli.common import fail, local_settings, run
 from roadwatch.errors import ConfigurationError
 from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
@@ -31,7 +30,7 @@ Seed = Annotated[int | None, typer.Option(help="Seed for a reproducible sequence
 
 def produce(rate: Rate = None, count: Count = None, seed: Seed = None) -> None:
     """Publish detections drawn from the vehicle catalog to DETECTIONS_TOPIC."""
-    settings = load_settings()
+    settings = local_settings()
     try:
         stats = run(
             _produce(settings, rate=rate or settings.detections_per_second, count=count, seed=seed)

@@ -3,8 +3,7 @@ from typing import Annotated
 
 import typer
 
-from roadwatch.cli.common import fail
-from roadwatch.cli.common import settings as load_settings
+from roadwatch.cli.common import fail, local_settings
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.check import KafkaRefused, KafkaUnreachable, check_kafka, refusal
 from roadwatch.kafka.clients import kafka_options
@@ -22,7 +21,7 @@ Replicas = Annotated[
 def topics(replication_factor: Replicas = -1) -> None:
     """Create the topics roadwatch uses where they are missing, as the Kafka user of these
     settings (one allowed to create topics), with the partitions and configuration each needs."""
-    settings = load_settings()
+    settings = local_settings()
     try:
         created = asyncio.run(_create(settings, replication_factor))
     except RoadwatchError as error:

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from roadwatch.cli.common import fail
-from roadwatch.cli.common import settings as load_settings
+from roadwatch.cli.common import fail, local_settings
 from roadwatch.errors import RoadwatchError
 
 app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -27,7 +26,7 @@ def create(
 ) -> None:
     """Create a user. The password is asked for, or read as one line from standard input
     when that is not a terminal."""
-    settings = load_settings()
+    settings = local_settings()
     password = _password()
     try:
         asyncio.run(_create(settings.users_db_url, username, password, admin=admin))

@@ -5,12 +5,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
-from aiokafka import TopicPartition
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
-
 from roadwatch.domain import Detection, FromRecord, Source
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.kafka.reader import Fetched
+from roadwatch.kafka.types import ConsumerRecord, OffsetAndMetadata, TopicPartition
 from roadwatch.rejections import RejectedMessage
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"

@@ -3,8 +3,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from aiokafka import TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from roadwatch.kafka.types import OffsetAndMetadata, TopicPartition
 
 Offsets = dict[TopicPartition, OffsetAndMetadata]
 

@@ -5,11 +5,9 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
-
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.kafka.letters import Headers, Letter, fitted
+from roadwatch.kafka.types import AIOKafkaProducer, ConsumerRecord
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
 

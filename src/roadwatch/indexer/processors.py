@@ -12,7 +12,7 @@ from roadwatch.alerts import AlertPublisher
 from roadwatch.domain import Alert, Detection, FromRecord
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,9 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from aiokafka import TopicPartition
-
 from roadwatch.indexer.batch import Batch
 from roadwatch.indexer.commits import Offsets
+from roadwatch.kafka.types import TopicPartition
 
 
 class Positions(Protocol):

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter
 
-from roadwatch.stores.base import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.time_buckets import Bucket
 
 log = logging.getLogger(__name__)

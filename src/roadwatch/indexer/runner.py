@@ -4,10 +4,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from aiokafka import TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
-
 from roadwatch.indexer.batch import Batch, read_batch
 from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection
@@ -17,6 +13,12 @@ from roadwatch.indexer.pipeline import OrderedPipeline, Stage, Wide
 from roadwatch.indexer.processors import Processor
 from roadwatch.indexer.progress import Progress
 from roadwatch.kafka.reader import Fetching, Reader
+from roadwatch.kafka.types import (
+    CommitFailedError,
+    ConsumerRebalanceListener,
+    IllegalStateError,
+    TopicPartition,
+)
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
 from roadwatch.runtime.readiness import NotReady

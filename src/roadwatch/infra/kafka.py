@@ -11,9 +11,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
 
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
 from roadwatch.infra.certificates import local_tls
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
@@ -24,6 +21,7 @@ from roadwatch.infra.tools import find_program, run_logged
 from roadwatch.kafka import reader
 from roadwatch.kafka.acls import Grant
 from roadwatch.kafka.topics import TopicSpec, create_missing_topics
+from roadwatch.kafka.types import AIOKafkaAdminClient, AIOKafkaProducer, TopicPartition
 
 KAFKA_VERSION = "4.1.1"
 PROBE_TOPIC = "roadwatch.infra.probe"

@@ -10,7 +10,7 @@ from roadwatch.infra.service import Service, ServiceStatus
 from roadwatch.kafka.acls import KafkaUsers, least_privilege
 from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.settings import INFRA_ENV_FILE, Settings
-from roadwatch.stores.schemas import migrate_schemas
+from roadwatch.stores.migrate import migrate_schemas
 
 
 class Infrastructure:

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from roadwatch.stores.base import StoreBusy, StoreUnreachable
+from roadwatch.stores.detection_store import StoreBusy, StoreUnreachable
 from roadwatch.stores.sql import UNREACHABLE, postgres_location
 
 # The server went away under the connection (a restart, a failover, an administrator's

@@ -15,7 +15,7 @@ from pymongo.errors import (
 from roadwatch.domain import Alert, Detection, Source
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.stores import mongo_time_counts
-from roadwatch.stores.base import (
+from roadwatch.stores.detection_store import (
     AlertFilter,
     DetectionFilter,
     DetectionStore,

@@ -13,7 +13,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from roadwatch.stores import mongo_time_counts
-from roadwatch.stores.base import Dimension
+from roadwatch.stores.detection_store import Dimension
 from roadwatch.time_buckets import Bucket, day_start
 
 Document = dict[str, Any]

@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from roadwatch.domain import Alert, Detection, RuleRef, Source
-from roadwatch.stores.base import DetectionFilter, Position
+from roadwatch.stores.detection_store import DetectionFilter, Position
 
 Document = dict[str, Any]
 # Alerts are counted once in all, under this (dimension, key), and once per rule matched.

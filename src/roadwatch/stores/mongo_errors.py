@@ -16,7 +16,7 @@ from pymongo.errors import (
 )
 
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
-from roadwatch.stores.base import StoreBusy, StoreUnreachable
+from roadwatch.stores.detection_store import StoreBusy, StoreUnreachable
 from roadwatch.stores.mongo_documents import Document
 
 DUPLICATE_KEY = 11000

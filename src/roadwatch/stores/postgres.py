@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.rejections import RecordsRefused
 from roadwatch.stores import postgres_days, postgres_time_counts
-from roadwatch.stores.base import (
+from roadwatch.stores.detection_store import (
     AlertFilter,
     DetectionFilter,
     DetectionStore,

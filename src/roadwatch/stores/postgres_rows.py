@@ -8,7 +8,7 @@ import orjson
 
 from roadwatch.domain import Alert, Detection, Source
 from roadwatch.rejections import Reason, RecordsRefused
-from roadwatch.stores.base import id_conflict
+from roadwatch.stores.detection_store import id_conflict
 from roadwatch.stores.postgres_statements import FIND_CONFLICTS
 
 

@@ -3,7 +3,7 @@ conditions."""
 
 from typing import Any
 
-from roadwatch.stores.base import DetectionFilter, Position
+from roadwatch.stores.detection_store import DetectionFilter, Position
 from roadwatch.stores.postgres_time_counts import COUNT_INSERTED, COUNT_INSERTED_ALERTS
 
 # A batch is first copied (COPY, the cheapest way in) into a temporary table of the

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import orjson
 
-from roadwatch.stores.base import Dimension, TimelineBucket, largest_first
+from roadwatch.stores.detection_store import Dimension, TimelineBucket, largest_first
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.time_buckets import Bucket, cover
 

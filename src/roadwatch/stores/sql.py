@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from roadwatch.errors import ConfigurationError
 from roadwatch.rejections import RecordsRefused
-from roadwatch.stores.base import StoreBusy, StoreUnreachable
+from roadwatch.stores.detection_store import StoreBusy, StoreUnreachable
 
 # One advisory lock for all roadwatch migrations, so that processes starting together wait
 # for each other instead of racing to create the same tables.

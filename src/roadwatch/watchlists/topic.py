@@ -12,11 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import ConsumerRecord
-
 from roadwatch.errors import ConfigurationError
 from roadwatch.kafka.reader import Reader, SkipUnreadable
+from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from roadwatch.rejections import Reason
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.watchlists.matching import RuleIndex

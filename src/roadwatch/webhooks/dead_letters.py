@@ -5,9 +5,9 @@ import asyncio
 from collections.abc import Sequence
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from roadwatch.kafka.letters import Headers, fitted
+from roadwatch.kafka.types import AIOKafkaProducer
 from roadwatch.webhooks.subscriptions import Delivery
 
 

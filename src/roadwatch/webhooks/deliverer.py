@@ -14,10 +14,14 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-
 from roadwatch.kafka.reader import Reader
+from roadwatch.kafka.types import (
+    AIOKafkaConsumer,
+    CommitFailedError,
+    ConsumerRebalanceListener,
+    KafkaError,
+    TopicPartition,
+)
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown, retry_until_done

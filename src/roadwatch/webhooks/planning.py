@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import TypeAlias
 
 import orjson
-from aiokafka.structs import ConsumerRecord
 
 from roadwatch.alerts import NotAnAlert, read_alert
+from roadwatch.kafka.types import ConsumerRecord
 from roadwatch.webhooks.subscriptions import ALERT_EVENT, Delivery, Webhook, delivery_id, event_body
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]

@@ -14,7 +14,7 @@ from roadwatch.api.event_ids import decode_position
 from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment
 from roadwatch.api.schemas import AlertOut, AlertPage
-from roadwatch.stores.base import AlertFilter, Position
+from roadwatch.stores.detection_store import AlertFilter, Position
 
 router = APIRouter(tags=["alerts"], route_class=JsonTextRoute)
 

@@ -10,7 +10,7 @@ from roadwatch.api.json_body import JsonBody
 from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment, counted_window
 from roadwatch.api.schemas import DetectionPage, detection_json
-from roadwatch.stores.base import COUNT_CAP, DetectionFilter, DetectionStore, Position
+from roadwatch.stores.detection_store import COUNT_CAP, DetectionFilter, DetectionStore, Position
 from roadwatch.time_buckets import Bucket
 
 router = APIRouter(tags=["detections"], route_class=JsonTextRoute)

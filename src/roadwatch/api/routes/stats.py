@@ -8,7 +8,7 @@ from roadwatch.api.json_body import JsonBody
 from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment, counted_window, timeline_window
 from roadwatch.api.schemas import TimelineOut, timeline_json
-from roadwatch.stores.base import Dimension
+from roadwatch.stores.detection_store import Dimension
 from roadwatch.time_buckets import Bucket
 
 router = APIRouter(tags=["detections"], route_class=JsonTextRoute)

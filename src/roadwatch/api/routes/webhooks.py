@@ -18,7 +18,7 @@ from roadwatch.api.webhook_schemas import (
     WebhookCreated,
     WebhookOut,
 )
-from roadwatch.stores.base import Position
+from roadwatch.stores.detection_store import Position
 from roadwatch.webhooks.store import Health
 
 router = APIRouter(tags=["webhooks"], route_class=JsonTextRoute)
