@@ -14,6 +14,9 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.settings import Settings
+from roadwatch.store_backends import BACKENDS, backend_for
+
+POSTGRESQL = BACKENDS[0]
 
 WITHIN = 10.0
 
@@ -23,10 +26,10 @@ async def server_problems(settings: Settings) -> list[str]:
     checks = {"Kafka": _kafka(settings)}
     urls = {settings.users_db_url, settings.detections_db_url}
     for url in sorted(urls):
-        if url.startswith("mongodb://"):
-            checks[f"MongoDB at {_where(url)}"] = _mongo(url)
-        else:
-            checks[f"PostgreSQL at {_where(url)}"] = _postgres(url)
+        # The users' URL is always PostgreSQL's; the detections' may be any backend's.
+        backend = backend_for(url) if url == settings.detections_db_url else POSTGRESQL
+        probe = _mongo if backend.protocol == "mongodb" else _postgres
+        checks[f"{backend.name} at {_where(url)}"] = probe(url)
     found = await asyncio.gather(*checks.values())
     return [f"{name}: {problem}" for name, problem in zip(checks, found, strict=True) if problem]
 

@@ -6,6 +6,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from roadwatch.errors import ConfigurationError
 from roadwatch.settings_files import FileVariables
+from roadwatch.store_backends import UnknownBackend, backend_for
 from roadwatch.text import UnsafeText, normalise
 
 INFRA_ENV_FILE = "infra.env"
@@ -177,12 +178,10 @@ class Settings(BaseSettings):
     @field_validator("detections_db_url")
     @classmethod
     def _known_store_scheme(cls, url: str) -> str:
-        if not url.startswith(("postgresql://", "postgres://", "mongodb://")):
-            # Not the URL itself: it may hold a password.
-            scheme = url.split("://", 1)[0][:20] if "://" in url else "no scheme"
-            raise ValueError(
-                f"DETECTIONS_DB_URL must start with postgresql:// or mongodb://, not {scheme}"
-            )
+        try:
+            backend_for(url)
+        except UnknownBackend as unknown:
+            raise ValueError(f"DETECTIONS_DB_URL: {unknown}") from None
         return url
 
     @field_validator("kafka_broker_url")

@@ -33,8 +33,9 @@ def _imports(path: Path) -> Iterator[str]:
 
 
 def _package(module: str) -> str:
+    """Its package under roadwatch; a module at the top (settings, domain…) is one alone."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 else ""
+    return parts[1] if len(parts) > 1 else ""
 
 
 def _package_graph() -> dict[str, set[str]]:

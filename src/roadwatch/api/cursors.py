@@ -5,14 +5,14 @@ import binascii
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Invalid
 from roadwatch.stores.detection_store import Position
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
 
-class InvalidCursor(RoadwatchError):
+class InvalidCursor(Invalid):
     def __str__(self) -> str:
         return "the cursor is not one this API issued"
 

@@ -7,40 +7,35 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from roadwatch.api.cursors import InvalidCursor
-from roadwatch.api.event_ids import InvalidEventId
-from roadwatch.api.login_throttle import TooManyAttempts
-from roadwatch.api.moments import InvalidWindow
 from roadwatch.api.schemas import ErrorOut
 from roadwatch.api.security import InvalidToken
-from roadwatch.api.stream_slots import TooManyStreams
-from roadwatch.errors import RoadwatchError
-from roadwatch.stores.detection_store import StoreBusy
-from roadwatch.stores.users import UsernameTaken
-from roadwatch.watchlists.registry import RulesNotPublished
-from roadwatch.watchlists.rules import InvalidRule
-from roadwatch.watchlists.store import RuleNameTaken, TooManyRules
-from roadwatch.webhooks.registry import UnknownRules
-from roadwatch.webhooks.store import TooManyWebhooks
-from roadwatch.webhooks.targets import RefusedTarget
+from roadwatch.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+)
 
 
-class NotAuthenticated(RoadwatchError):
+class NotAuthenticated(Unauthenticated):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "a valid bearer token is needed"
 
 
-class NotAdministrator(RoadwatchError):
+class NotAdministrator(Forbidden):
     def __str__(self) -> str:
         return "only an administrator may do this"
 
 
-class WrongCredentials(RoadwatchError):
+class WrongCredentials(Unauthenticated):
     def __str__(self) -> str:
         return "wrong username or password"
 
 
-class CannotChangeOwnAccess(RoadwatchError):
+class CannotChangeOwnAccess(Conflict):
     def __str__(self) -> str:
         return (
             "an administrator cannot disable, delete or reset their own account "
@@ -48,22 +43,22 @@ class CannotChangeOwnAccess(RoadwatchError):
         )
 
 
-class UnfitPassword(RoadwatchError):
+class UnfitPassword(Invalid):
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class UserNotFound(RoadwatchError):
+class UserNotFound(NotFound):
     def __str__(self) -> str:
         return "no such user"
 
 
-class RuleNotFound(RoadwatchError):
+class RuleNotFound(NotFound):
     def __str__(self) -> str:
         return "no such watchlist rule"
 
 
-class WebhookNotFound(RoadwatchError):
+class WebhookNotFound(NotFound):
     def __str__(self) -> str:
         return "no such webhook"
 
@@ -98,7 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _reply(status.HTTP_422_UNPROCESSABLE_CONTENT, error)
 
     async def throttled(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, TooManyAttempts | TooManyStreams)
+        assert isinstance(error, Throttled)
         return _reply(
             status.HTTP_429_TOO_MANY_REQUESTS, error, {"Retry-After": str(error.retry_after)}
         )
@@ -129,28 +124,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    for kind in (InvalidToken, NotAuthenticated, WrongCredentials):
-        app.add_exception_handler(kind, unauthorized)
-    app.add_exception_handler(NotAdministrator, forbidden)
-    app.add_exception_handler(UsernameTaken, conflict)
-    app.add_exception_handler(CannotChangeOwnAccess, conflict)
-    app.add_exception_handler(UserNotFound, not_found)
-    app.add_exception_handler(RuleNotFound, not_found)
-    app.add_exception_handler(RuleNameTaken, conflict)
-    app.add_exception_handler(TooManyRules, conflict)
-    app.add_exception_handler(InvalidRule, unprocessable)
-    app.add_exception_handler(RulesNotPublished, busy)
-    app.add_exception_handler(StoreBusy, busy)
-    app.add_exception_handler(InvalidCursor, unprocessable)
-    app.add_exception_handler(UnfitPassword, unprocessable)
-    app.add_exception_handler(InvalidEventId, unprocessable)
-    app.add_exception_handler(InvalidWindow, unprocessable)
-    app.add_exception_handler(TooManyAttempts, throttled)
-    app.add_exception_handler(TooManyStreams, throttled)
-    app.add_exception_handler(WebhookNotFound, not_found)
-    app.add_exception_handler(TooManyWebhooks, conflict)
-    app.add_exception_handler(RefusedTarget, unprocessable)
-    app.add_exception_handler(UnknownRules, unprocessable)
+    # By kind: an error raised anywhere finds its status by what it is (roadwatch/errors.py).
+    app.add_exception_handler(Unauthenticated, unauthorized)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(Invalid, unprocessable)
+    app.add_exception_handler(Busy, busy)
+    app.add_exception_handler(Throttled, throttled)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, object]]:

@@ -5,10 +5,10 @@ event tells a client that resumed from further back than the feed's window reach
 import orjson
 
 from roadwatch.api.recent_alerts import Gap, Position
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Invalid
 
 
-class InvalidEventId(RoadwatchError):
+class InvalidEventId(Invalid):
     def __init__(self, value: str) -> None:
         super().__init__(value)
         self.value = value

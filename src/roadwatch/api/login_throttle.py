@@ -37,12 +37,12 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from roadwatch.api.credential_rules import username_key
-from roadwatch.errors import ConfigurationError, RoadwatchError
+from roadwatch.errors import ConfigurationError, Throttled
 
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
 
 
-class TooManyAttempts(RoadwatchError):
+class TooManyAttempts(Throttled):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after

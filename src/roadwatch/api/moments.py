@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Invalid
 from roadwatch.parsing import EARLIEST, LATEST_AHEAD
 from roadwatch.time_buckets import Bucket
 
@@ -19,7 +19,7 @@ DEFAULT_SPAN = {
 }
 
 
-class InvalidWindow(RoadwatchError):
+class InvalidWindow(Invalid):
     def __str__(self) -> str:
         return str(self.args[0])
 

@@ -12,12 +12,12 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Unauthenticated
 
 ALGORITHM = "HS256"
 
 
-class InvalidToken(RoadwatchError):
+class InvalidToken(Unauthenticated):
     """A token that is missing, expired, tampered with or not signed by us."""
 
 

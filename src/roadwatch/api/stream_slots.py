@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Throttled
 
 # Files kept back from streams for everything else: the database pools, Kafka's
 # connections, the health checks and logins, and sockets on their way to being closed.
@@ -17,7 +17,7 @@ RESERVED_FILES = 256
 RETRY_AFTER_SECONDS = 5
 
 
-class TooManyStreams(RoadwatchError):
+class TooManyStreams(Throttled):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -1,15 +1,16 @@
-"""The detection store a URL names, chosen by its scheme."""
+"""The detection store a URL names, chosen by its scheme (store_backends.py)."""
 
-from roadwatch.errors import ConfigurationError
+import importlib
+
+from roadwatch.store_backends import backend_for
 from roadwatch.stores.detection_store import DetectionStore
-from roadwatch.stores.mongo import MongoDetectionStore
-from roadwatch.stores.postgres import PostgresDetectionStore
 
 
 def detection_store(url: str, *, query_timeout: float | None = None) -> DetectionStore:
-    """The store named by the URL's scheme; with `query_timeout`, no query runs longer."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresDetectionStore(url, query_timeout=query_timeout)
-    if url.startswith("mongodb://"):
-        return MongoDetectionStore(url, query_timeout=query_timeout)
-    raise ConfigurationError(f"no detection store for {url.split('://', 1)[0]}:// URLs")
+    """The store the URL's scheme names; with `query_timeout`, no query runs longer. Its
+    module, and its database's client, are imported only now."""
+    module, name = backend_for(url).store.split(":")
+    store: DetectionStore = getattr(importlib.import_module(module), name)(
+        url, query_timeout=query_timeout
+    )
+    return store

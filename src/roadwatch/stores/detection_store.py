@@ -8,7 +8,7 @@ from operator import itemgetter
 from uuid import UUID
 
 from roadwatch.domain import Alert, Detection, Source
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Busy
 from roadwatch.rejections import Reason, RejectedMessage
 from roadwatch.time_buckets import Bucket
 
@@ -16,7 +16,7 @@ from roadwatch.time_buckets import Bucket
 COUNT_CAP = 10_000
 
 
-class StoreBusy(RoadwatchError):
+class StoreBusy(Busy):
     """A query ran out of its time, or found no connection free: try again shortly."""
 
 

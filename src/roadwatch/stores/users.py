@@ -2,10 +2,10 @@ from abc import ABC, abstractmethod
 from uuid import UUID
 
 from roadwatch.domain import User
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Conflict
 
 
-class UsernameTaken(RoadwatchError):
+class UsernameTaken(Conflict):
     def __init__(self, username: str) -> None:
         super().__init__(username)
         self.username = username

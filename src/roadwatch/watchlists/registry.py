@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Busy
 from roadwatch.watchlists.rules import Rule
 from roadwatch.watchlists.store import WatchlistStore
 from roadwatch.watchlists.topic import RulePublisher
 
 
-class RulesNotPublished(RoadwatchError):
+class RulesNotPublished(Busy):
     """The broker did not take a change of rules in time, so the change was not made."""
 
 

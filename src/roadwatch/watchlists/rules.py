@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from roadwatch.domain import RuleRef
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Invalid
 from roadwatch.text import normalise
 from roadwatch.watchlists.rule_fields import RuleRecord
 
@@ -24,7 +24,7 @@ MAX_RULES = 50_000
 MAX_RULE_BYTES = 64 * 1024
 
 
-class InvalidRule(RoadwatchError):
+class InvalidRule(Invalid):
     """A rule that would match nothing sensible: no field set, or its years the wrong way."""
 
 

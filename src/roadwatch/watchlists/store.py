@@ -4,19 +4,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from uuid import UUID
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Conflict
 from roadwatch.watchlists.rules import Rule
 
 Publish = Callable[[Rule], Awaitable[None]]
 Withdraw = Callable[[UUID], Awaitable[None]]
 
 
-class RuleNameTaken(RoadwatchError):
+class RuleNameTaken(Conflict):
     def __init__(self, name: str) -> None:
         super().__init__(f"a rule named {name!r} exists already")
 
 
-class TooManyRules(RoadwatchError):
+class TooManyRules(Conflict):
     def __init__(self, limit: int) -> None:
         super().__init__(f"there are {limit:,} rules already, the most a system may hold")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Invalid
 from roadwatch.webhooks.signing import new_secret
 from roadwatch.webhooks.store import Health, WebhookStore
 from roadwatch.webhooks.subscriptions import TEST_EVENT, Delivery, Webhook, delivery_id, event_body
@@ -18,7 +18,7 @@ RESOLVE_WITHIN = 5.0
 RuleExists = Callable[[UUID], Awaitable[bool]]
 
 
-class UnknownRules(RoadwatchError):
+class UnknownRules(Invalid):
     def __init__(self, missing: Iterable[UUID]) -> None:
         super().__init__("no watchlist rule with the id " + ", ".join(sorted(map(str, missing))))
 

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from roadwatch.errors import RoadwatchError
+from roadwatch.errors import Conflict
 from roadwatch.webhooks.retries import Outcome
 from roadwatch.webhooks.subscriptions import MAX_WEBHOOKS, Delivery, Webhook
 
 
-class TooManyWebhooks(RoadwatchError):
+class TooManyWebhooks(Conflict):
     def __str__(self) -> str:
         return f"there are {MAX_WEBHOOKS:,} webhooks already, the most a system may hold"
 

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from roadwatch.errors import ConfigurationError, RoadwatchError
+from roadwatch.errors import ConfigurationError, Invalid
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,7 +34,7 @@ SPECIAL_IPV6 = tuple(
 IPV4_IN_LAST_32_BITS = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b::/96"))
 
 
-class RefusedTarget(RoadwatchError):
+class RefusedTarget(Invalid):
     """A webhook URL that is malformed, or that reaches an address roadwatch will not call."""
 
 
