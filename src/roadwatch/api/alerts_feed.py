@@ -21,6 +21,7 @@ from roadwatch.api.recent_alerts import Gap, Kept, Position, RecentAlerts
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 from roadwatch.kafka.types import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from roadwatch.runtime.retry import retry_until_done
 
 log = logging.getLogger(__name__)
 
@@ -176,23 +177,31 @@ class KafkaAlertFeed:
             self._next[tp.partition] = max(self._next[tp.partition], ends[tp])
 
     async def _run(self) -> None:
-        delay = self._first_delay
-        while True:
-            try:
-                if self._consumer is None:
-                    self._consumer = await self._open()
-                await self._follow(self._consumer)
-            except Exception as error:
-                self._down = f"{type(error).__name__}: {error}"[:300]
-                log.warning("the alert feed failed (%s); restarting in %.1f s", self._down, delay)
-                if self._consumer is not None:
-                    with contextlib.suppress(Exception):
-                        await self._consumer.stop()
-                    self._consumer = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._longest_delay)
-            else:
-                return
+        # For good: a failure reopens the consumer, which resumes where the feed stopped. A
+        # refusal that time cannot mend (an ACL) ends it, and ping() says so.
+        await retry_until_done(
+            self._reopen_and_follow,
+            what="following the alerts topic",
+            stop=asyncio.Event(),
+            first_delay=self._first_delay,
+            longest_delay=self._longest_delay,
+            on_failure=self._failed,
+        )
+
+    async def _reopen_and_follow(self) -> None:
+        try:
+            if self._consumer is None:
+                self._consumer = await self._open()
+            await self._follow(self._consumer)
+        except Exception:
+            if self._consumer is not None:
+                with contextlib.suppress(Exception):
+                    await self._consumer.stop()
+                self._consumer = None
+            raise
+
+    def _failed(self, error: Exception) -> None:
+        self._down = f"{type(error).__name__}: {error}"[:300]
 
     async def _follow(self, following: AIOKafkaConsumer) -> None:
         reader = Reader(following, on_unreadable=self._unreadable)

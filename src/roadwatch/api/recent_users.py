@@ -5,6 +5,8 @@ from collections.abc import Callable
 from typing import Protocol
 from uuid import UUID
 
+from cachetools import TTLCache
+
 from roadwatch.domain import User
 
 # A user disabled, deleted or given a new password keeps their access for at most this
@@ -18,6 +20,9 @@ class UserLookup(Protocol):
 
 
 class RecentUsers:
+    """The users looked up in the last `seconds`, at most `max_users` of them (the one looked
+    up longest ago goes first); an unknown user is never remembered."""
+
     def __init__(
         self,
         store: UserLookup,
@@ -27,23 +32,15 @@ class RecentUsers:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._seconds = seconds
-        self._max_users = max_users
-        self._clock = clock
-        self._users: dict[UUID, tuple[float, User]] = {}
+        self._users: TTLCache[UUID, User] = TTLCache(maxsize=max_users, ttl=seconds, timer=clock)
 
     async def get(self, user_id: UUID) -> User | None:
-        now = self._clock()
         remembered = self._users.get(user_id)
-        if remembered is not None and remembered[0] > now:
-            return remembered[1]
+        if remembered is not None:
+            return remembered
         user = await self._store.get(user_id)
-        self._users.pop(user_id, None)
         if user is not None:
-            if len(self._users) >= self._max_users:
-                # The first entry is the one looked up longest ago.
-                del self._users[next(iter(self._users))]
-            self._users[user_id] = (now + self._seconds, user)
+            self._users[user_id] = user
         return user
 
     def forget(self, user_id: UUID) -> None:

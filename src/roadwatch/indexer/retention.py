@@ -2,13 +2,13 @@
 arrive, and with a retention window, the days past it removed whole."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter
 
+from roadwatch.runtime.retry import every
 from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.time_buckets import Bucket
 
@@ -61,12 +61,6 @@ class DayKeeper:
             )
         return removed
 
-    async def run(self, stop: asyncio.Event, *, every: float = UPKEEP_EVERY) -> None:
-        """Upkeep now and every `every` seconds until stopped; a failure waits for the next."""
-        while not stop.is_set():
-            try:
-                await self.upkeep()
-            except Exception:
-                log.exception("keeping the store's days failed; trying again in %.0f s", every)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+    async def run(self, stop: asyncio.Event, *, period: float = UPKEEP_EVERY) -> None:
+        """Upkeep now and every `period` seconds until stopped; a failure waits for the next."""
+        await every(period, self.upkeep, what="keeping the store's days", stop=stop)

@@ -1,4 +1,3 @@
-import asyncio
 import builtins
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -9,6 +8,13 @@ from uuid import UUID
 
 import asyncpg
 import sqlalchemy as sa
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.rejections import RecordsRefused
@@ -45,13 +51,11 @@ from roadwatch.stores.postgres_statements import (
 )
 from roadwatch.stores.postgres_tables import alert_rules
 from roadwatch.stores.postgres_tables import alerts as alerts_table
-from roadwatch.stores.sql import REFUSED_SQLSTATE_CLASSES, MigratedDatabase
+from roadwatch.stores.sql import REFUSED_SQLSTATE_CLASSES, MigratedDatabase, rolled_back
 from roadwatch.time_buckets import Bucket
 
 log = logging.getLogger(__name__)
 
-# Deadlock and serialization failures roll the whole statement back: it is safe to run again.
-RETRYABLE_SQLSTATES = {"40P01", "40001"}
 SAVE_ATTEMPTS = 5
 SAVES_AT_ONCE = 2
 
@@ -79,25 +83,36 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             return 0
         await self._prepare_new_days(batch)
         rows = [detection_row(d) for d in batch]
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
+        for last in (False, True):
             try:
-                return await self._save(rows)
+                return await self._save_through_deadlocks(rows)
             except asyncpg.CheckViolationError as error:
                 # An id released by retention since it was looked up: its day is wanted after
                 # all. Any other check is the record's fault.
-                if NO_PARTITION not in str(error) or attempt == SAVE_ATTEMPTS:
+                if last or NO_PARTITION not in str(error):
                     raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
                 await self.prepare_days({utc_day(d.timestamp) for d in batch})
-            except asyncpg.PostgresError as error:
-                if str(error.sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES:
-                    raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
-                if error.sqlstate not in RETRYABLE_SQLSTATES or attempt == SAVE_ATTEMPTS:
-                    raise
-                log.warning(
-                    "saving a batch hit %s; trying again (attempt %d)", error.sqlstate, attempt
-                )
-                await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
+
+    async def _save_through_deadlocks(self, rows: list[tuple[Any, ...]]) -> int:
+        """Saved, tried again after a deadlock or a serialization failure (which roll the
+        whole statement back); a refusal of what the rows hold raised as RecordsRefused."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(rolled_back),
+            stop=stop_after_attempt(SAVE_ATTEMPTS),
+            wait=wait_incrementing(start=0.05, increment=0.05),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        )
+        try:
+            saved: int = await retrying(self._save, rows)
+        except asyncpg.CheckViolationError:
+            raise
+        except asyncpg.PostgresError as error:
+            if str(error.sqlstate)[:2] in REFUSED_SQLSTATE_CLASSES:
+                raise RecordsRefused(f"PostgreSQL {error.sqlstate}: {error}") from error
+            raise
+        return saved
 
     async def _save(self, rows: list[tuple[Any, ...]]) -> int:
         # COPY is asyncpg's alone, so the save runs on the driver's connection, in a

@@ -36,6 +36,13 @@ UNREACHABLE = (
 INSUFFICIENT_PRIVILEGE = "42501"
 # Data exceptions, integrity violations, values beyond a limit: the rows are at fault.
 REFUSED_SQLSTATE_CLASSES = {"22", "23", "54"}
+# Deadlock and serialization failures roll the whole statement back: it is safe to run again.
+ROLLED_BACK_SQLSTATES = {"40P01", "40001"}
+
+
+def rolled_back(error: BaseException) -> bool:
+    """Whether the statement failed as a whole, for a reason that running it again mends."""
+    return isinstance(error, asyncpg.PostgresError) and error.sqlstate in ROLLED_BACK_SQLSTATES
 
 
 def postgres_location(url: str) -> str:

@@ -24,7 +24,7 @@ from roadwatch.kafka.types import (
 )
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
-from roadwatch.runtime.retry import GaveUpOnShutdown, retry_until_done
+from roadwatch.runtime.retry import GaveUpOnShutdown, every, retry_until_done
 from roadwatch.shutdown import sleep_until_stopped
 from roadwatch.webhooks.attempts import Attempter
 from roadwatch.webhooks.dead_letters import DeadLetters
@@ -40,6 +40,9 @@ from roadwatch.webhooks.subscriptions import Delivery
 from roadwatch.webhooks.upkeep import claim_retries, keep_house
 
 log = logging.getLogger(__name__)
+
+# How often the offsets of settled alerts are committed.
+COMMIT_EVERY = 0.2
 
 
 class Deliverer:
@@ -109,7 +112,7 @@ class Deliverer:
                     self._store, self._lanes, lease=lease, poll_interval=self._poll_interval
                 )
             ),
-            asyncio.create_task(self._commit_loop()),
+            asyncio.create_task(every(COMMIT_EVERY, self._commit, what="committing alerts")),
             asyncio.create_task(keep_house(self._store, self._metrics, history=self._history)),
         ]
         try:
@@ -222,11 +225,6 @@ class Deliverer:
         )
 
     # Offsets and upkeep.
-
-    async def _commit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(0.2)
-            await self._commit()
 
     async def _commit(self) -> None:
         offsets = self._offsets.committable()

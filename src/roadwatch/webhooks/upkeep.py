@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from roadwatch.runtime.retry import every
 from roadwatch.webhooks.lane_set import LaneSet
 from roadwatch.webhooks.metrics import DeliveryMetrics
 from roadwatch.webhooks.store import DeliveryQueue
@@ -41,17 +42,17 @@ async def claim_retries(
 async def keep_house(queue: DeliveryQueue, metrics: DeliveryMetrics, *, history: timedelta) -> None:
     """Gauge the backlog; remove what is older than the history kept."""
     pruned_at = datetime.min.replace(tzinfo=UTC)
-    while True:
-        try:
-            count, oldest = await queue.backlog()
-            metrics.pending.set(count)
-            now = datetime.now(UTC)
-            metrics.oldest_pending.set(0 if oldest is None else (now - oldest).total_seconds())
-            if now - pruned_at > PRUNE_EVERY:
-                removed = await queue.prune(now - history)
-                if removed:
-                    log.info("removed %d webhook records older than the history kept", removed)
-                pruned_at = now
-        except Exception as error:
-            log.warning("webhook upkeep failed (%s); trying again", error)
-        await asyncio.sleep(GAUGES_EVERY)
+
+    async def once() -> None:
+        nonlocal pruned_at
+        count, oldest = await queue.backlog()
+        metrics.pending.set(count)
+        now = datetime.now(UTC)
+        metrics.oldest_pending.set(0 if oldest is None else (now - oldest).total_seconds())
+        if now - pruned_at > PRUNE_EVERY:
+            removed = await queue.prune(now - history)
+            if removed:
+                log.info("removed %d webhook records older than the history kept", removed)
+            pruned_at = now
+
+    await every(GAUGES_EVERY, once, what="webhook upkeep")
