@@ -107,8 +107,8 @@ async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_s
         assert (await clients.firsts[0])["n"] == 1
 
         # The consumer is stopped from under the feed, as a fatal client error would.
-        assert feed._consumer is not None
-        await feed._consumer.stop()
+        assert feed._consumer.current is not None
+        await feed._consumer.current.stop()
 
         async def down() -> bool:
             try:

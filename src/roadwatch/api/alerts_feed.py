@@ -20,6 +20,7 @@ from roadwatch.api.event_ids import decode_position, encode_position, gap_data
 from roadwatch.api.recent_alerts import Gap, Kept, Position, RecentAlerts
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
+from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from roadwatch.runtime.retry import retry_until_done
 
@@ -106,7 +107,7 @@ class KafkaAlertFeed:
         self._subscribers: set[_Subscriber] = set()
         self._recent = RecentAlerts(most=resume_window, most_bytes=resume_bytes)
         self._next: Position = {}
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer = ReopeningConsumer(self._open)
         self._unreadable = SkipUnreadable(counted=lambda _reason: skipped())
         self._pump: asyncio.Task[None] | None = None
         self._down: str | None = None
@@ -117,7 +118,7 @@ class KafkaAlertFeed:
 
     async def start(self) -> None:
         """Follow the topic from its end; raise if it cannot be followed at all."""
-        self._consumer = await self._open()
+        self._consumer.adopt(await self._open())
         self._pump = asyncio.create_task(self._run(), name="alert feed")
 
     async def stop(self) -> None:
@@ -125,15 +126,15 @@ class KafkaAlertFeed:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._consumer.close()
 
     async def ping(self) -> None:
         if self._down is not None:
             raise FeedDown(f"the alert feed is down: {self._down}")
-        if self._consumer is None or self._pump is None or self._pump.done():
+        following = self._consumer.current
+        if following is None or self._pump is None or self._pump.done():
             raise FeedDown("the alert feed is not running")
-        await self._consumer.topics()
+        await following.topics()
 
     async def _open(self) -> AIOKafkaConsumer:
         """A consumer of every partition, at the positions reached so far; a partition new
@@ -180,25 +181,13 @@ class KafkaAlertFeed:
         # For good: a failure reopens the consumer, which resumes where the feed stopped. A
         # refusal that time cannot mend (an ACL) ends it, and ping() says so.
         await retry_until_done(
-            self._reopen_and_follow,
+            lambda: self._consumer.use(self._follow),
             what="following the alerts topic",
             stop=asyncio.Event(),
             first_delay=self._first_delay,
             longest_delay=self._longest_delay,
             on_failure=self._failed,
         )
-
-    async def _reopen_and_follow(self) -> None:
-        try:
-            if self._consumer is None:
-                self._consumer = await self._open()
-            await self._follow(self._consumer)
-        except Exception:
-            if self._consumer is not None:
-                with contextlib.suppress(Exception):
-                    await self._consumer.stop()
-                self._consumer = None
-            raise
 
     def _failed(self, error: Exception) -> None:
         self._down = f"{type(error).__name__}: {error}"[:300]

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from roadwatch.errors import ConfigurationError
 from roadwatch.kafka.reader import Reader, SkipUnreadable
+from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from roadwatch.rejections import Reason
 from roadwatch.runtime.retry import retry_until_done
@@ -153,7 +154,7 @@ class RuleFollower:
         self._seed = seed
         self._log = RuleLog(topic)
         self._index = RuleIndex([seed])
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer = ReopeningConsumer(self._open)
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._retry: Retry = retry or (
@@ -177,7 +178,7 @@ class RuleFollower:
         except BaseException:
             await consumer.stop()
             raise
-        self._consumer = consumer
+        self._consumer.adopt(consumer)
         self._rebuild()
         log.info("following %d watchlist rule(s) on %s", len(self._index), self._log.topic)
         self._task = asyncio.create_task(self._follow(), name="watchlist follower")
@@ -188,28 +189,22 @@ class RuleFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._consumer.close()
 
     async def _follow(self) -> None:
         # One poll a step: a poll that succeeds ends the failure the policy is timing.
         while not self._stop.is_set():
             await self._retry(self._poll, what="following the watchlists")
 
+    async def _open(self) -> AIOKafkaConsumer:
+        consumer = self._consumers()
+        await self._log.open(consumer)
+        return consumer
+
     async def _poll(self) -> None:
-        try:
-            if self._consumer is None:
-                consumer = self._consumers()
-                await self._log.open(consumer)
-                self._consumer = consumer
-            fetched = await self._log.reader(self._consumer).read(timeout_ms=1000)
-        except Exception:
-            if self._consumer is not None:
-                with contextlib.suppress(Exception):
-                    await self._consumer.stop()
-                self._consumer = None
-            raise
+        fetched = await self._consumer.use(
+            lambda consumer: self._log.reader(consumer).read(timeout_ms=1000)
+        )
         for records in fetched.records.values():
             for record in records:
                 self._log.apply(record)
