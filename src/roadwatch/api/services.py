@@ -1,8 +1,9 @@
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
-from roadwatch.api.alerts_feed import KafkaAlertFeed
+from roadwatch.api.alerts_feed import AlertEvent
 from roadwatch.api.login_throttle import LoginThrottle
 from roadwatch.api.metrics import ApiMetrics
 from roadwatch.api.recent_users import RecentUsers
@@ -15,6 +16,16 @@ from roadwatch.watchlists.registry import Watchlists
 from roadwatch.webhooks.registry import WebhookRegistry
 
 
+class AlertFeed(Protocol):
+    """The alerts as they are published, and the recent ones a client missed."""
+
+    async def ping(self) -> None: ...
+
+    def events(
+        self, last_event_id: str | None = None, *, rule: str | None = None
+    ) -> AsyncIterator[AlertEvent]: ...
+
+
 @dataclass(frozen=True)
 class ApiServices:
     """What the routes work with, built once per process by bootstrap."""
@@ -23,7 +34,7 @@ class ApiServices:
     users: UserStore
     # What authenticating a request reads users through.
     recent_users: RecentUsers
-    alerts: KafkaAlertFeed
+    alerts: AlertFeed
     streams: StreamSlots
     passwords: Passwords
     tokens: Tokens

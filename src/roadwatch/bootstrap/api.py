@@ -26,6 +26,7 @@ from roadwatch.bootstrap.clients import (
     rules_consumer,
     target_policy,
 )
+from roadwatch.bootstrap.resources import Resources
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.errors import ConfigurationError
 from roadwatch.kafka.clients import kafka_options
@@ -89,18 +90,22 @@ async def opened_api_services(
     """The API's stores and alert feed, open, for one of `processes` serving the API; waits
     up to `patience` s for each to answer."""
     async with AsyncExitStack() as stack:
+        resources = Resources(stack, patience=patience)
         timeout = settings.api_query_timeout
-        detections = detection_store(settings.detections_db_url, query_timeout=timeout)
-        await open_within(patience, "opening the detection store", detections.open)
-        stack.push_async_callback(detections.close)
-        users = PostgresUserStore(settings.users_db_url, query_timeout=timeout)
-        await open_within(patience, "opening the user store", users.open)
-        stack.push_async_callback(users.close)
+        detections = await resources.opened(
+            detection_store(settings.detections_db_url, query_timeout=timeout),
+            "opening the detection store",
+        )
+        users = await resources.opened(
+            PostgresUserStore(settings.users_db_url, query_timeout=timeout),
+            "opening the user store",
+        )
         await kafka_checked(settings, topics=api_topics(settings), patience=patience)
-        watchlists = await _opened_watchlists(settings, stack, patience=patience)
-        webhook_store = PostgresWebhookStore(settings.users_db_url, query_timeout=timeout)
-        await open_within(patience, "opening the webhook store", webhook_store.open)
-        stack.push_async_callback(webhook_store.close)
+        watchlists = await _opened_watchlists(settings, resources)
+        webhook_store = await resources.opened(
+            PostgresWebhookStore(settings.users_db_url, query_timeout=timeout),
+            "opening the webhook store",
+        )
 
         async def rule_exists(rule_id: UUID) -> bool:
             return await watchlists.get(rule_id) is not None
@@ -119,8 +124,7 @@ async def opened_api_services(
             clients_changed=metrics.sse_clients.set,
             resume_window=settings.alerts_resume_window,
         )
-        await open_within(patience, "following the alerts topic", feed.start)
-        stack.push_async_callback(feed.stop)
+        await resources.started(feed, "following the alerts topic")
         yield ApiServices(
             detections=detections,
             users=users,
@@ -151,16 +155,13 @@ async def opened_api_services(
         )
 
 
-async def _opened_watchlists(
-    settings: Settings, stack: AsyncExitStack, *, patience: float
-) -> Watchlists:
+async def _opened_watchlists(settings: Settings, resources: Resources) -> Watchlists:
     """The API's watchlists, their topic brought in line with the database."""
-    store = PostgresWatchlistStore(settings.users_db_url, query_timeout=settings.api_query_timeout)
-    await open_within(patience, "opening the watchlist store", store.open)
-    stack.push_async_callback(store.close)
-    producer = kafka_producer(settings, linger_ms=0)
-    await open_within(patience, "connecting to Kafka", producer.start)
-    stack.push_async_callback(producer.stop)
+    store = await resources.opened(
+        PostgresWatchlistStore(settings.users_db_url, query_timeout=settings.api_query_timeout),
+        "opening the watchlist store",
+    )
+    producer = await resources.started(kafka_producer(settings, linger_ms=0), "connecting to Kafka")
 
     async def published() -> dict[UUID, Rule]:
         return (await read_rules(rules_consumer(settings), settings.watchlists_topic)).rules
@@ -169,7 +170,7 @@ async def _opened_watchlists(
         store, RulePublisher(producer, topic=settings.watchlists_topic), published=published
     )
     seed = seed_rule(settings.suspicious_vehicle)
-    await open_within(patience, "publishing the watchlists", lambda: _reconciled(watchlists, seed))
+    await resources.ready("publishing the watchlists", lambda: _reconciled(watchlists, seed))
     return watchlists
 
 

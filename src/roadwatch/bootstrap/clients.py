@@ -37,7 +37,7 @@ class DependencyUnavailable(RoadwatchError):
     """A database or the broker did not answer within the time allowed at start-up."""
 
 
-async def open_within(seconds: float, what: str, step: Callable[[], Awaitable[None]]) -> None:
+async def open_within(seconds: float, what: str, step: Callable[[], Awaitable[object]]) -> None:
     # Waits out a dependency that is still starting, but not for ever: a process that
     # cannot start says so and exits, and its supervisor decides what next.
     try:

@@ -7,11 +7,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from prometheus_client import CollectorRegistry
 
 from roadwatch.bootstrap.clients import kafka_producer, target_policy
+from roadwatch.bootstrap.resources import Resources
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import DELIVER_GROUP
-from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
 from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
 from roadwatch.webhooks.dead_letters import DeadLetters
@@ -39,17 +39,16 @@ async def started_deliverer(
 ) -> AsyncIterator[Deliverer]:
     """A deliverer whose store, Kafka clients and HTTP client are open."""
     async with AsyncExitStack() as stack:
-        store = PostgresWebhookStore(settings.users_db_url)
-        await retry_until_done(store.open, what="opening the webhook store", stop=stop)
-        stack.push_async_callback(store.close)
+        resources = Resources(stack, stop=stop)
+        store = await resources.opened(
+            PostgresWebhookStore(settings.users_db_url), "opening the webhook store"
+        )
 
         topics = [settings.alerts_topic, settings.webhooks_dead_letter_topic]
-        await retry_until_done(
-            lambda: check_kafka(settings, topics=topics), what="checking Kafka", stop=stop
+        await resources.ready("checking Kafka", lambda: check_kafka(settings, topics=topics))
+        producer = await resources.started(
+            kafka_producer(settings, linger_ms=0), "connecting to Kafka"
         )
-        producer = kafka_producer(settings, linger_ms=0)
-        await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
-        stack.push_async_callback(producer.stop)
 
         sender = Sender(
             target_policy(settings),
@@ -81,6 +80,5 @@ async def started_deliverer(
             history_days=settings.webhook_history_days,
         )
         alerts.subscribe([settings.alerts_topic], listener=deliverer.listener())
-        await retry_until_done(alerts.start, what="connecting to Kafka", stop=stop)
-        stack.push_async_callback(alerts.stop)
+        await resources.started(alerts, "connecting to Kafka")
         yield deliverer

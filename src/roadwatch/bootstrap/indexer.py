@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
+from roadwatch.bootstrap.resources import Resources
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.indexer.dead_letter import DeadLetterTopic
 from roadwatch.indexer.error_policy import ErrorPolicy
@@ -32,7 +33,6 @@ from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
 from roadwatch.rejections import Reason
 from roadwatch.runtime.readiness import STUCK_AFTER
-from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
 from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
@@ -114,9 +114,10 @@ async def started_indexer(
 ) -> AsyncIterator[Indexer]:
     """An indexer whose store and Kafka clients are open, waiting out outages at start."""
     async with AsyncExitStack() as stack:
-        store = detection_store(settings.detections_db_url)
-        await retry_until_done(store.open, what="opening the detection store", stop=stop)
-        stack.push_async_callback(store.close)
+        resources = Resources(stack, stop=stop)
+        store = await resources.opened(
+            detection_store(settings.detections_db_url), "opening the detection store"
+        )
 
         topics = [
             settings.detections_topic,
@@ -124,16 +125,11 @@ async def started_indexer(
             settings.dead_letter_topic,
             settings.watchlists_topic,
         ]
-        await retry_until_done(
-            lambda: check_kafka(settings, topics=topics), what="checking Kafka", stop=stop
+        await resources.ready("checking Kafka", lambda: check_kafka(settings, topics=topics))
+        producer = await resources.started(producer_factory(settings), "connecting to Kafka")
+        detections = await resources.started(
+            consumer_factory(settings, group_id), "connecting to Kafka"
         )
-        producer = producer_factory(settings)
-        await retry_until_done(producer.start, what="connecting to Kafka", stop=stop)
-        stack.push_async_callback(producer.stop)
-
-        detections = consumer_factory(settings, group_id)
-        await retry_until_done(detections.start, what="connecting to Kafka", stop=stop)
-        stack.push_async_callback(detections.stop)
 
         policy = ErrorPolicy(stop=stop, stuck_after=stuck_after)
         # The rules in force before the first detection: the topic read to its end.
@@ -143,8 +139,7 @@ async def started_indexer(
             seed=seed_rule(settings.suspicious_vehicle),
             retry=policy.retry,
         )
-        await retry_until_done(rules.start, what="reading the watchlists", stop=stop)
-        stack.push_async_callback(rules.stop)
+        await resources.started(rules, "reading the watchlists")
 
         registry = registry or CollectorRegistry()
         metrics = IndexerMetrics(registry)
@@ -155,7 +150,7 @@ async def started_indexer(
         keep_for = retention_window(settings)
         days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
         # Before the first batch, so that a restart after a long stop removes old days first.
-        await retry_until_done(days.upkeep, what="keeping the store's days", stop=stop)
+        await resources.ready("keeping the store's days", days.upkeep)
         upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
         stack.push_async_callback(_cancelled, upkeep)
         yield Indexer(

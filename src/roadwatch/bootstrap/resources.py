@@ -1,0 +1,60 @@
+"""What a process opens as it starts: each waited for through an outage, and closed, in
+reverse order, when the process ends."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Protocol, TypeVar
+
+from roadwatch.bootstrap.clients import open_within
+from roadwatch.runtime.retry import retry_until_done
+
+
+class Opens(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Starts(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+Opened = TypeVar("Opened", bound=Opens)
+Started = TypeVar("Started", bound=Starts)
+
+
+class Resources:
+    """Opened onto `stack`. With `patience`, a resource that does not answer in that many
+    seconds is DependencyUnavailable (the API, whose supervisor restarts it); without, it
+    is waited for until `stop` (the consumers, which wait out any outage)."""
+
+    def __init__(
+        self,
+        stack: AsyncExitStack,
+        *,
+        stop: asyncio.Event | None = None,
+        patience: float | None = None,
+    ) -> None:
+        self._stack = stack
+        self._stop = stop or asyncio.Event()
+        self._patience = patience
+
+    async def opened(self, resource: Opened, what: str) -> Opened:
+        await self.ready(what, resource.open)
+        self._stack.push_async_callback(resource.close)
+        return resource
+
+    async def started(self, resource: Started, what: str) -> Started:
+        await self.ready(what, resource.start)
+        self._stack.push_async_callback(resource.stop)
+        return resource
+
+    async def ready(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
+        """Once `step` has succeeded; nothing to close."""
+        if self._patience is not None:
+            await open_within(self._patience, what, step)
+        else:
+            await retry_until_done(step, what=what, stop=self._stop)
