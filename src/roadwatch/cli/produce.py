@@ -17,6 +17,8 @@ from roadwatch.settings import Settings
 from roadwatch.shutdown import stop_on_signals
 
 log = logging.getLogger("roadwatch.produce")
+# Seconds between progress lines, when the output is not a terminal (under `roadwatch up`).
+PROGRESS_EVERY = 5.0
 
 Rate = Annotated[
     float | None,
@@ -58,7 +60,10 @@ async def _produce(
             rng=random.Random(seed),
         )
         if not sys.stderr.isatty():
-            return await source.run(rate=rate, count=count, stop=stop, on_progress=_log_every(5))
+            progress_log = ProgressLog(PROGRESS_EVERY)
+            stats = await source.run(rate=rate, count=count, stop=stop, on_progress=progress_log)
+            progress_log.done(stats)
+            return stats
         columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
         with Progress(*columns, TimeElapsedColumn()) as progress:
             task = progress.add_task("starting", total=count)
@@ -75,20 +80,30 @@ async def _produce(
         await producer.stop()
 
 
-def _log_every(seconds: float) -> Callable[[ProducerStats], None]:
-    last_time, last_sent = time.monotonic(), 0
+class ProgressLog:
+    """One line each `seconds` at most, however often it is told (the producer tells it at
+    every step, hundreds of times a second), and one at the end."""
 
-    def report(stats: ProducerStats) -> None:
-        nonlocal last_time, last_sent
-        now = time.monotonic()
-        if now - last_time >= seconds or (stats.sent and stats.sent == stats.acknowledged):
-            rate = (stats.sent - last_sent) / max(now - last_time, 1e-9)
-            log.info(
-                "sent %d detections (%.0f/s), %d acknowledged",
-                stats.sent,
-                rate,
-                stats.acknowledged,
-            )
-            last_time, last_sent = now, stats.sent
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._last_time = clock()
+        self._last_sent = 0
 
-    return report
+    def __call__(self, stats: ProducerStats) -> None:
+        now = self._clock()
+        if now - self._last_time < self._seconds:
+            return
+        rate = (stats.sent - self._last_sent) / (now - self._last_time)
+        log.info(
+            "sent %d detections (%.0f/s), %d acknowledged", stats.sent, rate, stats.acknowledged
+        )
+        self._last_time, self._last_sent = now, stats.sent
+
+    def done(self, stats: ProducerStats) -> None:
+        log.info(
+            "done: sent %d detections, %d acknowledged, %d failed",
+            stats.sent,
+            stats.acknowledged,
+            stats.failed,
+        )
