@@ -3,6 +3,7 @@ docs/benchmarks.md."""
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -49,7 +50,14 @@ async def main() -> None:
             bench, rates=[1, 10, 1_000, 10_000, 50_000], seconds=10
         ),
     }
-    for name, step in steps.items():
+    # `python -m bench STEP …` runs those steps alone and prints them; only a whole run
+    # writes the results and docs/benchmarks.md.
+    chosen = sys.argv[1:] or list(steps)
+    unknown = set(chosen) - steps.keys()
+    if unknown:
+        raise SystemExit(f"bench: no step {', '.join(sorted(unknown))}; steps: {', '.join(steps)}")
+    for name in chosen:
+        step = steps[name]
         began = time.perf_counter()
         print(f"bench: {name} …", flush=True)
         results[name] = await step()
@@ -57,10 +65,11 @@ async def main() -> None:
             f"bench: {name} done in {time.perf_counter() - began:.0f} s: {results[name]}",
             flush=True,
         )
-    path = report.write(
-        results, folder=ROOT / "bench" / "results", markdown=ROOT / "docs" / "benchmarks.md"
-    )
-    print(f"bench: results in {path} and docs/benchmarks.md")
+    if chosen == list(steps):
+        path = report.write(
+            results, folder=ROOT / "bench" / "results", markdown=ROOT / "docs" / "benchmarks.md"
+        )
+        print(f"bench: results in {path} and docs/benchmarks.md")
     # The topics and MongoDB databases made for the run go with it, as a test session's do.
     await remove_session_topics(bench.kafka)
     await remove_session_mongo_databases(bench.mongo_url)

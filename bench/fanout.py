@@ -13,10 +13,16 @@ from aiokafka import AIOKafkaProducer
 from bench.sse_client import alert_payloads
 from bench.stack import Bench, peak_rss_mb, running_api
 
+# Alerts name the rules they matched; the feed passes on nothing else.
+RULE_ID = uuid.uuid4()
+
 
 async def measure(bench: Bench, *, clients: int, alerts: int) -> dict[str, Any]:
     async with bench.postgres_database() as url:
         settings = await bench.settings_for(store_url=url, users_url=url)
+        # One token stands for every screen here: the cap on a user's streams would
+        # refuse all but ten of them (429), which is the fairness rule, not what is measured.
+        settings = settings.model_copy(update={"alert_streams_per_user": clients})
         async with running_api("fanout-api", settings) as api:
             received, latencies = await _fan_out(api.url, api.token, settings, clients, alerts)
             memory = peak_rss_mb(api.process)
@@ -71,6 +77,7 @@ async def _fan_out(
                     "make": "Jeep",
                     "model": str(time.time_ns()),
                     "category": "SUV",
+                    "rules": [{"id": str(RULE_ID), "name": "bench"}],
                 }
                 await producer.send_and_wait(settings.alerts_topic, orjson.dumps(alert))
                 await asyncio.sleep(0.1)
