@@ -127,6 +127,20 @@ async def test_anonymous_user_creation_costs_nothing_once_a_user_exists(stack: S
     assert stack.rss() - before < 50 * MIB
 
 
+async def test_a_guessable_password_is_judged_only_for_an_authorised_request(
+    stack: Stack,
+) -> None:
+    # zxcvbn's estimate takes milliseconds of CPU: a flood of anonymous bodies with
+    # passwords once held /healthz up for seconds. The request is refused first.
+    body = {"username": unique("weak"), "password": "Password123!"}
+    anonymous = await stack.client.post("/users", json=body)
+    assert anonymous.status_code == 401
+    authorised = await stack.client.post("/users", json=body, headers=stack.admin)
+    assert authorised.status_code == 422
+    assert "could be guessed" in authorised.json()["detail"]
+    assert body["password"] not in authorised.text
+
+
 async def test_a_flood_of_logins_hashes_at_most_two_at_a_time(stack: Stack) -> None:
     before = stack.rss()
     answers = await asyncio.gather(

@@ -83,3 +83,18 @@ def test_a_full_width_username_is_stored_in_its_normal_form() -> None:
 )
 def test_only_a_name_a_user_could_have_is_looked_up(name: str, possible: bool) -> None:
     assert could_be_a_username(name) is possible
+
+
+def test_a_request_body_is_held_only_to_the_checks_that_cost_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from roadwatch.api import credential_rules
+    from roadwatch.api.schemas import UserCreate
+
+    def costly(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("zxcvbn ran while a body was read")
+
+    monkeypatch.setattr(credential_rules, "zxcvbn", costly)
+    assert UserCreate(username="ann", password="Password123!").password == "Password123!"
+    with pytest.raises(AssertionError, match="zxcvbn ran"):
+        credential_rules.password_problem("Password123!", username="ann")

@@ -43,7 +43,14 @@ def could_be_a_username(value: str) -> bool:
 
 
 def password_problem(password: str, *, username: str | None = None) -> str | None:
-    """Why the password may not be used, or None if it may."""
+    """Why the password may not be used, or None if it may. The last check (zxcvbn) takes
+    milliseconds of CPU: run it only for a request already authorised."""
+    return password_shape_problem(password, username=username) or _guessable(password, username)
+
+
+def password_shape_problem(password: str, *, username: str | None = None) -> str | None:
+    """The checks that cost next to nothing, which a request body is held to as it is read:
+    characters, length, variety, the common list, the username."""
     if any(not character.isprintable() and character != " " for character in password):
         return "the password may not hold control or invisible characters"
     if len(password.replace(" ", "")) < MIN_PASSWORD_CHARACTERS:
@@ -55,7 +62,7 @@ def password_problem(password: str, *, username: str | None = None) -> str | Non
         return "the password is one of the most common ones; choose another"
     if username is not None and username_key(username) in folded:
         return "the password may not contain the username"
-    return _guessable(password, username)
+    return None
 
 
 def _guessable(password: str, username: str | None) -> str | None:

@@ -47,6 +47,7 @@ def _password() -> str:
 async def _create(url: str, username: str, password: str, *, admin: bool) -> None:
     from pydantic import ValidationError
 
+    from roadwatch.api.credential_rules import password_problem
     from roadwatch.api.schemas import UserCreate
     from roadwatch.api.security import Passwords
     from roadwatch.stores.users_postgres import PostgresUserStore
@@ -56,6 +57,9 @@ async def _create(url: str, username: str, password: str, *, admin: bool) -> Non
     except ValidationError as error:
         problem = error.errors(include_url=False, include_input=False)[0]
         raise UnfitUser(f"{problem['loc'][0]}: {problem['msg']}") from None
+    guessable = password_problem(body.password, username=body.username)
+    if guessable is not None:
+        raise UnfitUser(f"password: {guessable}")
     users = PostgresUserStore(url)
     await users.open()
     try:

@@ -63,6 +63,7 @@ async def create_user(
                 "creating the first user takes the setup token: open the link that "
                 "`roadwatch api` printed, or run `roadwatch users create --admin NAME`"
             )
+        _guessable_refused(body)
         password_hash = await services.passwords.hash(body.password)
         first = await services.users.create_first(
             username=body.username, password_hash=password_hash
@@ -73,6 +74,7 @@ async def create_user(
     creator = await authenticate(services, token)
     if not creator.is_admin:
         raise NotAdministrator
+    _guessable_refused(body)
     password_hash = await services.passwords.hash(body.password)
     user = await services.users.create(
         username=body.username, password_hash=password_hash, is_admin=False
@@ -169,6 +171,14 @@ async def delete_user(user_id: UUID, admin: Administrator, services: Services) -
 )
 async def setup(services: Services) -> SetupOut:
     return SetupOut(needs_first_user=not await services.setup.has_users())
+
+
+def _guessable_refused(body: UserCreate) -> None:
+    """UnfitPassword for a password zxcvbn finds guessable: judged only now, once the
+    request is authorised, as it costs milliseconds of CPU."""
+    problem = password_problem(body.password, username=body.username)
+    if problem is not None:
+        raise UnfitPassword(problem)
 
 
 async def _existing(services: ApiServices, user_id: UUID) -> User:
