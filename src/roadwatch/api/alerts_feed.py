@@ -22,6 +22,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from roadwatch.runtime.readiness import NotReady
 from roadwatch.runtime.retry import retry_until_done
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class _Subscriber:
         return self._items.popleft()
 
 
-class FeedDown(RoadwatchError):
+class FeedDown(NotReady):
     """The feed is not following the alerts topic; the message says why."""
 
 

@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -12,9 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from roadwatch.prometheus import metrics_route
-from roadwatch.runtime.readiness import NotReady
-
-Probe = Callable[[], Awaitable[None]]
+from roadwatch.runtime.readiness import Probe, readiness
 
 
 def health_app(*, registry: CollectorRegistry, probes: Mapping[str, Probe]) -> Starlette:
@@ -22,8 +20,7 @@ def health_app(*, registry: CollectorRegistry, probes: Mapping[str, Probe]) -> S
         return JSONResponse({"status": "alive"})
 
     async def readyz(_request: Request) -> JSONResponse:
-        checks = {name: await _check(probe) for name, probe in probes.items()}
-        ready = all(result == "ok" for result in checks.values())
+        ready, checks = await readiness(probes)
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     return Starlette(
@@ -33,16 +30,6 @@ def health_app(*, registry: CollectorRegistry, probes: Mapping[str, Probe]) -> S
             metrics_route(registry),
         ]
     )
-
-
-async def _check(probe: Probe) -> str:
-    try:
-        await asyncio.wait_for(probe(), timeout=2)
-    except NotReady as not_ready:
-        return str(not_ready)
-    except Exception as error:
-        return f"unreachable: {type(error).__name__}"
-    return "ok"
 
 
 class EmbeddedServer(uvicorn.Server):
