@@ -5,6 +5,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roadwatch.infra.tools import logged_child
+
 
 def _start_time(pid: int) -> str | None:
     """The kernel's start time of `pid`, which tells a live server from a recycled pid."""
@@ -57,22 +59,10 @@ class Daemon:
         env: dict[str, str] | None = None,
         user: str | None = None,
     ) -> None:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            log.write(f"\n=== roadwatch starting {self.name}: {' '.join(argv)}\n".encode())
-            log.flush()
-            self._process = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                user=user,
-                group=user,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        header = f" starting {self.name}"
+        with logged_child(self.log_file, header, argv, cwd=cwd, env=env, user=user) as child:
+            self._process = subprocess.Popen(argv, **child, start_new_session=True)
         started = _start_time(self._process.pid)
         self.pid_file.write_text(f"{self._process.pid} {started}\n")
 

@@ -1,7 +1,10 @@
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from roadwatch.infra.errors import InfraError
 
@@ -29,6 +32,33 @@ def find_program(
     raise InfraError(service, f"{program} not found on PATH: {hint}")
 
 
+@contextlib.contextmanager
+def logged_child(
+    log: Path,
+    header: str,
+    argv: list[str],
+    *,
+    cwd: Path | None,
+    env: dict[str, str] | None,
+    user: str | None,
+) -> Iterator[dict[str, Any]]:
+    """How a server or a step is run: as `user`, reading nothing, its output appended to
+    the service's log after a line naming it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(f"\n=== roadwatch{header}: {' '.join(argv)}\n".encode())
+        out.flush()
+        yield {
+            "cwd": cwd,
+            "env": env,
+            "user": user,
+            "group": user,
+            "stdin": subprocess.DEVNULL,
+            "stdout": out,
+            "stderr": subprocess.STDOUT,
+        }
+
+
 def run_logged(
     service: str,
     argv: list[str],
@@ -40,20 +70,7 @@ def run_logged(
     user: str | None = None,
 ) -> None:
     """Run a provisioning step to completion, its output appended to the service's log."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        out.write(f"\n=== roadwatch: {what}: {' '.join(argv)}\n".encode())
-        out.flush()
-        result = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            user=user,
-            group=user,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
+    with logged_child(log, f": {what}", argv, cwd=cwd, env=env, user=user) as child:
+        result = subprocess.run(argv, **child, check=False)
     if result.returncode != 0:
         raise InfraError(service, f"{what} failed with exit code {result.returncode}", log)
