@@ -5,6 +5,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from aiokafka.structs import ConsumerRecord
+from hypothesis import given
+from hypothesis import strategies as st
 
 from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, RuleRef
@@ -87,3 +89,13 @@ def test_an_alert_published_before_a_subscription_was_made_is_not_sent_to_it() -
     alert = Alert(make_detection(), (RULE,))
     before = int((NOW - timedelta(days=2)).timestamp() * 1000)
     assert deliveries_of(record(encode_alert(alert), timestamp=before), [webhook()]) == []
+
+
+@given(
+    value=st.one_of(st.none(), st.binary(max_size=2048)), timestamp=st.integers(-(2**63), 2**63 - 1)
+)
+def test_any_bytes_at_any_time_make_deliveries_or_a_reason_never_an_error(
+    value: bytes | None, timestamp: int
+) -> None:
+    planned = deliveries_of(record(value, timestamp=timestamp), [webhook()])
+    assert isinstance(planned, list | str)

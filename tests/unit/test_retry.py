@@ -66,12 +66,20 @@ async def test_a_kafka_refusal_is_raised_at_once_as_one() -> None:
 
 
 async def test_a_stop_ends_the_waiting_at_once() -> None:
-    stop = asyncio.Event()
+    stop, failed = asyncio.Event(), asyncio.Event()
     step = Flaky(1_000_000)
     retrying = asyncio.create_task(
-        retry_until_done(step, what="saving", stop=stop, first_delay=30, longest_delay=30)
+        retry_until_done(
+            step,
+            what="saving",
+            stop=stop,
+            first_delay=30,
+            longest_delay=30,
+            on_failure=lambda _error: failed.set(),
+        )
     )
-    await asyncio.sleep(0.05)
+    # Once the first failure is told, the retry is waiting out its 30 s.
+    await asyncio.wait_for(failed.wait(), timeout=5)
     stop.set()
     with pytest.raises(GaveUpOnShutdown):
         await asyncio.wait_for(retrying, timeout=5)

@@ -166,8 +166,10 @@ class Deliverer:
     async def _dispatch(self, partition: int, records: list[Record]) -> None:
         planned: list[tuple[Record, list[Delivery]]] = []
         rejected: list[tuple[Record, str]] = []
+        # The subscriptions as they stand for this batch: looked up once, not per record.
+        webhooks = self._lanes.webhooks()
         for record in records:
-            read = deliveries_of(record, self._lanes.webhooks())
+            read = deliveries_of(record, webhooks)
             if isinstance(read, str):
                 rejected.append((record, read))
                 read = []
