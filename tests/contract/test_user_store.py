@@ -1,4 +1,5 @@
-"""What the API relies on from the user store, against PostgreSQL."""
+"""What the API relies on from the user store, against PostgreSQL and the in-memory fake
+that route unit tests use."""
 
 import asyncio
 import uuid
@@ -6,26 +7,25 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from roadwatch.stores.users import UsernameTaken
+from roadwatch.stores.users import UsernameTaken, UserStore
 from roadwatch.stores.users_postgres import PostgresUserStore
-from tests.helpers.servers import Servers, fresh_postgres_database
-
-pytestmark = [pytest.mark.postgres]
+from tests.contract.backends import BOTH, under_contract
+from tests.helpers.servers import Servers
+from tests.helpers.user_fake import InMemoryUserStore
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$not-a-real-hash"
 
 
-@pytest.fixture
-async def users(servers: Servers) -> AsyncIterator[PostgresUserStore]:
-    async with fresh_postgres_database(servers) as url:
-        store = PostgresUserStore(url)
-        await store.open()
+@pytest.fixture(params=BOTH)
+async def users(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[UserStore]:
+    async with under_contract(
+        request.param, servers, real=PostgresUserStore, fake=InMemoryUserStore
+    ) as store:
         yield store
-        await store.close()
 
 
 async def test_only_the_first_of_many_racing_first_users_is_created_an_administrator(
-    users: PostgresUserStore,
+    users: UserStore,
 ) -> None:
     created = await asyncio.gather(
         *(users.create_first(username=f"first{n}", password_hash=HASH) for n in range(10))
@@ -37,7 +37,7 @@ async def test_only_the_first_of_many_racing_first_users_is_created_an_administr
     assert await users.has_users()
 
 
-async def test_a_username_is_taken_whatever_its_case(users: PostgresUserStore) -> None:
+async def test_a_username_is_taken_whatever_its_case(users: UserStore) -> None:
     await users.create(username="Operator", password_hash=HASH, is_admin=False)
 
     with pytest.raises(UsernameTaken):
@@ -49,7 +49,7 @@ async def test_a_username_is_taken_whatever_its_case(users: PostgresUserStore) -
 
 
 async def test_a_new_password_or_access_moves_the_credentials_version_on(
-    users: PostgresUserStore,
+    users: UserStore,
 ) -> None:
     user = await users.create(username="ana", password_hash=HASH, is_admin=False)
 
@@ -69,7 +69,7 @@ async def test_a_new_password_or_access_moves_the_credentials_version_on(
     assert await users.get(user.id) == enabled
 
 
-async def test_a_deleted_user_and_their_credentials_are_gone(users: PostgresUserStore) -> None:
+async def test_a_deleted_user_and_their_credentials_are_gone(users: UserStore) -> None:
     user = await users.create(username="ana", password_hash=HASH, is_admin=False)
     other = await users.create(username="ben", password_hash=HASH, is_admin=False)
 
@@ -82,14 +82,14 @@ async def test_a_deleted_user_and_their_credentials_are_gone(users: PostgresUser
     assert [u.username for u in await users.list_users()] == [other.username]
 
 
-async def test_changes_to_a_user_that_does_not_exist_say_so(users: PostgresUserStore) -> None:
+async def test_changes_to_a_user_that_does_not_exist_say_so(users: UserStore) -> None:
     nobody = uuid.uuid4()
     assert await users.set_password(nobody, HASH) is None
     assert await users.set_disabled(nobody, True) is None
     assert await users.get(nobody) is None
 
 
-async def test_users_are_listed_oldest_first(users: PostgresUserStore) -> None:
+async def test_users_are_listed_oldest_first(users: UserStore) -> None:
     for name in ("carla", "ana", "ben"):
         await users.create(username=name, password_hash=HASH, is_admin=False)
 

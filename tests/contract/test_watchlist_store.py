@@ -11,24 +11,22 @@ import pytest
 from roadwatch.stores.watchlists_postgres import PostgresWatchlistStore
 from roadwatch.watchlists.rules import Rule
 from roadwatch.watchlists.store import RuleNameTaken, TooManyRules, WatchlistStore
-from tests.helpers.servers import Servers, fresh_postgres_database
+from tests.contract.backends import BOTH, under_contract
+from tests.helpers.servers import Servers
 from tests.helpers.watchlist_fake import InMemoryWatchlistStore
 
 MAX_RULES = 3
 
 
-@pytest.fixture(
-    params=[pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("memory")]
-)
+@pytest.fixture(params=BOTH)
 async def rules(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[WatchlistStore]:
-    if request.param == "memory":
-        yield InMemoryWatchlistStore(max_rules=MAX_RULES)
-        return
-    async with fresh_postgres_database(servers) as url:
-        store = PostgresWatchlistStore(url, max_rules=MAX_RULES)
-        await store.open()
+    async with under_contract(
+        request.param,
+        servers,
+        real=lambda url: PostgresWatchlistStore(url, max_rules=MAX_RULES),
+        fake=lambda: InMemoryWatchlistStore(max_rules=MAX_RULES),
+    ) as store:
         yield store
-        await store.close()
 
 
 class Topic:

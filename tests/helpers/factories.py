@@ -5,6 +5,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from roadwatch.domain import Detection, Source
+from roadwatch.webhooks.signing import new_secret
+from roadwatch.webhooks.subscriptions import Webhook
 
 _offsets = itertools.count()
 EPOCH = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -30,3 +32,17 @@ def make_detection(
         category=category,
         source=source or Source("test.detections", offset % 3, offset),
     )
+
+
+def make_webhook(**fields: object) -> Webhook:
+    """A subscription to every alert, made now; `fields` replace any of its values."""
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "url": "https://example.com/hook",
+        "rule_ids": None,
+        "description": "",
+        "enabled": True,
+        "secret": new_secret(),
+        "created_at": datetime.now(UTC),
+    }
+    return Webhook(**(values | fields))  # type: ignore[arg-type]

@@ -32,12 +32,7 @@ async def nothing_published() -> dict[UUID, Rule]:
 
 
 def registry(store: InMemoryWatchlistStore, publisher: Publisher) -> Watchlists:
-    return Watchlists(
-        store,
-        publisher,  # type: ignore[arg-type]
-        published=nothing_published,
-        publish_timeout=0.05,
-    )
+    return Watchlists(store, publisher, published=nothing_published, publish_timeout=0.05)
 
 
 async def test_a_change_the_topic_does_not_take_in_time_is_not_made() -> None:

@@ -20,6 +20,7 @@ from roadwatch.webhooks.signing import new_secret, signed_headers
 from roadwatch.webhooks.store import Attempt
 from roadwatch.webhooks.subscriptions import Delivery, Webhook, delivery_id
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, is_internal, parse_networks
+from tests.helpers.factories import make_webhook
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
@@ -257,17 +258,7 @@ def test_the_message_id_is_the_same_for_an_alert_and_subscription_and_differs_ot
 
 
 def _webhook(**fields: object) -> Webhook:
-    values: dict[str, object] = {
-        "id": uuid.uuid4(),
-        "url": "https://example.com/hook",
-        "rule_ids": None,
-        "description": "",
-        "enabled": True,
-        "secret": new_secret(),
-        "created_at": NOW,
-    }
-    values.update(fields)
-    return Webhook(**values)  # type: ignore[arg-type]
+    return make_webhook(**({"created_at": NOW} | fields))
 
 
 class _FlakyStore:

@@ -9,8 +9,7 @@ from uuid import UUID
 
 from roadwatch.errors import Busy
 from roadwatch.watchlists.rules import Rule
-from roadwatch.watchlists.store import WatchlistStore
-from roadwatch.watchlists.topic import RulePublisher
+from roadwatch.watchlists.store import RuleTopic, WatchlistStore
 
 
 class RulesNotPublished(Busy):
@@ -21,7 +20,7 @@ class Watchlists:
     def __init__(
         self,
         store: WatchlistStore,
-        publisher: RulePublisher,
+        publisher: RuleTopic,
         *,
         published: Callable[[], Awaitable[dict[UUID, Rule]]],
         publish_timeout: float = 10.0,

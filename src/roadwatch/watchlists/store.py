@@ -11,6 +11,14 @@ Publish = Callable[[Rule], Awaitable[None]]
 Withdraw = Callable[[UUID], Awaitable[None]]
 
 
+class RuleTopic(Protocol):
+    """Where changes of rules are published for every indexer (watchlists/topic.py)."""
+
+    async def put(self, rule: Rule) -> None: ...
+
+    async def remove(self, rule_id: UUID) -> None: ...
+
+
 class RuleNameTaken(Conflict):
     def __init__(self, name: str) -> None:
         super().__init__(f"a rule named {name!r} exists already")
