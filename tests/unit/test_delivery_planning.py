@@ -12,8 +12,8 @@ from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, RuleRef
 from roadwatch.webhooks.attempts import judge
 from roadwatch.webhooks.planning import Record, deliveries_of
+from roadwatch.webhooks.ports import Response
 from roadwatch.webhooks.retries import Outcome, RetrySchedule
-from roadwatch.webhooks.sender import Response
 from roadwatch.webhooks.subscriptions import Delivery, Webhook, delivery_id
 from tests.helpers.factories import make_detection
 

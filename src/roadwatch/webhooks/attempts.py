@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.text import printable
-from roadwatch.webhooks.dead_letters import DeadLetters
 from roadwatch.webhooks.metrics import DeliveryMetrics
+from roadwatch.webhooks.ports import DeadLetterSink, Poster, Response
 from roadwatch.webhooks.recorder import Recorder
 from roadwatch.webhooks.retries import Outcome, RetrySchedule, is_retried
-from roadwatch.webhooks.sender import Response, Sender
 from roadwatch.webhooks.signing import signed_headers
 from roadwatch.webhooks.store import Attempt
 from roadwatch.webhooks.subscriptions import Delivery, Webhook
@@ -23,9 +22,9 @@ class Attempter:
     def __init__(
         self,
         *,
-        sender: Sender,
+        sender: Poster,
         schedule: RetrySchedule,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterSink,
         recorder: Recorder,
         metrics: DeliveryMetrics,
         stop: asyncio.Event,

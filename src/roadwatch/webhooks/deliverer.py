@@ -16,7 +16,6 @@ from uuid import UUID
 
 from roadwatch.kafka.reader import Reader
 from roadwatch.kafka.types import (
-    AIOKafkaConsumer,
     CommitFailedError,
     ConsumerRebalanceListener,
     KafkaError,
@@ -27,14 +26,13 @@ from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown, every, retry_until_done
 from roadwatch.shutdown import sleep_until_stopped
 from roadwatch.webhooks.attempts import Attempter
-from roadwatch.webhooks.dead_letters import DeadLetters
 from roadwatch.webhooks.lane_set import LaneSet
 from roadwatch.webhooks.metrics import DeliveryMetrics
 from roadwatch.webhooks.offsets import OffsetTracker
 from roadwatch.webhooks.planning import Record, deliveries_of
+from roadwatch.webhooks.ports import AlertsConsumer, DeadLetterSink, Poster
 from roadwatch.webhooks.recorder import Recorder
 from roadwatch.webhooks.retries import RetrySchedule
-from roadwatch.webhooks.sender import Sender
 from roadwatch.webhooks.store import WebhookStore
 from roadwatch.webhooks.subscriptions import Delivery
 from roadwatch.webhooks.upkeep import claim_retries, keep_house
@@ -48,12 +46,12 @@ COMMIT_EVERY = 0.2
 class Deliverer:
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        consumer: AlertsConsumer,
         *,
         topic: str,
         store: WebhookStore,
-        sender: Sender,
-        dead_letters: DeadLetters,
+        sender: Poster,
+        dead_letters: DeadLetterSink,
         metrics: DeliveryMetrics,
         schedule: RetrySchedule,
         stop: asyncio.Event,

@@ -11,13 +11,13 @@ bounded first, so that the database takes it whatever it held.
 import asyncio
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from roadwatch.text import printable
+from roadwatch.webhooks.ports import Response
 from roadwatch.webhooks.retries import retry_after_seconds
 from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, resolve_permitted
 
@@ -25,18 +25,6 @@ from roadwatch.webhooks.targets import RefusedTarget, TargetPolicy, resolve_perm
 MAX_RESPONSE_BODY = 64 * 1024
 # What is kept of an error or a reason phrase.
 MAX_ERROR = 500
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int | None
-    latency_ms: float
-    error: str | None = None
-    retry_after: float | None = None
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
 
 
 class PermittedResolver(AbstractResolver):
