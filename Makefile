@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up test test-unit fuzz lint bench down clean
+.PHONY: install up status test test-unit fuzz lint bench down clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt scripts/system-deps
 
 up: install
 	$(BIN)/roadwatch up
+
+# How the system started by `make up` goes; exits 1 if any part is not ready.
+status: install
+	$(BIN)/roadwatch status
 
 # Three workers (pytest-xdist): the tests mostly wait on servers, so three share two cores
 # well; every test makes its own topics and databases. Each module runs whole on one worker

@@ -23,30 +23,36 @@ WITHIN = 10.0
 
 async def server_problems(settings: Settings) -> list[str]:
     """One line for each server that does not answer as the settings need, none if all do."""
-    checks = {"Kafka": _kafka(settings)}
+    states = await server_states(settings)
+    return [f"{name}: {problem}" for name, problem in states.items() if problem]
+
+
+async def server_states(settings: Settings, *, within: float = WITHIN) -> dict[str, str | None]:
+    """Each server the settings name, and what is wrong with it (None: nothing)."""
+    checks = {"Kafka": _kafka(settings, within)}
     urls = {settings.users_db_url, settings.detections_db_url}
     for url in sorted(urls):
         # The users' URL is always PostgreSQL's; the detections' may be any backend's.
         backend = backend_for(url) if url == settings.detections_db_url else POSTGRESQL
         probe = _mongo if backend.protocol == "mongodb" else _postgres
-        checks[f"{backend.name} at {_where(url)}"] = probe(url)
+        checks[f"{backend.name} at {_where(url)}"] = probe(url, within)
     found = await asyncio.gather(*checks.values())
-    return [f"{name}: {problem}" for name, problem in zip(checks, found, strict=True) if problem]
+    return dict(zip(checks, found, strict=True))
 
 
-async def _kafka(settings: Settings) -> str | None:
+async def _kafka(settings: Settings, within: float) -> str | None:
     try:
         await check_kafka(
-            settings, topics=[spec.name for spec in roadwatch_topics(settings)], within=WITHIN
+            settings, topics=[spec.name for spec in roadwatch_topics(settings)], within=within
         )
     except RoadwatchError as error:
         return str(error).removeprefix("Kafka: ")
     return None
 
 
-async def _postgres(url: str) -> str | None:
+async def _postgres(url: str, within: float) -> str | None:
     try:
-        connection = await asyncpg.connect(url, timeout=WITHIN)
+        connection = await asyncpg.connect(url, timeout=within)
     except socket.gaierror as error:
         return f"DNS: cannot resolve {urlsplit(url).hostname} ({error.strerror})"
     except ssl.SSLCertVerificationError as error:
@@ -65,9 +71,9 @@ async def _postgres(url: str) -> str | None:
     return None
 
 
-async def _mongo(url: str) -> str | None:
+async def _mongo(url: str, within: float) -> str | None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        url, serverSelectionTimeoutMS=int(WITHIN * 1000), connect=False
+        url, serverSelectionTimeoutMS=int(within * 1000), connect=False
     )
     try:
         await client.admin.command("ping")

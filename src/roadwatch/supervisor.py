@@ -19,9 +19,15 @@ class Supervisor:
         self._env = env
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._echoes: list[asyncio.Task[None]] = []
+        self._width = max(len(program.name) for program in programs)
+
+    def say(self, name: str, line: str) -> None:
+        """A line of the supervisor's own, prefixed like the programs' output."""
+        sys.stdout.write(f"{name:<{self._width}} | {line}\n")
+        sys.stdout.flush()
 
     async def start(self) -> None:
-        width = max(len(program.name) for program in self._programs)
+        width = self._width
         for program in self._programs:
             process = await asyncio.create_subprocess_exec(
                 *program.argv,

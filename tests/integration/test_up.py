@@ -1,6 +1,7 @@
 """`roadwatch up` (what `make up` runs) on a machine with nothing running yet."""
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
@@ -22,6 +23,10 @@ from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
+BANNER = "roadwatch is up"
+# How long `up`'s console is watched after its banner.
+QUIET_FOR = 60.0
+
 
 def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
     isolated_env: dict[str, str], tmp_path: Path
@@ -36,6 +41,8 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
     )
     base = f"http://127.0.0.1:{port}"
     try:
+        _wait_for(lambda: BANNER in log.read_text(), within=120, log=log, process=up)
+        banner = time.monotonic()
         _wait_for(lambda: _status(f"{base}/readyz") == 200, within=120, log=log, process=up)
         assert "dashboard  http://127.0.0.1" in log.read_text()
         pids = running_pids(Path(isolated_env["ROADWATCH_HOME"]))
@@ -73,17 +80,32 @@ def test_up_starts_everything_serves_detections_and_ctrl_c_stops_it_all(
                 log=log,
                 process=up,
             )
+        # A newcomer's console: a status line now and then, and nothing else going right.
+        _wait_for(
+            lambda: time.monotonic() - banner >= QUIET_FOR, within=QUIET_FOR, log=log, process=up
+        )
+        shown = _after_banner(log)
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)
 
     assert code == 0, log.read_text()[-3000:]
+    assert len(shown) < 40, "\n".join(shown)
+    statuses = [line for line in shown if line.startswith("status ")]
+    assert len(statuses) >= 3, "\n".join(shown)
+    assert statuses[-1].endswith("all ready"), statuses[-1]
+    assert not [line for line in shown if "ERROR" in line or "Traceback" in line]
     for name, pid in pids.items():
         assert pid is None or not process_alive(pid), f"{name} outlived roadwatch up"
 
 
 def _start_up(
-    env: dict[str, str], *options: str, log: Path, port: int, deliver_metrics: int
+    env: dict[str, str],
+    *options: str,
+    log: Path,
+    port: int,
+    deliver_metrics: int,
+    indexer_metrics: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """`roadwatch up` on these ports, its output in `log`."""
     with log.open("wb") as out:
@@ -95,7 +117,7 @@ def _start_up(
                 "--port",
                 str(port),
                 "--metrics-port",
-                str(free_port()),
+                str(indexer_metrics or free_port()),
                 "--deliver-metrics-port",
                 str(deliver_metrics),
             ],
@@ -103,6 +125,12 @@ def _start_up(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def _after_banner(log: Path) -> list[str]:
+    """The lines `up` printed after its banner (the blank line that ends it)."""
+    text = log.read_text()
+    return text[text.index(BANNER) :].split("\n\n", 1)[1].splitlines()
 
 
 def _status(url: str) -> int:
@@ -134,7 +162,7 @@ async def test_up_against_servers_it_did_not_start_starts_none_and_runs_on_them(
         settings = await stream_settings(servers, store_url=database)
         settings = settings.model_copy(update={"users_db_url": database})
         home = tmp_path / "home"
-        port, deliver_metrics = free_port(), free_port()
+        port, indexer_metrics, deliver_metrics = free_port(), free_port(), free_port()
         env = {
             **settings_env(settings),
             "ROADWATCH_HOME": str(home),
@@ -144,7 +172,18 @@ async def test_up_against_servers_it_did_not_start_starts_none_and_runs_on_them(
         before = running_pids(servers.infrastructure.config.home)
         log = tmp_path / "up.log"
         up = await asyncio.to_thread(
-            _start_up, env, "--no-producer", log=log, port=port, deliver_metrics=deliver_metrics
+            _start_up,
+            env,
+            "--no-producer",
+            log=log,
+            port=port,
+            deliver_metrics=deliver_metrics,
+            indexer_metrics=indexer_metrics,
+        )
+        ports = (
+            f"--port={port}",
+            f"--metrics-port={indexer_metrics}",
+            f"--deliver-metrics-port={deliver_metrics}",
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -174,11 +213,45 @@ async def test_up_against_servers_it_did_not_start_starts_none_and_runs_on_them(
                 await eventually(lambda: _count_is(store, 1), within=60, what="indexed")
             finally:
                 await store.close()
+            # `roadwatch status` finds every part ready, and the broker's view of the flow.
+            answer = await asyncio.to_thread(_roadwatch_status, env, *ports)
+            assert answer.returncode == 0, answer.stdout + answer.stderr
+            found = json.loads(answer.stdout)
+            assert found["ready"] is True
+            assert {p["name"] for p in found["processes"]} == {"api", "indexer", "deliver"}
+            assert found["lag"]["roadwatch-indexer"] == 0
+            assert found["stored_per_second"] == 0
+            assert found["dead_letters_last_hour"] == {
+                settings.dead_letter_topic: {},
+                settings.webhooks_dead_letter_topic: {},
+            }
+            assert found["webhooks"]["subscriptions"] == 0
         finally:
             up.send_signal(signal.SIGINT)
             code = await asyncio.to_thread(up.wait, 60)
         assert code == 0, log.read_text()[-3000:]
         assert running_pids(servers.infrastructure.config.home) == before
+        # With the processes gone, it says so, and fails.
+        answer = await asyncio.to_thread(_roadwatch_status, env, *ports)
+        assert answer.returncode == 1, answer.stdout + answer.stderr
+        found = json.loads(answer.stdout)
+        assert found["ready"] is False
+        assert {p["name"] for p in found["processes"] if not p["ready"]} == {
+            "api",
+            "indexer",
+            "deliver",
+        }
+        assert all(s["ready"] for s in found["servers"]), found["servers"]
+
+
+def _roadwatch_status(env: dict[str, str], *options: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [*ROADWATCH, "status", "--json", "--window=1", *options],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def _count_is(store: DetectionStore, count: int) -> bool:

@@ -6,7 +6,18 @@ top: each imports what its own process runs when it runs (`roadwatch indexer` lo
 
 import typer
 
-from roadwatch.cli import api, deliver, indexer, infra, migrate, produce, topics, up, users
+from roadwatch.cli import (
+    api,
+    deliver,
+    indexer,
+    infra,
+    migrate,
+    produce,
+    status,
+    topics,
+    up,
+    users,
+)
 from roadwatch.cli.common import fail
 from roadwatch.errors import ConfigurationError
 from roadwatch.infra.config import InfraConfig
@@ -27,6 +38,7 @@ app.command("deliver")(deliver.deliver)
 app.command("up")(up.up)
 app.command("migrate")(migrate.migrate)
 app.command("topics")(topics.topics)
+app.command("status")(status.status)
 
 
 @app.callback()

@@ -1,4 +1,5 @@
 import asyncio
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from roadwatch.supervisor import Program, Supervisor
 if TYPE_CHECKING:
     from roadwatch.infra.service import Service
     from roadwatch.infra.stack import Infrastructure
+    from roadwatch.status.gather import Endpoints
 
 INDEXER_METRICS_PORT = 9400
 DELIVER_METRICS_PORT = 9401
@@ -29,6 +31,18 @@ DeliverMetricsPort = Annotated[
 NoProducer = Annotated[
     bool, typer.Option("--no-producer", help="Do not simulate cameras: index only what arrives.")
 ]
+StatusEvery = Annotated[
+    float,
+    typer.Option(
+        min=0, max=3600, help="Seconds between status lines (0: none); as `roadwatch status`."
+    ),
+]
+Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", help="Every process's INFO logs too (otherwise warnings and errors only)."
+    ),
+]
 
 
 def up(
@@ -36,6 +50,8 @@ def up(
     metrics_port: MetricsPort = INDEXER_METRICS_PORT,
     deliver_metrics_port: DeliverMetricsPort = DELIVER_METRICS_PORT,
     no_producer: NoProducer = False,
+    status_every: StatusEvery = 15.0,
+    verbose: Verbose = False,
 ) -> None:
     """Start the local servers that the settings name (servers elsewhere are only checked),
     then the indexer, the API, the webhook deliverer and the producer, until Ctrl-C."""
@@ -48,6 +64,8 @@ def up(
                 metrics_port=metrics_port,
                 deliver_metrics_port=deliver_metrics_port,
                 producer=not no_producer,
+                status_every=status_every,
+                verbose=verbose,
             )
         )
     except RoadwatchError as error:
@@ -88,9 +106,12 @@ async def _up(
     metrics_port: int,
     deliver_metrics_port: int,
     producer: bool,
+    status_every: float,
+    verbose: bool,
 ) -> int:
     from roadwatch.infra.stack import Infrastructure
     from roadwatch.server_checks import server_problems
+    from roadwatch.status.gather import Endpoints
 
     stop = stop_on_signals()
     settings = load_settings(config.home)
@@ -105,7 +126,8 @@ async def _up(
         if s.daemon.is_running() and s.name not in already_running
     ]
     # Read again: `infra up` has written where the servers it started answer.
-    problems = await server_problems(load_settings(config.home))
+    settings = load_settings(config.home)
+    problems = await server_problems(settings)
     if problems:
         for problem in problems:
             print(f"roadwatch: {problem}", file=sys.stderr, flush=True)
@@ -119,7 +141,7 @@ async def _up(
     ]
     if producer:
         programs.append(Program("producer", [*roadwatch, "produce"]))
-    supervisor = Supervisor(programs)
+    supervisor = Supervisor(programs, env=_quiet_unless(verbose))
     await supervisor.start()
     store = settings.detections_db_url.split("://", 1)[0]
     print(
@@ -129,11 +151,15 @@ async def _up(
         f"  metrics    http://127.0.0.1:{port}/metrics (API), "
         f"http://127.0.0.1:{metrics_port}/metrics (indexer), "
         f"http://127.0.0.1:{deliver_metrics_port}/metrics (webhooks)\n"
-        "  first visit: while there is no user, the API prints a one-time link that creates\n"
+        "  status     `roadwatch status` (or `make status`)"
+        + (f"; a line here every {status_every:.0f} s\n" if status_every else "\n")
+        + "  first visit: while there is no user, the API prints a one-time link that creates\n"
         "  the administrator (or run `roadwatch users create --admin NAME`). Ctrl-C stops\n"
         "  everything started here.\n",
         flush=True,
     )
+    endpoints = Endpoints.local(api=port, indexer=metrics_port, deliver=deliver_metrics_port)
+    reporting = asyncio.create_task(_report(supervisor, settings, endpoints, every=status_every))
     ended = asyncio.create_task(supervisor.wait_for_first_exit())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -144,9 +170,38 @@ async def _up(
         code = 1
     else:
         ended.cancel()
+    reporting.cancel()
     await supervisor.stop()
     _stop(started_here)
     return code
+
+
+def _quiet_unless(verbose: bool) -> dict[str, str] | None:
+    """The processes' environment: their logs at WARNING, unless asked otherwise. Their
+    progress is in the status lines instead."""
+    if verbose or "LOG_LEVEL" in os.environ:
+        return None
+    return {**os.environ, "LOG_LEVEL": "WARNING"}
+
+
+async def _report(
+    supervisor: Supervisor, settings: Settings, endpoints: "Endpoints", *, every: float
+) -> None:
+    """One status line every `every` seconds, for the whole system."""
+    from roadwatch.kafka.clients import kafka_options
+    from roadwatch.status.gather import snapshot
+    from roadwatch.status.render import summary
+
+    if not every:
+        return
+    while True:
+        await asyncio.sleep(every)
+        try:
+            found = await snapshot(settings, endpoints, kafka_options(settings))
+        except Exception as error:
+            supervisor.say("status", f"could not be read: {type(error).__name__}: {error}")
+            continue
+        supervisor.say("status", summary(found))
 
 
 def _stop(services: list["Service"]) -> None:

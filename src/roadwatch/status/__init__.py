@@ -1,0 +1,1 @@
+"""`roadwatch status`: how the whole system is going, from its processes and the broker."""
