@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up status test test-unit fuzz lint bench down clean
+.PHONY: install up status screenshots test test-unit fuzz lint bench down clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ up: install
 # How the system started by `make up` goes; exits 1 if any part is not ready.
 status: install
 	$(BIN)/roadwatch status
+
+# The dashboard at a desktop's, a laptop's and a phone's width, taken by its end-to-end
+# test (which checks that nothing overflows), into docs/screenshots for the README.
+screenshots: install
+	ROADWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:xdist tests/e2e
 
 # Three workers (pytest-xdist): the tests mostly wait on servers, so three share two cores
 # well; every test makes its own topics and databases. Each module runs whole on one worker

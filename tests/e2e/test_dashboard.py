@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium, against the real stack: what an operator sees."""
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import FloatRect, Page, async_playwright, expect
 
 from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.kafka import send_values, stream_settings
@@ -30,6 +31,33 @@ from tests.helpers.waiting import eventually
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.browser]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# `make screenshots` sets it to docs/screenshots, where the README shows them.
+SCREENSHOTS = Path(os.environ.get("ROADWATCH_SCREENSHOTS", ARTIFACTS))
+# A desktop, a laptop, a phone.
+SCREENS = {"desktop": (1440, 900), "laptop": (1024, 768), "phone": (390, 844)}
+# What overflows a card, or a card the page: each problem named.
+OVERFLOWS = """() => {
+  const problems = [];
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > width + 1) problems.push("the page scrolls sideways");
+  for (const card of document.querySelectorAll("#dashboard .card")) {
+    if (card.offsetParent === null) continue;
+    const box = card.getBoundingClientRect();
+    if (box.left < -1 || box.right > width + 1) problems.push(`${card.id} leaves the screen`);
+    if (card.scrollWidth > card.clientWidth + 1) problems.push(`${card.id} overflows`);
+    for (const wrap of card.querySelectorAll(".table-wrap")) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) problems.push(`${card.id}: its table scrolls`);
+    }
+    for (const control of card.querySelectorAll("button, input, select")) {
+      if (control.offsetParent === null) continue;
+      const at = control.getBoundingClientRect();
+      if (at.left < box.left - 1 || at.right > box.right + 1) {
+        problems.push(`${card.id}: ${control.outerHTML.slice(0, 60)} sticks out`);
+      }
+    }
+  }
+  return problems;
+}"""
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -141,12 +169,11 @@ async def _watch(page: Page, api: ApiProcess, broker: str, topic: str) -> None:
     await _manage_users(page)
     await _watch_a_rule(page, broker, topic)
     await _subscribe_webhooks(page)
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-    await page.set_viewport_size({"width": 390, "height": 844})
-    await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+    await page.fill("#filters input[name=make]", "")
+    await page.click("#filters button")
+    await _fits_every_screen(page)
     assert re.match(r"^http://127\.0\.0\.1:\d+/$", page.url)
+    await _swagger_all_the_way(page, api.url)
 
 
 async def _follow_the_timeline(page: Page, total: int) -> None:
@@ -281,3 +308,85 @@ async def _subscribe_webhooks(page: Page) -> None:
     assert all(r.signed_with for r in working.requests + refusing.requests)
     await failing.get_by_role("button", name="Delete").click()
     await expect(card.locator("tbody tr")).to_have_count(1)
+
+
+async def _fits_every_screen(page: Page) -> None:
+    """On a desktop and a laptop the panels share the width; on a phone they stack. No
+    panel, table or control sticks out at any of them."""
+    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
+    for name, (width, height) in SCREENS.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        await expect(page.locator("#timeline canvas")).to_have_count(1)
+        # Laid out again, and the chart fitted to its card.
+        await page.wait_for_function(
+            "() => Math.abs(document.querySelector('#timeline canvas').getBoundingClientRect()"
+            ".width - document.querySelector('#timeline').clientWidth) < 2"
+        )
+        assert await page.evaluate(OVERFLOWS) == [], name
+        timeline, alerts, stats, detections = [
+            await _box(page, f"#{card}-card")
+            for card in ("timeline", "alerts", "stats", "detections")
+        ]
+        if name == "desktop":
+            assert _side_by_side(timeline, alerts), name
+            assert _side_by_side(stats, detections), name
+        elif name == "laptop":
+            assert _side_by_side(alerts, stats), name
+            assert timeline["width"] > 2 * alerts["width"], name
+        else:
+            assert {round(b["x"]) for b in (timeline, alerts, stats, detections)} == {
+                round(timeline["x"])
+            }, name
+            assert alerts["y"] < timeline["y"] < stats["y"] < detections["y"], name
+        await page.screenshot(path=str(SCREENSHOTS / f"dashboard-{width}.png"), full_page=True)
+    await _legend_follows_the_cursor(page)
+
+
+async def _box(page: Page, selector: str) -> FloatRect:
+    box = await page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not shown"
+    return box
+
+
+def _side_by_side(left: FloatRect, right: FloatRect) -> bool:
+    return left["y"] == right["y"] and left["x"] + left["width"] <= right["x"]
+
+
+async def _legend_follows_the_cursor(page: Page) -> None:
+    """The timeline's legend gives the values under the cursor, or nothing."""
+    await page.set_viewport_size({"width": 1440, "height": 900})
+    legend = page.locator("#timeline .u-legend")
+    await page.mouse.move(0, 0)
+    assert "--" not in await legend.inner_text()
+    plot = page.locator("#timeline .u-over")
+    box = await _box(page, "#timeline .u-over")
+    # Over the last bucket, the current hour's: the detections of this test.
+    await plot.hover(position={"x": box["width"] - 3, "y": box["height"] / 2})
+    await expect(legend.locator(".u-series").nth(1).locator(".u-value")).to_have_text(
+        re.compile(r"^\d[\d,]*$")
+    )
+
+
+async def _swagger_all_the_way(page: Page, base: str) -> None:
+    """/docs loads nothing from elsewhere, logs in with the password flow (Authorize), and
+    calls /detections."""
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(base) else elsewhere.append(r.url))
+    await page.goto(f"{base}/docs")
+    await page.locator("button.authorize").first.click()
+    await page.fill("#oauth_username", ADMIN)
+    await page.fill("#oauth_password", PASSWORD)
+    await page.locator(".auth-btn-wrapper button.authorize").click()
+    await expect(page.locator(".auth-container")).to_contain_text("Authorized")
+    await page.locator(".auth-btn-wrapper button.btn-done").click()
+    operation = page.locator(".opblock-get").filter(
+        has=page.locator('.opblock-summary-path[data-path="/detections"]')
+    )
+    await operation.locator(".opblock-summary").click()
+    await operation.locator("button.try-out__btn").click()
+    await operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table .response .response-col_status")
+    await expect(status.first).to_have_text("200")
+    body = operation.locator(".live-responses-table .response-col_description pre").first
+    await expect(body).to_contain_text(re.compile(r'"total": [1-9]\d*'))
+    assert elsewhere == []

@@ -2,7 +2,7 @@ import { AlertStream } from "./alerts.js";
 import {
   createFirstUser, logIn, request, session, setupToken, Unauthorized, Unreachable,
 } from "./api.js";
-import { $, cell, text } from "./dom.js";
+import { $, cell, labelColumns, text } from "./dom.js";
 import { AlertHistory } from "./history.js";
 import { Timeline } from "./timeline.js";
 import { UsersPage } from "./users.js";
@@ -41,6 +41,8 @@ const watchlists = new WatchlistsPage({
   onError: (error) => { if (error instanceof Unauthorized) showLogin("Your session has ended; please log in again."); },
   onChange: (rules) => { alertHistory.setRules(rules); webhooks.setRules(rules); },
 });
+
+labelColumns(document.querySelectorAll("#dashboard .table-wrap table"));
 
 function banner(message) {
   $("banner").textContent = message || "";

@@ -30,3 +30,18 @@ export async function changeShowingErrors(errorId, work, refresh, onError) {
     onError(error);
   }
 }
+
+// Each body cell of these tables carries its column's name (data-label), kept as rows
+// change: a phone shows a row as a card of labelled lines (style.css).
+export function labelColumns(tables) {
+  for (const table of tables) {
+    const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+    const label = () => {
+      for (const row of table.tBodies[0].rows) {
+        [...row.cells].forEach((cell, i) => { cell.dataset.label = names[i] ?? ""; });
+      }
+    };
+    new MutationObserver(label).observe(table.tBodies[0], { childList: true });
+    label();
+  }
+}

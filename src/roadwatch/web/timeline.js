@@ -12,6 +12,10 @@ const WINDOWS = {
   week: { bucket: "hour", size: HOUR, count: 168, label: "last 7 days" },
 };
 
+function shown(_u, value) {
+  return value == null ? "" : value.toLocaleString();
+}
+
 export class Timeline {
   constructor({ guarded, onWindow }) {
     this.guarded = guarded;
@@ -21,6 +25,15 @@ export class Timeline {
       this.onWindow();
       this.refresh();
     });
+    // The chart follows its card's width: a window resized, a phone turned.
+    new ResizeObserver(() => this.fit()).observe($("timeline"));
+  }
+
+  fit() {
+    const width = Math.max($("timeline").clientWidth, 280);
+    if (this.chart && this.chart.width !== width) {
+      this.chart.setSize({ width, height: this.chart.height });
+    }
   }
 
   get window() {
@@ -65,10 +78,11 @@ export class Timeline {
       {
         width,
         height: 220,
+        // The legend gives the values under the cursor, and nothing when there is none.
         series: [
-          {},
-          { label: "detections", stroke: "#2457c5", fill: "#2457c51f", width: 2 },
-          { label: "alerts", stroke: "#c2410c", width: 2, scale: "alerts" },
+          { label: "time", value: (_u, at) => (at == null ? "" : new Date(at * 1000).toLocaleString()) },
+          { label: "detections", stroke: "#2457c5", fill: "#2457c51f", width: 2, value: shown },
+          { label: "alerts", stroke: "#c2410c", width: 2, scale: "alerts", value: shown },
         ],
         axes: [{}, { label: "detections" }, { side: 1, scale: "alerts", label: "alerts", grid: { show: false } }],
         scales: { alerts: { range: (_u, _min, max) => [0, Math.max(max, 1)] } },
