@@ -30,3 +30,25 @@ def free_port() -> int:
         _handed.add(port)
         return port
     raise RuntimeError(f"no free port in {start}..{start + PER_WORKER - 1}")
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports, for servers that number theirs in a row."""
+    start = FIRST + _worker * PER_WORKER
+    for first in random.sample(range(start, start + PER_WORKER - count), 200):
+        wanted = range(first, first + count)
+        if _handed.intersection(wanted):
+            continue
+        if all(_bindable(port) for port in wanted):
+            _handed.update(wanted)
+            return first
+    raise RuntimeError(f"no {count} free ports in a row in {start}..{start + PER_WORKER - 1}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

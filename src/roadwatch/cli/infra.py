@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 app = typer.Typer(help="The local Kafka, PostgreSQL and FerretDB servers.", no_args_is_help=True)
 
 
-def _infrastructure() -> "Infrastructure":
+def _infrastructure(**config: object) -> "Infrastructure":
     from roadwatch.infra.stack import Infrastructure
 
-    config = InfraConfig()
-    return Infrastructure(config, load_settings(config.home))
+    infra = InfraConfig(**config)  # type: ignore[arg-type]
+    return Infrastructure(infra, load_settings(infra.home))
 
 
 Services = Annotated[
@@ -27,15 +27,27 @@ Services = Annotated[
 ]
 
 
+KafkaBrokers = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=5,
+        help="Kafka brokers to run (ROADWATCH_KAFKA_BROKERS): 3 makes a cluster whose topics "
+        "keep three copies, two in sync. A state directory keeps its first size.",
+    ),
+]
+
+
 @app.command("up")
-def infra_up(only: Services = None) -> None:
+def infra_up(only: Services = None, kafka_brokers: KafkaBrokers = None) -> None:
     """Provision and start the local servers, and return once each one answers."""
     names = only or list(SERVICE_NAMES)
     unknown = set(names) - set(SERVICE_NAMES)
     if unknown:
         raise typer.BadParameter(f"unknown service {sorted(unknown)}; choose from {SERVICE_NAMES}")
+    config = {} if kafka_brokers is None else {"kafka_brokers": kafka_brokers}
     try:
-        asyncio.run(_infrastructure().up(names))
+        asyncio.run(_infrastructure(**config).up(names))
     except RoadwatchError as error:
         raise fail(error) from None
 

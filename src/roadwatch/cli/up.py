@@ -84,7 +84,7 @@ def _local_services(settings: Settings, infrastructure: "Infrastructure") -> lis
     def local(field: str, address: str, *, scheme: str = "postgres") -> bool:
         value: str = getattr(settings, field)
         if field == "kafka_broker_url":
-            named = {server.strip() for server in value.split(",")} == {address}
+            named = {server.strip() for server in value.split(",")} == set(address.split(","))
             return field not in given or named
         if not value.startswith(scheme):
             return False

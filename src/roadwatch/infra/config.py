@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The local servers, in the order they start.
@@ -19,6 +20,10 @@ class InfraConfig(BaseSettings):
     # The broker's second listener: SASL_SSL, SCRAM-SHA-512, with ACLs.
     kafka_secured_port: int = 9094
     kafka_heap_mb: int = 512
+    # Kafka brokers run here: 1, or 3 for a cluster whose topics keep every partition on
+    # each (min.insync.replicas 2). Node n takes the three ports above, each plus 3 (n - 1).
+    # A state directory keeps the size it was first started with.
+    kafka_brokers: int = Field(1, ge=1, le=5)
     postgres_port: int = 5433
     ferretdb_port: int = 27017
     ferretdb_debug_port: int = 27018
@@ -31,6 +36,15 @@ class InfraConfig(BaseSettings):
     def model_post_init(self, context: object, /) -> None:
         self.home = self.home.resolve()
         self.cache = self.cache.expanduser().resolve()
+
+    def kafka_ports(self, node: int) -> tuple[int, int, int]:
+        """Node `node`'s (from 1) plaintext, controller and secured ports."""
+        step = 3 * (node - 1)
+        return (
+            self.kafka_port + step,
+            self.kafka_controller_port + step,
+            self.kafka_secured_port + step,
+        )
 
     def log_file(self, service: str) -> Path:
         return self.home / "logs" / f"{service}.log"

@@ -88,6 +88,17 @@ class Daemon:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def kill(self) -> bool:
+        """SIGKILL the server, as a crash would stop it; False if none was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        _signal(pid, signal.SIGKILL, group=True)
+        while self._alive(pid):
+            time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
     def _alive(self, pid: int) -> bool:
         if self._process is not None and self._process.pid == pid:
             return self._process.poll() is None

@@ -22,7 +22,7 @@ FERRETDB_VERSION = "v1.24.2"
 class FerretDBService(Service):
     """FerretDB: the MongoDB wire protocol, storing into roadwatch's PostgreSQL."""
 
-    name: ClassVar[str] = "ferretdb"
+    kind: ClassVar[str] = "ferretdb"
 
     def __init__(self, config: InfraConfig, *, postgres: PostgresService) -> None:
         super().__init__(config)

@@ -1,5 +1,4 @@
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -15,7 +14,8 @@ from roadwatch.infra.certificates import local_tls
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
 from roadwatch.infra.kafka_access import SCRAM_MECHANISM, KafkaAccess
-from roadwatch.infra.kafka_config import LOG4J_CONFIG, server_properties
+from roadwatch.infra.kafka_cluster import brokers_joined, cluster_id_for
+from roadwatch.infra.kafka_config import LOG4J_CONFIG, min_in_sync, replicas, server_properties
 from roadwatch.infra.service import Service
 from roadwatch.infra.tools import find_program, run_logged
 from roadwatch.kafka import reader
@@ -30,32 +30,48 @@ ADMIN_USER = "roadwatch-admin"
 
 
 class KafkaService(Service):
-    """A single-node Apache Kafka broker in KRaft mode, combined broker and controller."""
+    """One node of a local Apache Kafka in KRaft mode, broker and controller in one process:
+    the only one, or one of a cluster whose first node creates the topics and users."""
 
-    name: ClassVar[str] = "kafka"
+    kind: ClassVar[str] = "kafka"
 
     def __init__(
-        self, config: InfraConfig, *, topics: list[TopicSpec], grants: Sequence[Grant] = ()
+        self,
+        config: InfraConfig,
+        *,
+        topics: list[TopicSpec],
+        grants: Sequence[Grant] = (),
+        node: int = 1,
+        nodes: int = 1,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, name=self.kind if node == 1 else f"{self.kind}-{node}")
         self.topics = topics
         self.grants = grants
+        self.node = node
+        self.nodes = nodes
 
     @property
     def ports(self) -> list[int]:
-        return [self.config.kafka_port, self.config.kafka_controller_port, self.secured_port]
+        return list(self.config.kafka_ports(self.node))
 
     @property
     def bootstrap(self) -> str:
-        return self.address
+        """Every node's plaintext address: what clients are given."""
+        return self._every(0)
 
     @property
     def secured_port(self) -> int:
-        return self.config.kafka_secured_port
+        return self.config.kafka_ports(self.node)[2]
 
     @property
     def secured_bootstrap(self) -> str:
-        return f"{self.config.host}:{self.secured_port}"
+        return self._every(2)
+
+    def _every(self, listener: int) -> str:
+        return ",".join(
+            f"{self.config.host}:{self.config.kafka_ports(n)[listener]}"
+            for n in range(1, self.nodes + 1)
+        )
 
     def password(self, user: str) -> str:
         """The SCRAM password of a user of the secured listener."""
@@ -120,14 +136,15 @@ class KafkaService(Service):
         (self._data / "server.properties").write_text(
             server_properties(
                 self.config,
-                secured_port=self.secured_port,
+                node=self.node,
+                nodes=self.nodes,
                 log_dir=self._data / "log",
                 super_user=ADMIN_USER,
             )
         )
         (self._data / "log4j2.properties").write_text(LOG4J_CONFIG)
         if not (self._data / "log" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = cluster_id_for(self.config, nodes=self.nodes, node=self.node)
             run_logged(
                 self.name,
                 [
@@ -189,7 +206,7 @@ class KafkaService(Service):
         ]
 
     async def _probe(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=5000)
         await admin.start()
         try:
             await admin.list_topics()
@@ -197,8 +214,17 @@ class KafkaService(Service):
             await admin.close()
 
     async def _configure(self) -> None:
+        if self.node != 1:
+            return
+        await brokers_joined(self.bootstrap, self.nodes, service=self.name)
+        in_sync = {"min.insync.replicas": str(min_in_sync(self.nodes))}
         await create_missing_topics(
-            {"bootstrap_servers": self.bootstrap}, [*self.topics, TopicSpec(PROBE_TOPIC, 1)]
+            {"bootstrap_servers": self.bootstrap},
+            [
+                TopicSpec(spec.name, spec.partitions, {**in_sync, **spec.config})
+                for spec in [*self.topics, TopicSpec(PROBE_TOPIC, 1)]
+            ],
+            replication_factor=replicas(self.nodes),
         )
         await self._round_trip()
         await self._secure()
@@ -242,7 +268,7 @@ class KafkaService(Service):
             await producer.stop()
 
     def connection_settings(self) -> dict[str, str]:
-        return {"KAFKA_BROKER_URL": self.bootstrap}
+        return {"KAFKA_BROKER_URL": self.bootstrap} if self.node == 1 else {}
 
 
 def _build_of(java: str) -> str:

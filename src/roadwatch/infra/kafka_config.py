@@ -23,20 +23,32 @@ logger.clients.level = WARN
 """
 
 
+def replicas(nodes: int) -> int:
+    """How many copies a cluster of `nodes` keeps of each partition."""
+    return min(nodes, 3)
+
+
+def min_in_sync(nodes: int) -> int:
+    """How many copies must have a write before it is acknowledged (acks=all): with 3, one
+    broker may be down and nothing acknowledged is lost."""
+    return 2 if replicas(nodes) >= 3 else 1
+
+
 def server_properties(
-    config: InfraConfig, *, secured_port: int, log_dir: Path, super_user: str
+    config: InfraConfig, *, node: int, nodes: int, log_dir: Path, super_user: str
 ) -> str:
-    """The single-node broker's server.properties: a broker and its own controller."""
-    host, port = config.host, config.kafka_port
-    controller = config.kafka_controller_port
-    secured = secured_port
+    """Node `node` of `nodes`: a broker and a controller, one voter of the quorum."""
+    host = config.host
+    port, controller, secured = config.kafka_ports(node)
+    voters = ",".join(f"{n}@{host}:{config.kafka_ports(n)[1]}" for n in range(1, nodes + 1))
     tls = local_tls(config.tls_dir, host=host)
     scram = SCRAM_MECHANISM.lower()
+    copies, in_sync = replicas(nodes), min_in_sync(nodes)
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{host}:{controller}",
+            f"node.id={node}",
+            f"controller.quorum.voters={voters}",
             f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller},"
             f"SASL_SSL://{host}:{secured}",
             f"advertised.listeners=PLAINTEXT://{host}:{port},SASL_SSL://{host}:{secured}",
@@ -56,13 +68,15 @@ def server_properties(
             f"log.dirs={log_dir}",
             "auto.create.topics.enable=false",
             "num.partitions=1",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={copies}",
+            f"min.insync.replicas={in_sync}",
+            f"offsets.topic.replication.factor={copies}",
             "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
+            f"transaction.state.log.replication.factor={copies}",
+            f"transaction.state.log.min.isr={in_sync}",
             "transaction.state.log.num.partitions=6",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"share.coordinator.state.topic.replication.factor={copies}",
+            f"share.coordinator.state.topic.min.isr={in_sync}",
             "group.initial.rebalance.delay.ms=0",
             "",
         ]

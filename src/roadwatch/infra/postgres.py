@@ -41,7 +41,7 @@ def _server_bindir() -> Path:
 class PostgresService(Service):
     """A PostgreSQL cluster of roadwatch's own, on its own port, with a generated password."""
 
-    name: ClassVar[str] = "postgres"
+    kind: ClassVar[str] = "postgres"
 
     def __init__(self, config: InfraConfig) -> None:
         super().__init__(config)

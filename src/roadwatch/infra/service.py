@@ -39,10 +39,13 @@ class Service(ABC):
     underscored steps.
     """
 
-    name: ClassVar[str]
+    # What kind of server it is ("kafka"), which `infra up --only` names; `name` is this
+    # one's own, the same but for the second and later nodes of a cluster ("kafka-2").
+    kind: ClassVar[str]
 
-    def __init__(self, config: InfraConfig) -> None:
+    def __init__(self, config: InfraConfig, *, name: str | None = None) -> None:
         self.config = config
+        self.name = name or self.kind
         self.daemon = Daemon(self.name, config.pid_file(self.name), config.log_file(self.name))
 
     @property

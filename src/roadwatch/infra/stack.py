@@ -3,8 +3,10 @@ import os
 from collections.abc import Callable, Iterable
 
 from roadwatch.infra.config import SERVICE_NAMES, InfraConfig
+from roadwatch.infra.errors import InfraError
 from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.kafka import KafkaService
+from roadwatch.infra.kafka_cluster import cluster_size
 from roadwatch.infra.postgres import APPLICATION_DATABASE, OWNER, PostgresService
 from roadwatch.infra.service import Service, ServiceStatus
 from roadwatch.kafka.acls import KafkaUsers, least_privilege
@@ -20,12 +22,20 @@ class Infrastructure:
         self.config = config
         self.postgres = PostgresService(config)
         self.ferretdb = FerretDBService(config, postgres=self.postgres)
-        self.kafka = KafkaService(
-            config,
-            topics=roadwatch_topics(settings),
-            grants=least_privilege(settings, KafkaUsers()),
-        )
-        self.services: list[Service] = [self.postgres, self.ferretdb, self.kafka]
+        nodes, self._size_problem = cluster_size(config)
+        # The first node creates the topics and users; every node is a voter of the quorum.
+        self.kafka_nodes = [
+            KafkaService(
+                config,
+                topics=roadwatch_topics(settings),
+                grants=least_privilege(settings, KafkaUsers()),
+                node=node,
+                nodes=nodes,
+            )
+            for node in range(1, nodes + 1)
+        ]
+        self.kafka = self.kafka_nodes[0]
+        self.services: list[Service] = [self.postgres, self.ferretdb, *self.kafka_nodes]
 
     async def up(
         self, names: Iterable[str] = SERVICE_NAMES, *, report: Callable[[str], None] = print
@@ -33,16 +43,23 @@ class Infrastructure:
         wanted = set(names)
         if "ferretdb" in wanted:
             wanted.add("postgres")
+        if "kafka" in wanted and self._size_problem:
+            raise InfraError("kafka", self._size_problem)
 
-        async def start(chain: list[Service]) -> None:
+        async def start(service: Service) -> None:
+            started = await service.up()
+            verb = "started" if started else "already running"
+            report(f"{service.name}: {verb} on {service.address}")
+
+        async def start_in_turn(chain: list[Service]) -> None:
             for service in chain:
-                if service.name in wanted:
-                    started = await service.up()
-                    verb = "started" if started else "already running"
-                    report(f"{service.name}: {verb} on {service.address}")
+                if service.kind in wanted:
+                    await start(service)
 
-        # Kafka does not wait on the databases; starting both chains at once saves seconds.
-        await asyncio.gather(start([self.postgres, self.ferretdb]), start([self.kafka]))
+        # Kafka does not wait on the databases; starting both at once saves seconds. A
+        # cluster's nodes start together: none answers before a majority of them runs.
+        kafka = [start(node) for node in self.kafka_nodes if "kafka" in wanted]
+        await asyncio.gather(start_in_turn([self.postgres, self.ferretdb]), *kafka)
         if "postgres" in wanted:
             # As the tables' owner: the processes connect as a role that may not alter them.
             owner = self.postgres.url(APPLICATION_DATABASE, role=OWNER)

@@ -1,0 +1,75 @@
+"""A local Kafka of several nodes: its size, kept by the state directory; the id every node
+is formatted with; and waiting for them all to join."""
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import time
+import uuid
+
+from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.errors import InfraError
+from roadwatch.kafka.types import AIOKafkaAdminClient
+
+# The first node's data directory.
+FIRST = "kafka"
+# Where the first node keeps the cluster's id and size.
+CLUSTER_FILE = "cluster.json"
+# How long the first node waits for the others to join before it creates the topics.
+JOIN_WITHIN = 120.0
+
+
+def cluster_size(config: InfraConfig) -> tuple[int, str | None]:
+    """How many nodes this state directory's Kafka has (or will have), and what is wrong if
+    the configuration asks for another number."""
+    first = config.data_dir(FIRST)
+    recorded: int | None = None
+    if (first / CLUSTER_FILE).exists():
+        recorded = int(json.loads((first / CLUSTER_FILE).read_text())["nodes"])
+    elif (first / "log" / "meta.properties").exists():
+        recorded = 1
+    if recorded is None:
+        return config.kafka_brokers, None
+    if "kafka_brokers" in config.model_fields_set and config.kafka_brokers != recorded:
+        return recorded, (
+            f"{config.home} holds a Kafka of {recorded} broker(s), and "
+            f"ROADWATCH_KAFKA_BROKERS asks for {config.kafka_brokers}: use another "
+            "ROADWATCH_HOME, or remove its kafka* folders first"
+        )
+    return recorded, None
+
+
+def cluster_id_for(config: InfraConfig, *, nodes: int, node: int) -> str:
+    """The id to format node `node` with: the same for every node of a cluster, made by the
+    first to ask."""
+    fresh = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if nodes == 1:
+        return fresh
+    record = config.data_dir(FIRST) / CLUSTER_FILE
+    if not record.exists():
+        record.parent.mkdir(parents=True, exist_ok=True)
+        draft = record.with_name(f".{record.name}.{node}")
+        draft.write_text(json.dumps({"id": fresh, "nodes": nodes}))
+        # Nodes provision at once: the first link wins, and every node reads its id.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, record)
+        draft.unlink()
+    return str(json.loads(record.read_text())["id"])
+
+
+async def brokers_joined(bootstrap: str, nodes: int, *, service: str) -> None:
+    """Return once `nodes` brokers are in the cluster; InfraError past JOIN_WITHIN."""
+    deadline = time.monotonic() + JOIN_WITHIN
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        while len((await admin.describe_cluster())["brokers"]) < nodes:
+            if time.monotonic() > deadline:
+                raise InfraError(
+                    service, f"not all {nodes} brokers joined within {JOIN_WITHIN:.0f} s"
+                )
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
