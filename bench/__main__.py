@@ -22,6 +22,7 @@ from bench import (
     report,
     secured,
     time_windows,
+    transactions,
     watchlists,
     webhooks,
 )
@@ -41,6 +42,9 @@ async def main() -> None:
         "secured": lambda: secured.measure(bench, count=300_000, runs=3),
         "watchlists": lambda: _watchlists(bench),
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
+        "transactions": lambda: transactions.measure(
+            bench, count=200_000, runs=3, alerts=200, background_rate=1000
+        ),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "time_windows": lambda: time_windows.measure(bench, count=10_000_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),

@@ -30,9 +30,12 @@ from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
 
 
-async def measure(bench: Bench, *, alerts: int, background_rate: float) -> dict[str, Any]:
+async def measure(
+    bench: Bench, *, alerts: int, background_rate: float, exactly_once: bool = True
+) -> dict[str, Any]:
     async with bench.postgres_database() as url:
         settings = await bench.settings_for(store_url=url, users_url=url)
+        settings = settings.model_copy(update={"alerts_exactly_once": exactly_once})
         metrics_port = free_port()
         arguments = ["indexer", "--group", unique("bench"), "--metrics-port", str(metrics_port)]
         indexer = start("latency-indexer", arguments, settings)

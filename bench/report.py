@@ -161,6 +161,8 @@ def render(r: dict[str, Any]) -> str:
                 f"Within the indexer hop, the store's write of a batch (the indexer's histogram, "
                 f"to its bucket bounds): p50 at most {w['p50']:g} ms, p99 at most {w['p99']:g} ms.",
             ]
+    if "transactions" in r:
+        lines += transactions_section(r["transactions"])
     if "api_scale" in r:
         s = r["api_scale"]
         deep = next(key for key in s if key.startswith("skip_"))
@@ -271,6 +273,32 @@ def render(r: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(lines) + "\n"
+
+
+def transactions_section(x: dict[str, Any]) -> list[str]:
+    """Exactly-once alerts against at-least-once, from `bench/transactions.py`."""
+    once, least = x["exactly_once_per_second"], x["at_least_once_per_second"]
+    late_once, late_least = x["alert_latency_exactly_once"], x["alert_latency_at_least_once"]
+    return [
+        "",
+        "## Exactly-once alerts",
+        "",
+        f"The indexer into PostgreSQL over {x['detections']:,} preloaded detections "
+        f"({x['suspicious_share']:.0%} of them alerting), with each batch's alerts and offsets "
+        "committed in one Kafka transaction a partition (`ALERTS_EXACTLY_ONCE`, the default), "
+        "and without (alerts published, then offsets committed: at least once). Runs take "
+        "turns. Then an alert's latency from camera to dashboard both ways, as in *Alert "
+        "latency*.",
+        "",
+        "| alerts | per second (median) | range | runs | alert p50 | alert p99 |",
+        "|---|---|---|---|---|---|",
+        f"| at least once | {least['median']:,} | {least['min']:,}–{least['max']:,} | "
+        f"{least['runs']} | {late_least['p50_ms']} ms | {late_least['p99_ms']} ms |",
+        f"| exactly once | {once['median']:,} | {once['min']:,}–{once['max']:,} | "
+        f"{once['runs']} | {late_once['p50_ms']} ms | {late_once['p99_ms']} ms |",
+        "",
+        f"Throughput with transactions: {x['throughput_ratio']:.2f} of without.",
+    ]
 
 
 def _time_windows(t: dict[str, Any]) -> list[str]:

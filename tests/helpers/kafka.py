@@ -62,16 +62,24 @@ async def send_to_every_partition(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expected: int, within: float = 60.0, settle: float = 1.0
+    bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    within: float = 60.0,
+    settle: float = 1.0,
+    committed: bool = True,
 ) -> list[Record]:
-    """Everything on `topic`, waiting up to `within` s for `expected` records, then `settle`
-    s more so that records beyond the expected ones are seen too."""
+    """Everything on `topic` (only what transactions committed, unless `committed` is
+    False), waiting up to `within` s for `expected` records, then `settle` s more so that
+    records beyond the expected ones are seen too."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        isolation_level="read_committed" if committed else "read_uncommitted",
     )
     await consumer.start()
     records: list[Record] = []

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from roadwatch.api.alerts_feed import AlertEvent, ClientTooSlow, FeedDown, KafkaAlertFeed
 from tests.helpers.kafka import send_values
-from tests.helpers.servers import Servers, create_topic
+from tests.helpers.servers import Servers, create_topic, unique
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka]
@@ -95,6 +96,27 @@ async def test_records_that_are_not_alerts_are_skipped_and_counted_and_the_feed_
         assert (await clients.firsts[0])["n"] == 1
         assert skipped == 5
         await feed.ping()
+
+
+async def test_an_alert_whose_transaction_was_aborted_never_reaches_a_client(
+    servers: Servers,
+) -> None:
+    topic = await create_topic(servers.kafka, partitions=1)
+    feed = KafkaAlertFeed(kafka={"bootstrap_servers": servers.kafka}, topic=topic)
+    async with following(feed) as clients:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=servers.kafka, transactional_id=unique("aborted")
+        )
+        await producer.start()
+        try:
+            await producer.begin_transaction()
+            await (await producer.send(topic, alert(1)))
+            await producer.abort_transaction()
+            async with producer.transaction():
+                await producer.send(topic, alert(2))
+        finally:
+            await producer.stop()
+        assert (await clients.firsts[0])["n"] == 2
 
 
 async def test_a_failed_feed_restarts_from_where_it_was_and_clients_keep_their_streams(

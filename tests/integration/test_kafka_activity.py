@@ -61,7 +61,7 @@ async def test_records_and_dead_letters_are_counted_over_the_last_interval_only(
     await _send(servers.kafka, topic, 1)
     await _send(servers.kafka, topic, 1, reason="\x1b[2Jcleared")
     async with Activity({"bootstrap_servers": servers.kafka}) as activity:
-        assert await activity.records_since(topic, 60) == 8
+        assert (await activity.records_since(topic, 60)).reasons["records"] == 8
         letters = await activity.letters_since(topic, 3600)
         assert dict(letters.reasons) == {
             "malformed_json": 4,
@@ -73,3 +73,25 @@ async def test_records_and_dead_letters_are_counted_over_the_last_interval_only(
         assert not letters.more
         empty = await create_topic(servers.kafka, partitions=1)
         assert dict((await activity.letters_since(empty, 3600)).reasons) == {}
+
+
+async def test_records_are_counted_as_committed_not_as_offsets(servers: Servers) -> None:
+    topic = await create_topic(servers.kafka, partitions=1)
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, transactional_id=unique("tx"))
+    await producer.start()
+    try:
+        for committed in (True, False, True):
+            await producer.begin_transaction()
+            await (await producer.send(topic, b"alert"))
+            if committed:
+                await producer.commit_transaction()
+            else:
+                await producer.abort_transaction()
+    finally:
+        await producer.stop()
+    async with Activity({"bootstrap_servers": servers.kafka}) as activity:
+        # Six offsets: three records and three markers; two records committed.
+        assert await activity.end_total(topic) == 6
+        counted = await activity.records_since(topic, 60)
+        assert dict(counted.reasons) == {"records": 2}
+        assert not counted.more

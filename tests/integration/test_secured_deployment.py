@@ -288,36 +288,49 @@ async def test_an_indexer_that_may_see_but_not_write_alerts_stops_at_the_first_w
         servers, withheld=lambda grant: grant.operation == "Write" and "indexer" in grant.user
     ) as secured:
         # Without any right on the alerts topic, the check at start refuses (the tests above).
-        # With Read on it, the check passes; with Write on the dead letters, the producer
-        # starts; then the broker refuses the first alert.
+        # With Read on it, the check passes; with Write on the dead letters and on its
+        # transactions, the producers start; then the broker refuses the first alert.
         user = secured.indexer.kafka_sasl_username or ""
         await servers.infrastructure.kafka.access().grant(
             [
                 Grant(user, "Read", (secured.indexer.alerts_topic,)),
                 Grant(user, "Write", (secured.indexer.dead_letter_topic,)),
+                Grant(user, "Write", (), transactional_prefix=f"{secured.indexer_group}."),
             ]
         )
-        await _migrated(secured)
-        log = tmp_path / "indexer.log"
-        indexer = await asyncio.to_thread(
-            start_indexer_process, secured.indexer, group=secured.indexer_group, log=log
-        )
-        try:
-            suspicious = {
-                "Year": 2011,
-                "Make": "Toyota",
-                "Model": "Land Cruiser",
-                "Category": "SUV",
-            }
-            await _send_as_camera(secured.camera, [orjson.dumps(suspicious)])
-            code = await asyncio.to_thread(indexer.wait, 60)
-        finally:
-            if indexer.poll() is None:
-                indexer.kill()
-        assert code == 1
-        lines = log.read_text().splitlines()
-        fatal = [line for line in lines if line.startswith("roadwatch:")]
-        assert len(fatal) == 1, lines
-        assert "TopicAuthorization" in fatal[0], fatal[0]
-        assert secured.indexer.alerts_topic in fatal[0], fatal[0]
-        assert not [line for line in lines if "trying again" in line]
+        suspicious = {"Year": 2011, "Make": "Toyota", "Model": "Land Cruiser", "Category": "SUV"}
+        fatal = await _indexer_stops_on(secured, suspicious, log=tmp_path / "indexer.log")
+        assert "TopicAuthorization" in fatal, fatal
+        assert secured.indexer.alerts_topic in fatal, fatal
+
+
+async def test_an_indexer_that_may_not_use_its_transactions_stops_with_one_line(
+    servers: Servers, tmp_path: Path
+) -> None:
+    async with secured_deployment(
+        servers, withheld=lambda grant: grant.transactional_prefix is not None
+    ) as secured:
+        sedan = {"Year": 2012, "Make": "Honda", "Model": "Civic", "Category": "Sedan"}
+        fatal = await _indexer_stops_on(secured, sedan, log=tmp_path / "indexer.log")
+        assert "TransactionalIdAuthorization" in fatal, fatal
+
+
+async def _indexer_stops_on(secured: Secured, detection: dict[str, object], *, log: Path) -> str:
+    """The one line an indexer exits 1 with, once a camera sends `detection`; it must not
+    have tried again."""
+    await _migrated(secured)
+    indexer = await asyncio.to_thread(
+        start_indexer_process, secured.indexer, group=secured.indexer_group, log=log
+    )
+    try:
+        await _send_as_camera(secured.camera, [orjson.dumps(detection)])
+        code = await asyncio.to_thread(indexer.wait, 60)
+    finally:
+        if indexer.poll() is None:
+            indexer.kill()
+    assert code == 1
+    lines = (await asyncio.to_thread(log.read_text)).splitlines()
+    fatal = [line for line in lines if line.startswith("roadwatch:")]
+    assert len(fatal) == 1, lines
+    assert not [line for line in lines if "trying again" in line]
+    return fatal[0]

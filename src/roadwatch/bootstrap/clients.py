@@ -14,12 +14,15 @@ from roadwatch.settings import Settings
 from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
 
-def kafka_producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
+def kafka_producer(
+    settings: Settings, *, linger_ms: int = 5, transactional_id: str | None = None
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **kafka_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,
+        transactional_id=transactional_id,
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from roadwatch.alerts import KafkaAlertPublisher
+from roadwatch.alerts import AlertPublisher, KafkaAlertPublisher
 from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
 from roadwatch.bootstrap.resources import Resources
 from roadwatch.bootstrap.stores import detection_store
@@ -26,6 +26,7 @@ from roadwatch.indexer.processors import (
 )
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
+from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
@@ -72,7 +73,7 @@ def _indexer_producer(settings: Settings) -> AIOKafkaProducer:
 def processor_chain(
     store: DetectionStore,
     rules: Callable[[], RuleIndex],
-    alerts: KafkaAlertPublisher,
+    alerts: AlertPublisher,
     *,
     metrics: IndexerMetrics,
     keep_for: timedelta | None = None,
@@ -145,7 +146,19 @@ async def started_indexer(
         metrics = IndexerMetrics(registry)
         metrics.watchlist_rules.set_function(lambda: rules.current.enabled)
         metrics.watchlist_skipped.set_function(lambda: rules.skipped)
-        alerts = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
+        alerts: AlertPublisher = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
+        commits = None
+        if settings.alerts_exactly_once:
+            alerts = PendingAlerts()
+            commits = PartitionTransactions(
+                lambda transactional_id: kafka_producer(
+                    settings, linger_ms=0, transactional_id=transactional_id
+                ),
+                alerts_topic=settings.alerts_topic,
+                group=group_id,
+                pending=alerts,
+            )
+            stack.push_async_callback(commits.close)
 
         keep_for = retention_window(settings)
         days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
@@ -173,6 +186,7 @@ async def started_indexer(
             policy=policy,
             ping_store=store.ping,
             max_batch=max_batch,
+            commits=commits,
         )
 
 

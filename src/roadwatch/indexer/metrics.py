@@ -32,7 +32,10 @@ class IndexerMetrics:
             registry=registry,
         )
         self.alerts = Counter(
-            "roadwatch_alerts_published", "Alerts acknowledged by the broker", registry=registry
+            "roadwatch_alerts_published",
+            "Alerts published: acknowledged by the broker, or with exactly-once alerts handed "
+            "to the transaction that commits them with their batch",
+            registry=registry,
         )
         self.batch_size = Histogram(
             "roadwatch_batch_size", "Records per batch", buckets=BATCH_SIZES, registry=registry

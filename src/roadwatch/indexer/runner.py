@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 COMMITS_COALESCED = 16
 
 
+class Commits(Protocol):
+    """How a finished batch's offsets are committed, told of the partitions as they move."""
+
+    async def commit(self, offsets: Offsets) -> None: ...
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None: ...
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None: ...
+
+
 class Consumer(Fetching, Protocol):
     """What the indexer asks of its Kafka consumer (aiokafka's, or a fake in unit tests)."""
 
@@ -49,10 +59,12 @@ class _FinishBatchesBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[mis
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self._indexer.finish_batches()
         self._indexer.progress.forget(revoked)
+        await self._indexer.commits.revoked(revoked)
         if revoked:
             log.info("giving up partitions %s", _describe(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._indexer.commits.assigned(assigned)
         log.info("consuming partitions %s", _describe(assigned))
 
 
@@ -87,6 +99,7 @@ class Indexer:
         policy: ErrorPolicy,
         ping_store: Callable[[], Awaitable[None]],
         max_batch: int = 5000,
+        commits: Commits | None = None,
     ) -> None:
         self._consumer = consumer
         self._reader = Reader(consumer, on_unreadable=self._dead_letter_unreadable)
@@ -99,7 +112,11 @@ class Indexer:
         self._ping_store = ping_store
         self.progress = Progress(consumer)
         metrics.follow(lags=self.progress.lags, oldest_open=self.progress.oldest_open_seconds)
-        self._committer = CoalescingCommitter(self._commit, committed=self.progress.committed)
+        # By default the consumer commits; with transactions, the commit publishes the alerts.
+        self.commits = commits or ConsumerCommits(consumer)
+        self._committer = CoalescingCommitter(
+            self.commits.commit, committed=self.progress.committed
+        )
         self._pipeline: OrderedPipeline[Batch] | None = None
         self._generation = 0
 
@@ -198,13 +215,26 @@ class Indexer:
         self._metrics.batch_size.observe(count)
         self._metrics.batch_seconds.observe(time.perf_counter() - batch.arrived)
 
-    async def _commit(self, offsets: Offsets) -> None:
+
+class ConsumerCommits:
+    """Offsets committed by the consumer, outside any transaction (at least once)."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    async def commit(self, offsets: Offsets) -> None:
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
             # The partitions moved to another indexer, which re-reads the batch from the last
             # commit: the store absorbs the repeat, so the batch is done from here.
             log.warning("batch stored, but its partitions were reassigned: %s", error)
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        pass
 
 
 async def _unless_done(step: Awaitable[None], working: asyncio.Task[None]) -> None:

@@ -61,6 +61,17 @@ class KafkaAccess:
     async def _grant(self, grant: Grant) -> None:
         resources = [arg for t in grant.topics for arg in ("--topic", t)]
         resources += [arg for g in grant.groups for arg in ("--group", g)]
+        if grant.transactional_prefix is not None:
+            # One pattern type a command: the prefix is granted by a command of its own.
+            await self._tool(
+                "org.apache.kafka.tools.AclCommand",
+                ["--add", "--allow-principal", f"User:{grant.user}"],
+                ["--operation", grant.operation, "--resource-pattern-type", "prefixed"],
+                ["--transactional-id", grant.transactional_prefix],
+                what=f"granting {grant.operation} on transactions to {grant.user}",
+            )
+        if not resources:
+            return
         await self._tool(
             "org.apache.kafka.tools.AclCommand",
             ["--add", "--allow-principal", f"User:{grant.user}"],

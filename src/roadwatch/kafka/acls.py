@@ -1,9 +1,9 @@
 """The least each process may do in a Kafka cluster that enforces ACLs.
 
 Cameras write detections; the indexer reads detections and the watchlists and writes alerts
-and dead letters; the API reads alerts and reads and writes the watchlists; the deliverer
-reads alerts and writes its dead letters. Topics are created by an administrator
-(`roadwatch topics`), never by a process.
+(in transactions of its own) and dead letters; the API reads alerts and reads and writes the
+watchlists; the deliverer reads alerts and writes its dead letters. Topics are created by an
+administrator (`roadwatch topics`), never by a process.
 """
 
 from dataclasses import dataclass
@@ -16,12 +16,14 @@ from roadwatch.settings import Settings
 @dataclass(frozen=True)
 class Grant:
     """One ACL: `user` may do `operation` on these topics and consumer groups (literal
-    names). Read and Write each imply Describe."""
+    names), and on the transactional ids that begin with `transactional_prefix`. Read and
+    Write each imply Describe."""
 
     user: str
     operation: Literal["Read", "Write"]
     topics: tuple[str, ...]
     groups: tuple[str, ...] = ()
+    transactional_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def least_privilege(
             (indexer_group,),
         ),
         Grant(users.indexer, "Write", (settings.alerts_topic, settings.dead_letter_topic)),
+        # Its transactions, one a partition of detections (indexer/transactions.py).
+        Grant(users.indexer, "Write", (), transactional_prefix=f"{indexer_group}."),
         Grant(users.api, "Read", (settings.alerts_topic, settings.watchlists_topic)),
         Grant(users.api, "Write", (settings.watchlists_topic,)),
         Grant(users.deliver, "Read", (settings.alerts_topic,), (deliver_group,)),

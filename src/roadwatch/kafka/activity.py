@@ -5,11 +5,11 @@ group, so that asking changes nothing."""
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from roadwatch.kafka.reader import Reader, consumer
+from roadwatch.kafka.reader import Reader, Record, consumer
 from roadwatch.kafka.types import AIOKafkaAdminClient, KafkaError, TopicPartition
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.text import printable
@@ -68,30 +68,47 @@ class Activity:
         behind: int = sum(max(ends[tp] - positions.get(tp, 0), 0) for tp in partitions)
         return behind
 
-    async def records_since(self, topic: str, seconds: float) -> int:
-        """How many records the topic took in the last `seconds`."""
-        firsts = await self._firsts_since(topic, seconds)
-        ends = await self._consumer.end_offsets(list(firsts))
-        return sum(ends[tp] - first for tp, first in firsts.items() if first is not None)
+    async def records_since(self, topic: str, seconds: float) -> Letters:
+        """The records the topic took in the last `seconds` and committed, counted under
+        "records" (read: offsets count transactions' markers too)."""
+        found = Letters()
+
+        def count(_record: object) -> None:
+            found.reasons["records"] += 1
+
+        found.more = await self._read_since(topic, seconds, count)
+        return found
 
     async def letters_since(self, topic: str, seconds: float) -> Letters:
         """The reasons of the records dead-lettered on `topic` in the last `seconds`."""
+        letters = Letters()
+
+        def count(record: "Record | Unreadable") -> None:
+            reason = "unreadable" if isinstance(record, Unreadable) else _reason(record.headers)
+            letters.reasons[reason] += 1
+
+        letters.more = await self._read_since(topic, seconds, count)
+        return letters
+
+    async def _read_since(
+        self, topic: str, seconds: float, take: "Callable[[Record | Unreadable], None]"
+    ) -> bool:
+        """Hand `take` each record of the last `seconds`, readable or not; whether some were
+        left unread (past MOST_LETTERS_READ, or READ_WITHIN)."""
         firsts = await self._firsts_since(topic, seconds)
         ends = await self._consumer.end_offsets(list(firsts))
         todo = {tp: ends[tp] for tp, first in firsts.items() if first is not None}
-        letters = Letters()
         if not todo:
-            return letters
+            return False
         self._consumer.assign(list(todo))
-        firsts_read: dict[TopicPartition, int] = {}
         for tp in todo:
             first = firsts[tp]
             assert first is not None
             self._consumer.seek(tp, first)
-            firsts_read[tp] = first
 
         async def unreadable(records: Sequence[Unreadable]) -> None:
-            letters.reasons["unreadable"] += len(records)
+            for record in records:
+                take(record)
 
         reader = Reader(self._consumer, on_unreadable=unreadable)
         read = 0
@@ -99,15 +116,14 @@ class Activity:
         while todo and read < MOST_LETTERS_READ and time.monotonic() < deadline:
             fetched = await reader.read(*todo, timeout_ms=500, max_records=1000)
             for records in fetched.records.values():
+                read += len(records)
                 for record in records:
-                    letters.reasons[_reason(record.headers)] += 1
-            for tp, end in fetched.ends.items():
-                read += end - firsts_read.get(tp, end)
-                firsts_read[tp] = end
-                if end >= todo.get(tp, 0):
-                    todo.pop(tp, None)
-        letters.more = bool(todo)
-        return letters
+                    take(record)
+            for tp in list(todo):
+                # The position passes transactions' markers, which no record ends at.
+                if await self._consumer.position(tp) >= todo[tp]:
+                    del todo[tp]
+        return bool(todo)
 
     async def _firsts_since(self, topic: str, seconds: float) -> dict[TopicPartition, int | None]:
         since = int((time.time() - seconds) * 1000)

@@ -28,9 +28,13 @@ OnUnreadable = Callable[[Sequence[Unreadable]], Awaitable[None]]
 
 
 def consumer(*topics: str, **options: Any) -> AIOKafkaConsumer:
-    """An aiokafka consumer that reads through the tolerant fetch; roadwatch makes no other."""
+    """An aiokafka consumer that reads through the tolerant fetch; roadwatch makes no other.
+
+    It reads committed records only: the alerts a transaction published appear once it
+    commits (indexer/transactions.py), and never if it is aborted.
+    """
     install()
-    return AIOKafkaConsumer(*topics, **options)
+    return AIOKafkaConsumer(*topics, **{"isolation_level": "read_committed", **options})
 
 
 class Fetching(Protocol):

@@ -4,7 +4,7 @@ the client (aiokafka), so that the client's surface is known in one place."""
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, ProducerFenced
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
@@ -19,5 +19,6 @@ __all__ = [
     "IllegalStateError",
     "KafkaError",
     "OffsetAndMetadata",
+    "ProducerFenced",
     "TopicPartition",
 ]

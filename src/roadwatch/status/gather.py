@@ -120,7 +120,8 @@ async def _broker(activity: Activity, settings: Settings, unknown: dict[str, str
         group: await asked(f"lag of {group}", activity.lag(group, [topic]))
         for group, topic in groups.items()
     }
-    alerts = await asked("alerts", activity.records_since(settings.alerts_topic, 60))
+    read = await asked("alerts", activity.records_since(settings.alerts_topic, 60))
+    alerts = None if read is None else read.reasons["records"]
     letters: dict[str, Letters] = {}
     for topic in (settings.dead_letter_topic, settings.webhooks_dead_letter_topic):
         found = await asked(f"dead letters on {topic}", activity.letters_since(topic, 3600))

@@ -1,0 +1,150 @@
+"""A batch's alerts and its offsets committed together: one Kafka transaction for each
+partition of detections, so that a reader of committed records (the API's feed, the
+deliverer) sees each alert exactly once, whatever crashes between publishing and committing.
+
+Fencing: aiokafka commits a transaction's offsets without the consumer group's generation
+(TxnOffsetCommit v0, before KIP-447), so the group cannot refuse a zombie's commit. Each
+partition of detections therefore gets a producer of its own, whose transactional id names
+the partition: the indexer that takes a partition over starts a producer with the same id,
+and the broker fences the one before, which can then commit nothing.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+
+from roadwatch.alerts import KafkaAlertPublisher
+from roadwatch.domain import Alert
+from roadwatch.kafka.types import (
+    AIOKafkaProducer,
+    OffsetAndMetadata,
+    ProducerFenced,
+    TopicPartition,
+)
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[TopicPartition, OffsetAndMetadata]
+
+
+class PendingAlerts:
+    """The alerts of batches stored but not yet committed, by partition of detections: the
+    chain's last step hands them here, and each commit takes those below its offset."""
+
+    def __init__(self) -> None:
+        self._held: dict[TopicPartition, list[Alert]] = defaultdict(list)
+
+    async def publish(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            source = alert.source
+            self._held[TopicPartition(source.topic, source.partition)].append(alert)
+
+    def before(self, partition: TopicPartition, offset: int) -> list[Alert]:
+        return [a for a in self._held.get(partition, ()) if a.source.offset < offset]
+
+    def settled(self, partition: TopicPartition, offset: int) -> None:
+        """Those below `offset` are committed (or are another indexer's to commit now)."""
+        kept = [a for a in self._held.get(partition, ()) if a.source.offset >= offset]
+        if kept:
+            self._held[partition] = kept
+        else:
+            self._held.pop(partition, None)
+
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        for partition in partitions:
+            self._held.pop(partition, None)
+
+
+class PartitionTransactions:
+    """A transactional producer for each partition of detections this indexer holds."""
+
+    def __init__(
+        self,
+        make_producer: Callable[[str], AIOKafkaProducer],
+        *,
+        alerts_topic: str,
+        group: str,
+        pending: PendingAlerts,
+    ) -> None:
+        self._make_producer = make_producer
+        self._alerts_topic = alerts_topic
+        self._group = group
+        self._pending = pending
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        # The partitions held now, each with its producer once started.
+        self._held: set[TopicPartition] = set()
+
+    def transactional_id(self, partition: TopicPartition) -> str:
+        return f"{self._group}.{partition.topic}.{partition.partition}"
+
+    async def assigned(self, partitions: Iterable[TopicPartition]) -> None:
+        """Start a producer for each: it fences the one a previous holder used, and aborts
+        the transaction that holder left open. One that fails to start (the broker away, an
+        ACL missing) is started again by the first commit, whose retries report why."""
+        new = [tp for tp in partitions if tp not in self._held]
+        self._held.update(new)
+        started = await asyncio.gather(*(self._open(tp) for tp in new), return_exceptions=True)
+        for partition, outcome in zip(new, started, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning("no transactions yet for %s: %s", partition, outcome)
+
+    async def revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        gone = [tp for tp in partitions if tp in self._held]
+        self._held.difference_update(gone)
+        await asyncio.gather(*(self._close(tp) for tp in gone))
+        self._pending.forget(gone)
+
+    async def close(self) -> None:
+        await self.revoked(list(self._held))
+
+    async def commit(self, offsets: Offsets) -> None:
+        """Publish the alerts below each offset and commit the offset, in one transaction a
+        partition; raises for the policy to retry if the broker did not take it."""
+        await asyncio.gather(*(self._commit(tp, offset) for tp, offset in offsets.items()))
+
+    async def _open(self, partition: TopicPartition) -> None:
+        producer = self._make_producer(self.transactional_id(partition))
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producers[partition] = producer
+
+    async def _commit(self, partition: TopicPartition, offset: OffsetAndMetadata) -> None:
+        if partition not in self._held:
+            # Given up in a rebalance: its next holder replays and publishes from the last
+            # commit.
+            self._pending.settled(partition, offset.offset)
+            return
+        if partition not in self._producers:
+            await self._open(partition)
+        producer = self._producers[partition]
+        alerts = self._pending.before(partition, offset.offset)
+        try:
+            async with producer.transaction():
+                await KafkaAlertPublisher(producer, topic=self._alerts_topic).publish(alerts)
+                await producer.send_offsets_to_transaction({partition: offset}, self._group)
+        except ProducerFenced:
+            # Another indexer holds the partition now, and replays it from the last commit:
+            # what this one published in the transaction is aborted, never read.
+            log.warning("alerts of %s not committed: the partition moved on", partition)
+            self._held.discard(partition)
+            await self._close(partition)
+            self._pending.forget([partition])
+            return
+        except Exception:
+            # Whatever it left open is aborted by the next producer of the same id, which the
+            # retry starts: it publishes the alerts again, in a transaction of its own.
+            await self._close(partition)
+            raise
+        self._pending.settled(partition, offset.offset)
+
+    async def _close(self, partition: TopicPartition) -> None:
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()

@@ -1,0 +1,149 @@
+"""Exactly-once alerts against a real broker: a batch's alerts and its offsets commit in one
+transaction a partition; a crash between publishing and committing leaves nothing a reader
+of committed records sees, and a zombie indexer is fenced by the partition's next holder."""
+
+import uuid
+from dataclasses import dataclass
+
+import orjson
+import pytest
+
+from roadwatch.bootstrap.clients import kafka_producer
+from roadwatch.domain import Alert, RuleRef, Source
+from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
+from roadwatch.kafka.types import AIOKafkaConsumer, OffsetAndMetadata, TopicPartition
+from roadwatch.settings import Settings
+from tests.helpers.factories import make_detection
+from tests.helpers.kafka import read_topic
+from tests.helpers.servers import Servers, create_topic, unique
+
+pytestmark = pytest.mark.kafka
+
+RULE = RuleRef(uuid.uuid4(), "SUVs")
+
+
+@dataclass
+class Topics:
+    settings: Settings
+    detections: TopicPartition
+    alerts: str
+    group: str
+
+    def holder(self) -> tuple[PartitionTransactions, PendingAlerts]:
+        """An indexer's transactions over the partition, not yet assigned it."""
+        pending = PendingAlerts()
+        return (
+            PartitionTransactions(
+                lambda transactional_id: kafka_producer(
+                    self.settings, linger_ms=0, transactional_id=transactional_id
+                ),
+                alerts_topic=self.alerts,
+                group=self.group,
+                pending=pending,
+            ),
+            pending,
+        )
+
+    def alerts_at(self, *offsets: int) -> list[Alert]:
+        tp = self.detections
+        return [
+            Alert(make_detection(source=Source(tp.topic, tp.partition, offset)), (RULE,))
+            for offset in offsets
+        ]
+
+
+@pytest.fixture
+async def topics(servers: Servers) -> Topics:
+    detections = await create_topic(servers.kafka, partitions=1)
+    return Topics(
+        servers.settings,
+        TopicPartition(detections, 0),
+        await create_topic(servers.kafka, partitions=1),
+        unique("indexer"),
+    )
+
+
+async def _alert_ids(servers: Servers, topic: str, *, committed: bool = True) -> list[str]:
+    records = await read_topic(
+        servers.kafka, topic, expected=1, within=5, settle=1, committed=committed
+    )
+    return [orjson.loads(r.value)["id"] for r in records if r.value is not None]
+
+
+async def _committed(servers: Servers, topics: Topics) -> int | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers.kafka, group_id=topics.group)
+    await consumer.start()
+    try:
+        offset: int | None = await consumer.committed(topics.detections)
+        return offset
+    finally:
+        await consumer.stop()
+
+
+async def test_alerts_and_offsets_commit_together(servers: Servers, topics: Topics) -> None:
+    transactions, pending = topics.holder()
+    await transactions.assigned({topics.detections})
+    try:
+        first, second, later = topics.alerts_at(0, 3, 7)
+        await pending.publish([first, second, later])
+        await transactions.commit({topics.detections: OffsetAndMetadata(5, "")})
+        assert await _alert_ids(servers, topics.alerts) == [
+            str(first.detection.id),
+            str(second.detection.id),
+        ]
+        assert await _committed(servers, topics) == 5
+        # The alert past the offset waits for its own batch's commit.
+        assert pending.before(topics.detections, 8) == [later]
+    finally:
+        await transactions.close()
+
+
+async def test_a_crash_before_the_commit_hides_its_alerts_and_the_replay_publishes_once(
+    servers: Servers, topics: Topics
+) -> None:
+    (alert,) = topics.alerts_at(0)
+    crashed, _ = topics.holder()
+    # The crashed indexer's transaction: the alert written, the commit never made.
+    producer = kafka_producer(
+        topics.settings, linger_ms=0, transactional_id=crashed.transactional_id(topics.detections)
+    )
+    await producer.start()
+    await producer.begin_transaction()
+    await (await producer.send(topics.alerts, orjson.dumps({"id": str(alert.detection.id)})))
+
+    # Its successor takes the partition over, replays the batch, and commits.
+    successor, pending = topics.holder()
+    await successor.assigned({topics.detections})
+    try:
+        await pending.publish([alert])
+        await successor.commit({topics.detections: OffsetAndMetadata(1, "")})
+    finally:
+        await successor.close()
+    with_aborted = await _alert_ids(servers, topics.alerts, committed=False)
+    assert with_aborted.count(str(alert.detection.id)) == 2
+    assert await _alert_ids(servers, topics.alerts) == [str(alert.detection.id)]
+    assert await _committed(servers, topics) == 1
+    await producer.stop()
+
+
+async def test_a_zombie_holder_is_fenced_and_commits_nothing(
+    servers: Servers, topics: Topics
+) -> None:
+    zombie, zombie_pending = topics.holder()
+    successor, pending = topics.holder()
+    await zombie.assigned({topics.detections})
+    # A rebalance the zombie missed (a long pause): the partition's next holder starts.
+    await successor.assigned({topics.detections})
+    try:
+        (alert,) = topics.alerts_at(0)
+        await zombie_pending.publish([alert])
+        await zombie.commit({topics.detections: OffsetAndMetadata(9, "")})
+        await pending.publish([alert])
+        await successor.commit({topics.detections: OffsetAndMetadata(1, "")})
+        assert await _alert_ids(servers, topics.alerts) == [str(alert.detection.id)]
+        assert await _committed(servers, topics) == 1
+        # The zombie let the partition go: a later commit of it is no longer its own.
+        assert zombie_pending.before(topics.detections, 10) == []
+    finally:
+        await zombie.close()
+        await successor.close()
