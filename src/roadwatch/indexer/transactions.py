@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.domain import Alert
@@ -57,27 +58,20 @@ class PendingAlerts:
             self._held.pop(partition, None)
 
 
+@dataclass
 class PartitionTransactions:
     """A transactional producer for each partition of detections this indexer holds."""
 
-    def __init__(
-        self,
-        make_producer: Callable[[str], AIOKafkaProducer],
-        *,
-        alerts_topic: str,
-        group: str,
-        pending: PendingAlerts,
-    ) -> None:
-        self._make_producer = make_producer
-        self._alerts_topic = alerts_topic
-        self._group = group
-        self._pending = pending
-        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
-        # The partitions held now, each with its producer once started.
-        self._held: set[TopicPartition] = set()
+    make_producer: Callable[[str], AIOKafkaProducer]
+    alerts_topic: str
+    group: str
+    pending: PendingAlerts
+    _producers: dict[TopicPartition, AIOKafkaProducer] = field(default_factory=dict, init=False)
+    # The partitions held now, each with its producer once started.
+    _held: set[TopicPartition] = field(default_factory=set, init=False)
 
     def transactional_id(self, partition: TopicPartition) -> str:
-        return f"{self._group}.{partition.topic}.{partition.partition}"
+        return f"{self.group}.{partition.topic}.{partition.partition}"
 
     async def assigned(self, partitions: Iterable[TopicPartition]) -> None:
         """Start a producer for each: it fences the one a previous holder used, and aborts
@@ -94,7 +88,7 @@ class PartitionTransactions:
         gone = [tp for tp in partitions if tp in self._held]
         self._held.difference_update(gone)
         await asyncio.gather(*(self._close(tp) for tp in gone))
-        self._pending.forget(gone)
+        self.pending.forget(gone)
 
     async def close(self) -> None:
         await self.revoked(list(self._held))
@@ -105,7 +99,7 @@ class PartitionTransactions:
         await asyncio.gather(*(self._commit(tp, offset) for tp, offset in offsets.items()))
 
     async def _open(self, partition: TopicPartition) -> None:
-        producer = self._make_producer(self.transactional_id(partition))
+        producer = self.make_producer(self.transactional_id(partition))
         try:
             await producer.start()
         except BaseException:
@@ -118,30 +112,30 @@ class PartitionTransactions:
         if partition not in self._held:
             # Given up in a rebalance: its next holder replays and publishes from the last
             # commit.
-            self._pending.settled(partition, offset.offset)
+            self.pending.settled(partition, offset.offset)
             return
         if partition not in self._producers:
             await self._open(partition)
         producer = self._producers[partition]
-        alerts = self._pending.before(partition, offset.offset)
+        alerts = self.pending.before(partition, offset.offset)
         try:
             async with producer.transaction():
-                await KafkaAlertPublisher(producer, topic=self._alerts_topic).publish(alerts)
-                await producer.send_offsets_to_transaction({partition: offset}, self._group)
+                await KafkaAlertPublisher(producer, topic=self.alerts_topic).publish(alerts)
+                await producer.send_offsets_to_transaction({partition: offset}, self.group)
         except ProducerFenced:
             # Another indexer holds the partition now, and replays it from the last commit:
             # what this one published in the transaction is aborted, never read.
             log.warning("alerts of %s not committed: the partition moved on", partition)
             self._held.discard(partition)
             await self._close(partition)
-            self._pending.forget([partition])
+            self.pending.forget([partition])
             return
         except Exception:
             # Whatever it left open is aborted by the next producer of the same id, which the
             # retry starts: it publishes the alerts again, in a transaction of its own.
             await self._close(partition)
             raise
-        self._pending.settled(partition, offset.offset)
+        self.pending.settled(partition, offset.offset)
 
     async def _close(self, partition: TopicPartition) -> None:
         producer = self._producers.pop(partition, None)
