@@ -7,6 +7,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from roadwatch.kafka.activity import Activity
+from roadwatch.status.gather import Endpoints, snapshot
+from tests.helpers.ports import free_port
 from tests.helpers.servers import Servers, create_topic, unique
 
 pytestmark = pytest.mark.kafka
@@ -95,3 +97,18 @@ async def test_records_are_counted_as_committed_not_as_offsets(servers: Servers)
         counted = await activity.records_since(topic, 60)
         assert dict(counted.reasons) == {"records": 2}
         assert not counted.more
+
+
+async def test_status_with_the_broker_away_says_so_and_is_not_ready(servers: Servers) -> None:
+    away = f"127.0.0.1:{free_port()}"
+    settings = servers.settings.model_copy(update={"kafka_broker_url": away})
+    nowhere = Endpoints.local(api=free_port(), indexer=free_port(), deliver=free_port())
+    found = await snapshot(settings, nowhere, {"bootstrap_servers": away}, window=0.5)
+    assert not found.ready
+    assert "broker" in found.unknown
+    assert found.lag == {}
+    assert found.published_per_second is None
+    kafka = next(part for part in found.servers if part.name == "Kafka")
+    assert not kafka.ready
+    assert kafka.problem
+    assert {part.name for part in found.not_ready} >= {"Kafka", "api", "indexer", "deliver"}

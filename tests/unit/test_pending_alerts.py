@@ -1,10 +1,12 @@
 """The alerts that wait for their batch's transaction: each commit takes those below its
-offset, of its partition, and a partition given up takes its own with it."""
+offset, of its partition, and a partition given up takes its own with it; and the producers
+of the transactions, none of which outlives them."""
 
+import asyncio
 import uuid
 
 from roadwatch.domain import Alert, RuleRef, Source
-from roadwatch.indexer.transactions import PendingAlerts
+from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
 from roadwatch.kafka.types import TopicPartition
 from tests.helpers.factories import make_detection
 
@@ -34,3 +36,52 @@ async def test_a_partition_given_up_forgets_its_alerts() -> None:
     pending.forget([ZERO])
     assert pending.before(ZERO, 10) == []
     assert len(pending.before(ONE, 10)) == 1
+
+
+class Producer:
+    """Counts its starts and stops; each start waits for `gate`."""
+
+    def __init__(self, gate: asyncio.Event, made: list["Producer"]) -> None:
+        self.gate = gate
+        self.running = False
+        made.append(self)
+
+    async def start(self) -> None:
+        await self.gate.wait()
+        self.running = True
+
+    async def stop(self) -> None:
+        self.running = False
+
+
+def transactions(gate: asyncio.Event, made: list[Producer]) -> PartitionTransactions:
+    return PartitionTransactions(
+        lambda _id: Producer(gate, made),
+        alerts_topic="alerts",
+        group="g",
+        pending=PendingAlerts(),
+    )
+
+
+async def test_no_producer_outlives_close_even_one_starting_or_assigned_late() -> None:
+    gate, made = asyncio.Event(), list[Producer]()
+    held = transactions(gate, made)
+    starting = asyncio.create_task(held.assigned({ZERO}))
+    await asyncio.sleep(0)
+    await held.close()
+    gate.set()
+    await starting
+    await held.assigned({ONE})
+    assert len(made) == 1
+    assert not any(producer.running for producer in made)
+
+
+async def test_a_partition_has_one_producer_whoever_opens_it() -> None:
+    gate, made = asyncio.Event(), list[Producer]()
+    held = transactions(gate, made)
+    gate.set()
+    await held.assigned({ZERO})
+    await held.assigned({ZERO})
+    assert [producer.running for producer in made] == [True]
+    await held.close()
+    assert not made[0].running

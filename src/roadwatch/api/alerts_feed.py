@@ -22,6 +22,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from roadwatch.runtime.lifecycle import started
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.runtime.retry import retry_until_done
 
@@ -142,7 +143,7 @@ class KafkaAlertFeed:
         to the feed is read from as far back as the resume window reaches, into the window
         only, and followed from its end."""
         following = consumer(self._topic, **self._kafka, enable_auto_commit=False)
-        await following.start()
+        await started(following)
         try:
             partitions = list(following.assignment())
             if not partitions:

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 from typing import Protocol, TypeVar
 
 from roadwatch.bootstrap.clients import open_within
+from roadwatch.runtime.lifecycle import started
 from roadwatch.runtime.retry import retry_until_done
 
 
@@ -48,7 +49,7 @@ class Resources:
         return resource
 
     async def started(self, resource: Started, what: str) -> Started:
-        await self.ready(what, resource.start)
+        await self.ready(what, lambda: started(resource))
         self._stack.push_async_callback(resource.stop)
         return resource
 

@@ -18,14 +18,21 @@ from dataclasses import dataclass, field
 
 from roadwatch.alerts import KafkaAlertPublisher
 from roadwatch.domain import Alert
+from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.types import (
     AIOKafkaProducer,
     OffsetAndMetadata,
     ProducerFenced,
     TopicPartition,
 )
+from roadwatch.runtime.lifecycle import started
 
 log = logging.getLogger(__name__)
+
+
+class TransactionsClosed(RoadwatchError):
+    """A commit came after the indexer closed its transactions, as it stops."""
+
 
 Offsets = dict[TopicPartition, OffsetAndMetadata]
 
@@ -69,6 +76,8 @@ class PartitionTransactions:
     _producers: dict[TopicPartition, AIOKafkaProducer] = field(default_factory=dict, init=False)
     # The partitions held now, each with its producer once started.
     _held: set[TopicPartition] = field(default_factory=set, init=False)
+    # Once closed, a partition assigned late (a rebalance as the indexer stops) gets none.
+    _closed: bool = field(default=False, init=False)
 
     def transactional_id(self, partition: TopicPartition) -> str:
         return f"{self.group}.{partition.topic}.{partition.partition}"
@@ -77,6 +86,8 @@ class PartitionTransactions:
         """Start a producer for each: it fences the one a previous holder used, and aborts
         the transaction that holder left open. One that fails to start (the broker away, an
         ACL missing) is started again by the first commit, whose retries report why."""
+        if self._closed:
+            return
         new = [tp for tp in partitions if tp not in self._held]
         self._held.update(new)
         started = await asyncio.gather(*(self._open(tp) for tp in new), return_exceptions=True)
@@ -91,6 +102,7 @@ class PartitionTransactions:
         self.pending.forget(gone)
 
     async def close(self) -> None:
+        self._closed = True
         await self.revoked(list(self._held))
 
     async def commit(self, offsets: Offsets) -> None:
@@ -99,13 +111,11 @@ class PartitionTransactions:
         await asyncio.gather(*(self._commit(tp, offset) for tp, offset in offsets.items()))
 
     async def _open(self, partition: TopicPartition) -> None:
-        producer = self.make_producer(self.transactional_id(partition))
-        try:
-            await producer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-            raise
+        producer = await started(self.make_producer(self.transactional_id(partition)))
+        if self._closed or partition not in self._held or partition in self._producers:
+            # Closed, given up, or opened by another call, while it started.
+            await producer.stop()
+            return
         self._producers[partition] = producer
 
     async def _commit(self, partition: TopicPartition, offset: OffsetAndMetadata) -> None:
@@ -116,7 +126,10 @@ class PartitionTransactions:
             return
         if partition not in self._producers:
             await self._open(partition)
-        producer = self._producers[partition]
+        producer = self._producers.get(partition)
+        if producer is None:
+            # Closed as the indexer stops: the batch is replayed by the next start.
+            raise TransactionsClosed(f"no transactions for {partition} any more")
         alerts = self.pending.before(partition, offset.offset)
         try:
             async with producer.transaction():

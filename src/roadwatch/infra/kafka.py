@@ -22,6 +22,7 @@ from roadwatch.kafka import reader
 from roadwatch.kafka.acls import Grant
 from roadwatch.kafka.topics import TopicSpec, create_missing_topics
 from roadwatch.kafka.types import AIOKafkaAdminClient, AIOKafkaProducer, TopicPartition
+from roadwatch.runtime.lifecycle import started
 
 KAFKA_VERSION = "4.1.1"
 PROBE_TOPIC = "roadwatch.infra.probe"
@@ -252,8 +253,12 @@ class KafkaService(Service):
         """Produce a message and read it back, which proves the broker does real work."""
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         consumer = reader.consumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await producer.start()
-        await consumer.start()
+        await started(producer)
+        try:
+            await started(consumer)
+        except BaseException:
+            await producer.stop()
+            raise
         try:
             token = uuid.uuid4().bytes
             sent = await producer.send_and_wait(PROBE_TOPIC, token, partition=0)

@@ -40,11 +40,12 @@ class Activity:
         self._known: dict[str, list[TopicPartition]] = {}
 
     async def __aenter__(self) -> "Activity":
-        await self._consumer.start()
+        # A client that failed to start is stopped all the same: it holds connections.
         try:
+            await self._consumer.start()
             await self._admin.start()
         except BaseException:
-            await self._consumer.stop()
+            await self.__aexit__()
             raise
         return self
 

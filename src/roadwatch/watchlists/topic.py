@@ -17,6 +17,7 @@ from roadwatch.kafka.reader import Reader, SkipUnreadable
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from roadwatch.rejections import Reason
+from roadwatch.runtime.lifecycle import started
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import (
@@ -85,7 +86,7 @@ class RuleLog:
 
     async def open(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Start `consumer` on every partition, where this reading has reached."""
-        await consumer.start()
+        await started(consumer)
         try:
             partitions = [tp for tp in consumer.assignment() if tp.topic == self.topic]
             if not partitions:
