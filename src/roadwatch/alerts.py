@@ -118,7 +118,11 @@ class KafkaAlertPublisher:
                     batch = self._producer.create_batch()
                     batch.append(key=key, value=value, timestamp=None)
             deliveries.append(await self._send(batch, partition))
-        await asyncio.gather(*deliveries)
+        # Every outcome taken, so that no failure is left unretrieved; the first is raised.
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failed is not None:
+            raise failed
 
     async def _send(self, batch: BatchBuilder, partition: int) -> "asyncio.Future[object]":
         future: asyncio.Future[object] = await self._producer.send_batch(

@@ -7,7 +7,7 @@ import uuid
 
 from roadwatch.domain import Alert, RuleRef, Source
 from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
-from roadwatch.kafka.types import TopicPartition
+from roadwatch.kafka.types import OffsetAndMetadata, TopicPartition
 from tests.helpers.factories import make_detection
 
 RULE = RuleRef(uuid.uuid4(), "SUVs")
@@ -53,6 +53,18 @@ class Producer:
     async def stop(self) -> None:
         self.running = False
 
+    def transaction(self) -> "Producer":
+        return self
+
+    async def __aenter__(self) -> None:
+        assert self.running
+
+    async def __aexit__(self, *_exc: object) -> None:
+        pass
+
+    async def send_offsets_to_transaction(self, offsets: object, group: str) -> None:
+        self.committed = offsets
+
 
 def transactions(gate: asyncio.Event, made: list[Producer]) -> PartitionTransactions:
     return PartitionTransactions(
@@ -85,3 +97,19 @@ async def test_a_partition_has_one_producer_whoever_opens_it() -> None:
     assert [producer.running for producer in made] == [True]
     await held.close()
     assert not made[0].running
+
+
+async def test_a_commit_during_the_assignment_waits_for_its_producer_not_a_second() -> None:
+    # A second producer of the same transactional id would fence the first: the indexer
+    # would fence itself (found under `roadwatch up` on a fresh machine).
+    gate, made = asyncio.Event(), list[Producer]()
+    held = transactions(gate, made)
+    assigning = asyncio.create_task(held.assigned({ZERO}))
+    await asyncio.sleep(0)
+    committing = asyncio.create_task(held.commit({ZERO: OffsetAndMetadata(1, "")}))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(assigning, committing)
+    assert len(made) == 1
+    assert made[0].committed == {ZERO: OffsetAndMetadata(1, "")}
+    await held.close()

@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack
 from typing import Protocol, TypeVar
 
 from roadwatch.bootstrap.clients import open_within
-from roadwatch.runtime.lifecycle import started
 from roadwatch.runtime.retry import retry_until_done
 
 
@@ -49,7 +48,9 @@ class Resources:
         return resource
 
     async def started(self, resource: Started, what: str) -> Started:
-        await self.ready(what, lambda: started(resource))
+        # Tried again on the same object, which a stop would close for good: aiokafka's
+        # clients cannot start again once stopped.
+        await self.ready(what, resource.start)
         self._stack.push_async_callback(resource.stop)
         return resource
 

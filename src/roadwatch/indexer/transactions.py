@@ -78,6 +78,11 @@ class PartitionTransactions:
     _held: set[TopicPartition] = field(default_factory=set, init=False)
     # Once closed, a partition assigned late (a rebalance as the indexer stops) gets none.
     _closed: bool = field(default=False, init=False)
+    # One opening at a time a partition: a second producer of the same id would fence the
+    # first, and the indexer would fence itself.
+    _opening: dict[TopicPartition, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock), init=False
+    )
 
     def transactional_id(self, partition: TopicPartition) -> str:
         return f"{self.group}.{partition.topic}.{partition.partition}"
@@ -111,12 +116,15 @@ class PartitionTransactions:
         await asyncio.gather(*(self._commit(tp, offset) for tp, offset in offsets.items()))
 
     async def _open(self, partition: TopicPartition) -> None:
-        producer = await started(self.make_producer(self.transactional_id(partition)))
-        if self._closed or partition not in self._held or partition in self._producers:
-            # Closed, given up, or opened by another call, while it started.
-            await producer.stop()
-            return
-        self._producers[partition] = producer
+        async with self._opening[partition]:
+            if partition in self._producers:
+                return
+            producer = await started(self.make_producer(self.transactional_id(partition)))
+            if self._closed or partition not in self._held:
+                # Closed, or given up, while it started.
+                await producer.stop()
+                return
+            self._producers[partition] = producer
 
     async def _commit(self, partition: TopicPartition, offset: OffsetAndMetadata) -> None:
         if partition not in self._held:
