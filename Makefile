@@ -48,7 +48,8 @@ test-unit: install
 	$(BIN)/pytest -m "not kafka and not postgres and not mongo" $(PYTEST_ARGS)
 
 # The fuzz suite at length: hostile records on every topic, hostile answers from webhook
-# receivers, and the Kafka record parser over any bytes. make test runs it too, at 12
+# receivers and from the ports `roadwatch status` asks, and the Kafka record parser over any
+# bytes. make test runs it too, at 12
 # examples a test; this runs FUZZ_EXAMPLES a test (25 times as many for the parser).
 FUZZ_EXAMPLES ?= 300
 fuzz: export PYTHONDONTWRITEBYTECODE =
@@ -56,7 +57,8 @@ fuzz: install
 	$(BIN)/roadwatch infra up
 	ROADWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest \
 		tests/unit/test_tolerant_fetch.py tests/integration/test_hostile_records.py \
-		tests/integration/test_hostile_receivers.py $(PYTEST_ARGS)
+		tests/integration/test_hostile_receivers.py \
+		tests/integration/test_hostile_status_answers.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

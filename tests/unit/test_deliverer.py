@@ -50,7 +50,9 @@ class AlertsTopic:
         return self.batches.pop(0)
 
     async def commit(self, offsets: dict[TopicPartition, int | OffsetAndMetadata]) -> None:
-        self.commits.append({tp.partition: int(str(o)) for tp, o in offsets.items()})
+        self.commits.append(
+            {tp.partition: o if isinstance(o, int) else o.offset for tp, o in offsets.items()}
+        )
 
     async def topics(self) -> set[str]:
         return {TOPIC}

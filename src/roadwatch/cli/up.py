@@ -187,21 +187,21 @@ def _quiet_unless(verbose: bool) -> dict[str, str] | None:
 async def _report(
     supervisor: Supervisor, settings: Settings, endpoints: "Endpoints", *, every: float
 ) -> None:
-    """One status line every `every` seconds, for the whole system."""
+    """One status line every `every` seconds, for the whole system, the first once the
+    processes have had that long to start."""
     from roadwatch.kafka.clients import kafka_options
+    from roadwatch.runtime.retry import every as periodically
     from roadwatch.status.gather import snapshot
     from roadwatch.status.render import summary
 
-    if not every:
-        return
-    while True:
+    async def line() -> None:
+        supervisor.say(
+            "status", summary(await snapshot(settings, endpoints, kafka_options(settings)))
+        )
+
+    if every:
         await asyncio.sleep(every)
-        try:
-            found = await snapshot(settings, endpoints, kafka_options(settings))
-        except Exception as error:
-            supervisor.say("status", f"could not be read: {type(error).__name__}: {error}")
-            continue
-        supervisor.say("status", summary(found))
+        await periodically(every, line, what="reading the status")
 
 
 def _stop(services: list["Service"]) -> None:

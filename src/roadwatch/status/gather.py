@@ -15,6 +15,7 @@ from roadwatch.server_checks import server_states
 from roadwatch.settings import Settings
 from roadwatch.status.scrape import Answer, Samples, ask
 from roadwatch.status.snapshot import Part, Snapshot, WebhookHealth
+from roadwatch.text import printable
 
 SERVERS_WITHIN = 3.0
 STORED = "roadwatch_detections_stored_total"
@@ -51,6 +52,7 @@ async def snapshot(
     unknown: dict[str, str] = {}
     async with aiohttp.ClientSession() as session:
         servers_asked = asyncio.create_task(server_states(settings, within=SERVERS_WITHIN))
+        broker_asked: asyncio.Task[_Broker] | None = None
         try:
             async with Activity(kafka) as activity:
                 first, published_before = await _sample(session, processes, activity, settings)
@@ -61,7 +63,11 @@ async def snapshot(
                 elapsed = time.monotonic() - started
                 broker: _Broker | None = await broker_asked
         except (KafkaError, OSError) as error:
-            unknown["broker"] = f"{type(error).__name__}: {error}"[:200]
+            if broker_asked is not None:
+                # Its client is closed: what it would say is lost with the broker.
+                broker_asked.cancel()
+                await asyncio.gather(broker_asked, return_exceptions=True)
+            unknown["broker"] = _said(error)
             first = last = await _asked(session, processes)
             published_before = published_after = elapsed = 0
             broker = None
@@ -112,7 +118,7 @@ async def _broker(activity: Activity, settings: Settings, unknown: dict[str, str
         try:
             return await question
         except KafkaError as error:
-            unknown[what] = f"{type(error).__name__}: {error}"[:200]
+            unknown[what] = _said(error)
             return None
 
     groups = {INDEXER_GROUP: settings.detections_topic, DELIVER_GROUP: settings.alerts_topic}
@@ -128,6 +134,10 @@ async def _broker(activity: Activity, settings: Settings, unknown: dict[str, str
         if found is not None:
             letters[topic] = found
     return _Broker(lag, alerts, letters)
+
+
+def _said(error: Exception) -> str:
+    return printable(f"{type(error).__name__}: {error}", limit=200)
 
 
 def stored_rate(before: Samples | None, after: Samples | None, elapsed: float) -> float | None:
