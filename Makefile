@@ -49,8 +49,8 @@ test-unit: install
 
 # The fuzz suite at length: hostile records on every topic, hostile answers from webhook
 # receivers and from the ports `roadwatch status` asks, and the Kafka record parser over any
-# bytes. make test runs it too, at 12
-# examples a test; this runs FUZZ_EXAMPLES a test (25 times as many for the parser).
+# bytes. make test runs it too, at 12 examples a test; this runs FUZZ_EXAMPLES a test (25
+# times as many for the parser).
 FUZZ_EXAMPLES ?= 300
 fuzz: export PYTHONDONTWRITEBYTECODE =
 fuzz: install
