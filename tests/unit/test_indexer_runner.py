@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
@@ -261,3 +262,26 @@ async def test_batches_finishing_during_a_commit_are_committed_together_by_the_n
     await asyncio.gather(first, *later)
 
     assert committed == [{0: 1}, {0: 3, 1: 7}]
+
+
+async def test_offsets_of_a_failed_commit_are_committed_by_the_next_call() -> None:
+    committed: list[dict[int, int]] = []
+    failures = [ConnectionError("the broker is away")]
+
+    async def flaky_commit(offsets: Offsets) -> None:
+        if failures:
+            raise failures.pop()
+        committed.append({tp.partition: o.offset for tp, o in offsets.items()})
+
+    committer = CoalescingCommitter(flaky_commit)
+    with pytest.raises(ConnectionError):
+        await committer(
+            {
+                TopicPartition(TOPIC, 0): OffsetAndMetadata(4, ""),
+                TopicPartition(TOPIC, 1): OffsetAndMetadata(9, ""),
+            }
+        )
+    # Partition 1 sees no batch again; its offset goes with partition 0's next.
+    await committer({TopicPartition(TOPIC, 0): OffsetAndMetadata(6, "")})
+
+    assert committed == [{0: 6, 1: 9}]

@@ -39,6 +39,12 @@ class CoalescingCommitter:
             if self._committed_upto < mine:
                 pending, self._uncommitted = self._uncommitted, {}
                 upto = self._entered
-                await self._commit(pending)
+                try:
+                    await self._commit(pending)
+                except BaseException:
+                    # Kept for the retry, or the next call: a partition whose batch failed
+                    # here may see no other batch for a long time (and its alerts with it).
+                    self._uncommitted = {**pending, **self._uncommitted}
+                    raise
                 self._committed_upto = upto
                 self._committed(pending)
