@@ -13,7 +13,9 @@ class Event:
     id: str | None
 
 
-async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
+async def read_events(response: httpx.Response, *, positions: bool = False) -> AsyncIterator[Event]:
+    """The events dispatched; with `positions`, also each id sent without data (which a
+    browser keeps as its Last-Event-ID, dispatching nothing) as an event "position"."""
     fields: dict[str, list[str]] = {}
     async for line in response.aiter_lines():
         if line == "":
@@ -23,6 +25,8 @@ async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
                     data="\n".join(fields["data"]),
                     id=fields["id"][-1] if "id" in fields else None,
                 )
+            elif positions and "id" in fields:
+                yield Event(event="position", data="", id=fields["id"][-1])
             fields = {}
         elif line.startswith(":"):
             continue

@@ -36,6 +36,8 @@ def alert(n: int) -> bytes:
 
 async def next_alert(events: Stream) -> dict[str, object]:
     event = await asyncio.wait_for(anext(events), timeout=15)
+    if event.kind == "position":
+        event = await asyncio.wait_for(anext(events), timeout=15)
     decoded = orjson.loads(event.data)
     assert isinstance(decoded, dict)
     return decoded
@@ -170,6 +172,8 @@ async def test_a_client_that_falls_behind_its_buffer_is_dropped_and_the_others_a
 async def _resumed(feed: KafkaAlertFeed, last_event_id: str, count: int) -> list[AlertEvent]:
     events = feed.events(last_event_id)
     try:
+        position = await asyncio.wait_for(anext(events), timeout=15)
+        assert position.kind == "position"
         return [await asyncio.wait_for(anext(events), timeout=15) for _ in range(count)]
     finally:
         await events.aclose()

@@ -47,6 +47,26 @@ async def test_alerts_arrive_live_and_a_reconnect_gets_exactly_what_it_missed(
     assert len({e.id for e in resumed}) == 4
 
 
+async def test_a_stream_opens_with_its_position_so_a_reconnect_before_any_alert_misses_none(
+    stack: Stack,
+) -> None:
+    settings = stack.settings
+    async with stack.client.stream("GET", "/alerts", headers=stack.admin_headers) as response:
+        opening = await asyncio.wait_for(anext(read_events(response, positions=True)), 15)
+    assert opening.event == "position"
+    assert opening.id
+    # Lost before any alert came; what was raised meanwhile is there on reconnecting.
+    async with indexer_running(settings, group=stack.indexer_group):
+        await _produce_suvs(settings, "P", "Q")
+        await eventually(lambda: _stored_at_least_model(stack.store, "Q"), within=30, what="Q")
+        resumed = await _alerts(stack, count=2, last_event_id=opening.id, during=_nothing)
+    assert sorted(orjson.loads(e.data)["model"] for e in resumed) == ["P", "Q"]
+
+
+async def _nothing() -> None:
+    pass
+
+
 async def _alerts(
     stack: Stack,
     *,

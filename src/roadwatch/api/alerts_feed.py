@@ -37,7 +37,9 @@ class ClientTooSlow(RoadwatchError):
 class AlertEvent:
     id: str
     data: str
-    # "alert", or "gap": alerts missed that the window no longer holds.
+    # "alert"; "gap": alerts missed that the window no longer holds; "position": where the
+    # stream starts, an id without data (a browser's EventSource keeps it as its
+    # Last-Event-ID and dispatches nothing).
     kind: str = "alert"
 
 
@@ -256,6 +258,10 @@ class KafkaAlertFeed:
             missed, gaps = self._recent.since(cursor, until=live_from)
         self._clients_changed(self.clients)
         try:
+            # Sent first, so that a client that loses its stream before any alert came
+            # resumes from where it connected, not from wherever the feed is by then.
+            if cursor:
+                yield AlertEvent(encode_position(cursor), "", kind="position")
             for gap in gaps:
                 cursor[gap.partition] = gap.resumed_at
                 yield AlertEvent(encode_position(cursor), gap_data(gap), kind="gap")

@@ -27,13 +27,15 @@ KEEP_ALIVE_SECONDS = 15
     response_class=EventSourceResponse,
     summary="Watchlist alerts, live (Server-Sent Events)",
     description="Each `alert` event carries an alert as JSON and an `id`; reconnect with "
-    "`Last-Event-ID` to receive exactly what was missed. With `rule`, only the alerts that "
-    "matched that watchlist rule. A client that falls too far behind gets a `dropped` event "
-    "and is disconnected. A client that resumes from further back than the server's window of "
-    "recent alerts (ALERTS_RESUME_WINDOW) gets a `gap` event per partition, naming the offsets "
-    "missed, and reads those alerts from /alerts/history. A user may hold "
-    "ALERT_STREAMS_PER_USER streams at once (10); past that, or past what the server holds, "
-    "429 with `Retry-After`.",
+    "`Last-Event-ID` to receive exactly what was missed. The stream opens with an `id` "
+    "alone, the position it starts from, so that a reconnect before the first alert misses "
+    "nothing. With `rule`, "
+    "only the alerts that matched that watchlist rule. A client that falls too far behind "
+    "gets a `dropped` event and is disconnected. A client that resumes from further back than"
+    " the server's window of recent alerts (ALERTS_RESUME_WINDOW) gets a `gap` event per "
+    "partition, naming the offsets missed, and reads those alerts from /alerts/history. A "
+    "user may hold ALERT_STREAMS_PER_USER streams at once (10); past that, or past what the "
+    "server holds, 429 with `Retry-After`.",
 )
 async def alerts(
     user: CurrentUser,
@@ -49,7 +51,10 @@ async def alerts(
         try:
             following = None if rule is None else str(rule)
             async for event in services.alerts.events(last_event_id, rule=following):
-                yield ServerSentEvent(data=event.data, id=event.id, event=event.kind)
+                if event.kind == "position":
+                    yield ServerSentEvent(id=event.id)
+                else:
+                    yield ServerSentEvent(data=event.data, id=event.id, event=event.kind)
         except ClientTooSlow:
             services.metrics.sse_dropped.inc()
             yield ServerSentEvent(
