@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up status screenshots test test-unit fuzz lint bench down clean
+.PHONY: install up status screenshots test test-unit fuzz soak lint bench down clean
 
 install: $(VENV)/.installed
 
@@ -60,9 +60,17 @@ fuzz: install
 		tests/integration/test_hostile_receivers.py \
 		tests/integration/test_hostile_status_answers.py $(PYTEST_ARGS)
 
+# The whole system on three Kafka brokers of its own, under load, through a seeded schedule
+# of crashes and outages, every invariant checked from outside at the end: SOAK_SECONDS
+# (600), SOAK_RATE (1000 detections/s), SOAK_SEED (1). The report goes to soak/results/;
+# docs/reliability.md explains it. make test runs a two-minute one.
+soak: export PYTHONDONTWRITEBYTECODE =
+soak: install
+	$(BIN)/python -m soak
+
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench soak
+	$(BIN)/ruff format --check src tests bench soak
 	$(BIN)/mypy
 
 # The figures in docs/benchmarks.md; about five and a half minutes on 2 cores.
