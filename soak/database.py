@@ -27,6 +27,14 @@ class Database:
             return None
         return int(rows[0][0])
 
+    async def alerts(self) -> int | None:
+        """How many alerts the history holds; None while the database does not answer."""
+        try:
+            rows = await self._fetch("SELECT count(*) FROM alerts")
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return None
+        return int(rows[0][0])
+
     async def detection_ids(self) -> Counter[str]:
         return Counter(str(row[0]) for row in await self._fetch("SELECT id FROM detections"))
 

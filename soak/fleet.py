@@ -2,6 +2,7 @@
 apiece, and API processes; each can be killed with SIGKILL and started again as it was."""
 
 import asyncio
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,7 +12,6 @@ from pathlib import Path
 import httpx
 from tests.helpers.ports import free_port
 from tests.helpers.processes import (
-    TEST_JWT_SECRET,
     TEST_SETUP_TOKEN,
     settings_env,
     start_deliverer_process,
@@ -85,10 +85,10 @@ class Fleet:
             member.stop()
 
 
-def _api(settings: Settings, *, port: int, log: Path) -> Start:
+def _api(settings: Settings, *, port: int, log: Path, jwt_secret: str) -> Start:
     environment = {
         **settings_env(settings),
-        "JWT_SECRET": TEST_JWT_SECRET,
+        "JWT_SECRET": jwt_secret,
         "SETUP_TOKEN": TEST_SETUP_TOKEN,
     }
 
@@ -103,9 +103,11 @@ def _api(settings: Settings, *, port: int, log: Path) -> Start:
 def fleet_of(settings: Settings, *, logs: Path, indexers: int, apis: int, deliverers: int) -> Fleet:
     """The processes, not yet started; every one logs to its own file under `logs`."""
     fleet = Fleet()
+    # One key for every API process: a token issued by one is good at the other.
+    jwt_secret = secrets.token_urlsafe(48)
     for n in range(1, apis + 1):
         port = free_port()
-        start = _api(settings, port=port, log=logs / f"api-{n}.log")
+        start = _api(settings, port=port, log=logs / f"api-{n}.log", jwt_secret=jwt_secret)
         fleet.members.append(Member(f"api-{n}", "api", start, f"http://127.0.0.1:{port}"))
     grouped = (
         ("indexer", indexers, start_indexer_process),

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from tests.helpers.receivers import Behaviour, Receiver, always_ok, receiver_running
@@ -68,6 +69,24 @@ def failing(rng: random.Random) -> Behaviour:
 async def slow(_number: int, _request: web.Request) -> int:
     await asyncio.sleep(SLOW_SECONDS)
     return 200
+
+
+class Tally:
+    """The alerts a receiver acknowledged, counted as its requests come: reading them all
+    again every time would cost the soak seconds of CPU at the end of a long run."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+        self._read = 0
+        self._acknowledged: set[str] = set()
+
+    def acknowledged(self) -> int:
+        requests = self._receiver.requests
+        for request in requests[self._read :]:
+            if 200 <= request.status < 300:
+                self._acknowledged.add(orjson.loads(request.body)["data"]["id"])
+        self._read = len(requests)
+        return len(self._acknowledged)
 
 
 @asynccontextmanager

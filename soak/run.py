@@ -21,7 +21,7 @@ from soak.checks import Invariant
 from soak.database import Database
 from soak.faults import Done, Faults
 from soak.fleet import Fleet, Member, fleet_of
-from soak.load import producing, receivers_running
+from soak.load import Tally, producing, receivers_running
 from soak.schedule import plan
 from soak.servers import BROKERS, servers_running
 from soak.topics import record_count
@@ -33,9 +33,16 @@ SETTINGS = {
     "webhook_timeout": 5.0,
     "webhook_retry_first": 0.5,
     "webhook_retry_longest": 5.0,
-    "webhook_concurrency": 32,
+    # The slow receiver takes 0.2 s a request: 64 at once keep up with 220 alerts/s.
+    "webhook_concurrency": 64,
     # Twenty clients of one user, any of them on either API process.
     "alert_streams_per_user": 40,
+    # A client resumes from where its API's feed was when it was killed. At 220 alerts/s the
+    # default window (10,000) reaches 45 s back, and the soak kills both API processes
+    # within seconds on a saturated machine: in its first ten-minute run six resumes came
+    # from further back, and got a gap event. 40,000 alerts (about 13 MB) reach three
+    # minutes back; docs/reliability.md says how to size it.
+    "alerts_resume_window": 40_000,
 }
 
 
@@ -49,7 +56,7 @@ class SoakPlan:
     apis: int = 2
     deliverers: int = 2
     # How long the system may take, once the load stops, to deliver everything.
-    drain_limit: float = 300.0
+    drain_limit: float = 600.0
 
 
 @dataclass
@@ -179,20 +186,30 @@ async def _drained(
     limit: float,
 ) -> bool:
     """Whether, within `limit` seconds, every detection came to be stored and every alert
-    acknowledged by every receiver, with every process ready."""
+    acknowledged by every receiver, with every process ready; says how it goes meanwhile."""
+    tallies = {name: Tally(receiver) for name, receiver in receivers.items()}
+    said = 0.0
 
     async def done() -> bool:
+        nonlocal said
         on_topic = await record_count(settings.kafka_broker_url, settings.detections_topic)
         stored = await database.stored()
-        alerts = sum((await database.alert_ids()).values()) if stored is not None else 0
-        delivered = {name: len(r.alert_ids()) for name, r in receivers.items()}
+        alerts = await database.alerts()
+        delivered = {name: tally.acknowledged() for name, tally in tallies.items()}
         not_ready = await fleet.not_ready(fleet.members)
-        print(
-            f"draining: {stored}/{on_topic} stored, {alerts} alerts, delivered {delivered}, "
-            f"not ready {not_ready}",
-            file=sys.stderr,
+        if time.monotonic() - said > 10:
+            said = time.monotonic()
+            print(
+                f"draining: {stored}/{on_topic} stored, {alerts} alerts, delivered {delivered}"
+                + (f", not ready: {', '.join(not_ready)}" if not_ready else ""),
+                file=sys.stderr,
+            )
+        return (
+            stored == on_topic
+            and alerts is not None
+            and min(delivered.values()) >= alerts
+            and not not_ready
         )
-        return stored == on_topic and min(delivered.values()) >= alerts and not not_ready
 
     try:
         await eventually(done, within=limit, what="the drain", every=2)
