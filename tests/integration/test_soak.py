@@ -7,7 +7,7 @@ import pytest
 from soak.report import report
 from soak.run import SoakPlan, soak
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow, pytest.mark.soak]
 
 KINDS = {
     "kill -9 indexer",
