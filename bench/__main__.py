@@ -15,6 +15,7 @@ from bench import (
     alert_latency,
     api_abuse,
     api_scale,
+    connect_sink,
     fanout,
     indexer_throughput,
     producer_rate,
@@ -45,6 +46,7 @@ async def main() -> None:
         "transactions": lambda: transactions.measure(
             bench, count=200_000, runs=3, alerts=200, background_rate=1000
         ),
+        "connect_sink": lambda: connect_sink.measure(bench, count=1_000_000, runs=3),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "time_windows": lambda: time_windows.measure(bench, count=10_000_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),

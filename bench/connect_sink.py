@@ -1,0 +1,280 @@
+"""The indexer against the tool a data engineer would pick instead: Kafka Connect's
+standalone worker with the Debezium JDBC sink, taking the same detections from the broker
+into PostgreSQL. They take turns, each on a fresh database; the figures are rows stored per
+second from the first row to the last, and the CPU PostgreSQL's processes spent per row.
+
+The sink writes to its own table (primary key only, upsert, batches of 2,000 with pgjdbc's
+reWriteBatchedInserts), from Connect's JSON envelopes, which carry the schema it needs. The
+indexer keeps everything it always does: counts per make and over time, the alert history,
+days as partitions, the rule matching. ../shared/peers/connect/ in the project's workspace
+ran the same comparison with more variants; its figures are a cross-check.
+"""
+
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import tarfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import eventually
+
+from bench.indexer_throughput import indexer_rate, summary
+from bench.stack import LOGS, Bench, peak_rss_mb, preload, stop
+from roadwatch.catalog.vehicles import load_catalog
+from roadwatch.infra.config import InfraConfig
+
+DEBEZIUM = "3.3.1.Final"
+CACHE = InfraConfig().cache / "connect"
+SCHEMA = {
+    "type": "struct",
+    "name": "detection",
+    "optional": False,
+    "fields": [
+        {"field": "id", "type": "string", "optional": False},
+        {"field": "year", "type": "int16", "optional": False},
+        {"field": "make", "type": "string", "optional": False},
+        {"field": "model", "type": "string", "optional": False},
+        {"field": "category", "type": "string", "optional": False},
+    ],
+}
+
+
+def provision() -> Path:
+    """The worker's classpath and the sink's plugin, fetched with Maven once; the cache."""
+    libs, plugins = CACHE / "libs", CACHE / "plugins"
+    mvn = shutil.which("mvn") or "mvn"
+    if not libs.exists():
+        pom = Path(__file__).parent / "connect" / "pom.xml"
+        scratch = CACHE / "libs.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(
+            [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+             f"-DoutputDirectory={scratch}", "-DincludeScope=runtime"],
+            check=True,
+        )  # fmt: skip
+        scratch.rename(libs)
+    if not plugins.exists():
+        artifact = f"io.debezium:debezium-connector-jdbc:{DEBEZIUM}:tar.gz:plugin"
+        repository = CACHE / "m2"
+        subprocess.run(
+            [mvn, "-q", "-B", f"-Dmaven.repo.local={repository}", "dependency:get",
+             "-Dtransitive=false", f"-Dartifact={artifact}"],
+            check=True,
+        )  # fmt: skip
+        archive = next(repository.glob(f"io/debezium/debezium-connector-jdbc/{DEBEZIUM}/*.tar.gz"))
+        with tarfile.open(archive) as packed:
+            packed.extractall(CACHE / "plugins.partial", filter="data")
+        (CACHE / "plugins.partial").rename(plugins)
+    return CACHE
+
+
+def envelopes(messages: list[bytes], rng: random.Random) -> list[bytes]:
+    """The same detections as Connect's JsonConverter wants them, each with a UUID."""
+    enveloped = []
+    for message in messages:
+        vehicle = orjson.loads(message)
+        payload = {
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "year": vehicle["Year"],
+            "make": vehicle["Make"],
+            "model": vehicle["Model"],
+            "category": vehicle["Category"],
+        }
+        enveloped.append(orjson.dumps({"schema": SCHEMA, "payload": payload}))
+    return enveloped
+
+
+def _write_configuration(folder: Path, *, bootstrap: str, topic: str, url: str) -> list[str]:
+    """The worker's and the connector's properties; the command's arguments."""
+    database = urlsplit(url)
+    worker = {
+        "bootstrap.servers": bootstrap,
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "true",
+        "offset.storage.file.filename": str(folder / "offsets"),
+        "plugin.path": str(CACHE / "plugins"),
+        "plugin.discovery": "service_load",
+        "listeners": f"http://127.0.0.1:{free_port()}",
+        "connector.client.config.override.policy": "All",
+    }
+    sink = {
+        "name": "detections-sink",
+        "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+        "tasks.max": "1",
+        "topics": topic,
+        "connection.url": f"jdbc:postgresql://{database.hostname}:{database.port}"
+        f"{database.path}?reWriteBatchedInserts=true",
+        "connection.username": database.username or "",
+        "connection.password": database.password or "",
+        "insert.mode": "upsert",
+        "primary.key.mode": "record_value",
+        "primary.key.fields": "id",
+        "collection.name.format": "detections",
+        "schema.evolution": "basic",
+        "batch.size": "2000",
+        "consumer.override.group.id": f"sink-{uuid.uuid4().hex[:8]}",
+        "consumer.override.auto.offset.reset": "earliest",
+        "consumer.override.max.poll.records": "2000",
+        "consumer.override.max.partition.fetch.bytes": "4194304",
+        "use.time.zone": "UTC",
+    }
+    files = []
+    for name, properties in (("worker", worker), ("sink", sink)):
+        path = folder / f"{name}.properties"
+        path.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        files.append(str(path))
+    return files
+
+
+def postgres_cpu_seconds() -> float:
+    """The CPU time, user and system, that every PostgreSQL process has spent so far (those
+    that ended are in their parent's children's times)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name.startswith("postgres"):
+            total += sum(int(value) for value in fields[11:15]) / ticks
+    return total
+
+
+async def sink_rate(bootstrap: str, topic: str, url: str, expected: int) -> dict[str, float]:
+    """Rows per second the sink stores, first row to last; the JVM's peak memory; and
+    PostgreSQL's CPU per row, in µs."""
+    folder = LOGS / f"connect-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    java = shutil.which("java") or "java"
+    command = [
+        java, "-Xms256M", "-Xmx2G", "-XX:+UseG1GC",
+        "-cp", f"{CACHE / 'libs'}/*",
+        "org.apache.kafka.connect.cli.ConnectStandalone",
+        *_write_configuration(folder, bootstrap=bootstrap, topic=topic, url=url),
+    ]  # fmt: skip
+    connection = await asyncpg.connect(url)
+    cpu_before = postgres_cpu_seconds()
+    worker = _spawn(command, log=folder / "worker.log")
+    try:
+
+        async def stored() -> int:
+            try:
+                return int(await connection.fetchval("SELECT count(*) FROM detections"))
+            except asyncpg.UndefinedTableError:
+                return 0
+
+        await eventually(lambda: _above(stored, 0), within=180, what="the sink's first row")
+        first_seen, started = await stored(), time.perf_counter()
+        await eventually(lambda: _above(stored, expected - 1), within=900, what="every row")
+        elapsed = time.perf_counter() - started
+        memory = peak_rss_mb(worker)
+        cpu = postgres_cpu_seconds() - cpu_before
+        distinct = await connection.fetchval("SELECT count(DISTINCT id) FROM detections")
+        assert distinct == expected, f"the sink stored {distinct} distinct rows of {expected}"
+    finally:
+        stop(worker)
+        await connection.close()
+    return {
+        "per_second": (expected - first_seen) / elapsed,
+        "peak_rss_mb": memory,
+        "postgres_cpu_us_per_row": cpu / expected * 1e6,
+    }
+
+
+def _spawn(command: list[str], *, log: Path) -> "subprocess.Popen[bytes]":
+    with log.open("ab") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def _above(count: Any, threshold: int) -> bool:
+    return bool(await count() > threshold)
+
+
+async def measure(bench: Bench, *, count: int, runs: int) -> dict[str, Any]:
+    provision()
+    rng = random.Random(1)
+    catalog = load_catalog()
+    messages = [rng.choice(catalog).as_message() for _ in range(count)]
+    base = await bench.settings_for(store_url=bench.settings.detections_db_url)
+    await preload(bench.kafka, base.detections_topic, messages)
+    sink_topic = await bench.topic(6)
+    await preload(bench.kafka, sink_topic, envelopes(messages, random.Random(2)))
+    indexer: list[dict[str, float]] = []
+    sink: list[dict[str, float]] = []
+    for _ in range(runs):
+        async with bench.postgres_database() as url:
+            settings = base.model_copy(update={"detections_db_url": url})
+            before = postgres_cpu_seconds()
+            rate, memory = await indexer_rate(settings, count)
+            cpu = postgres_cpu_seconds() - before
+            indexer.append(
+                {
+                    "per_second": rate,
+                    "peak_rss_mb": memory,
+                    "postgres_cpu_us_per_row": cpu / count * 1e6,
+                }
+            )
+        async with bench.postgres_database() as url:
+            sink.append(await sink_rate(bench.kafka, sink_topic, url, count))
+    ours, theirs = _summed(indexer), _summed(sink)
+    ratio = ours["per_second"]["median"] / theirs["per_second"]["median"]
+    return {"detections": count, "indexer": ours, "sink": theirs, "ratio": round(ratio, 2)}
+
+
+def _summed(runs: list[dict[str, float]]) -> dict[str, Any]:
+    return {
+        "per_second": summary([run["per_second"] for run in runs]),
+        "peak_rss_mb": round(max(run["peak_rss_mb"] for run in runs), 1),
+        "postgres_cpu_us_per_row": summary([run["postgres_cpu_us_per_row"] for run in runs]),
+    }
+
+
+def section(x: dict[str, Any]) -> list[str]:
+    """The comparison as docs/benchmarks.md gives it."""
+    rows = []
+    for name, label in (
+        ("indexer", "roadwatch indexer (counts, history, days; one rule)"),
+        ("sink", "Kafka Connect + Debezium JDBC sink, its own table"),
+    ):
+        rate, cpu = x[name]["per_second"], x[name]["postgres_cpu_us_per_row"]
+        rows.append(
+            f"| {label} | {rate['median']:,} | {rate['min']:,}–{rate['max']:,} | {rate['runs']} "
+            f"| {cpu['median']} µs | {x[name]['peak_rss_mb']} MB |"
+        )
+    return [
+        "",
+        "## Against Kafka Connect",
+        "",
+        f"The same {x['detections']:,} detections, preloaded, taken into PostgreSQL by one "
+        "`roadwatch indexer` and by Kafka Connect 4.1.1 (standalone) with the Debezium JDBC sink "
+        f"{DEBEZIUM} (upsert on its own table with the primary key only, batches of 2,000, "
+        "`reWriteBatchedInserts`, Connect's JSON envelopes), taking turns on fresh databases "
+        "(`bench/connect_sink.py`). Rows a second from the first row to the last; PostgreSQL's "
+        "CPU (every server process, from start to the last row) per row.",
+        "",
+        "| writer | rows per second (median) | range | runs | PostgreSQL CPU a row | peak RSS |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"The indexer against the sink: {x['ratio']:.2f}.",
+    ]
+
+
+if __name__ == "__main__":
+    print(
+        orjson.dumps(
+            asyncio.run(measure(Bench(), count=100_000, runs=1)), option=orjson.OPT_INDENT_2
+        ).decode()
+    )
