@@ -17,6 +17,7 @@ from bench import (
     api_scale,
     connect_sink,
     fanout,
+    growth,
     indexer_throughput,
     producer_rate,
     reader_cost,
@@ -47,6 +48,7 @@ async def main() -> None:
             bench, count=200_000, runs=3, alerts=200, background_rate=1000
         ),
         "connect_sink": lambda: connect_sink.measure(bench, count=1_000_000, runs=3),
+        "growth": lambda: growth.measure(bench, millions=10),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "time_windows": lambda: time_windows.measure(bench, count=10_000_000, samples=200),
         "fanout": lambda: fanout.measure(bench, clients=500, alerts=50),

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import connect_sink, reader_cost
+from bench import connect_sink, growth, reader_cost
 from roadwatch.infra.ferretdb import FERRETDB_VERSION
 from roadwatch.infra.kafka import KAFKA_VERSION
 
@@ -165,6 +165,8 @@ def render(r: dict[str, Any]) -> str:
         lines += transactions_section(r["transactions"])
     if "connect_sink" in r:
         lines += connect_sink.section(r["connect_sink"])
+    if "growth" in r:
+        lines += growth.section(r["growth"])
     if "api_scale" in r:
         s = r["api_scale"]
         deep = next(key for key in s if key.startswith("skip_"))

@@ -1,0 +1,66 @@
+"""The indexer's rate as its tables grow: 10,000,000 detections preloaded, one indexer
+process into a fresh PostgreSQL database, timed at each million stored. A store that slows
+as it fills shows here, where a run of a million cannot."""
+
+import asyncio
+import itertools
+import random
+import time
+from typing import Any
+
+import orjson
+from tests.helpers.servers import unique
+
+from bench.stack import Bench, preload, start, stop
+from roadwatch.bootstrap.stores import detection_store
+from roadwatch.catalog.vehicles import load_catalog
+
+STEP = 1_000_000
+
+
+async def measure(bench: Bench, *, millions: int) -> dict[str, Any]:
+    base = await bench.settings_for(store_url=bench.settings.detections_db_url)
+    rng = random.Random(1)
+    catalog = load_catalog()
+    for _ in range(millions):
+        messages = [rng.choice(catalog).as_message() for _ in range(STEP)]
+        await preload(bench.kafka, base.detections_topic, messages)
+    async with bench.postgres_database() as url:
+        settings = base.model_copy(update={"detections_db_url": url})
+        store = detection_store(url)
+        process = start("indexer", ["indexer", "--group", unique("growth")], settings)
+        await store.open()
+        crossed: list[float] = []
+        try:
+            while len(crossed) <= millions:
+                stored = sum((await store.count_by_make()).values())
+                # The first mark is the first row stored; then each million.
+                while len(crossed) <= millions and stored >= max(1, len(crossed) * STEP):
+                    crossed.append(time.perf_counter())
+                await asyncio.sleep(0.1)
+        finally:
+            stop(process)
+            await store.close()
+    rates = [round(STEP / (later - earlier)) for earlier, later in itertools.pairwise(crossed)]
+    return {
+        "detections": millions * STEP,
+        "per_million": rates,
+        "last_to_first": round(rates[-1] / rates[0], 2),
+    }
+
+
+def section(x: dict[str, Any]) -> list[str]:
+    curve = ", ".join(f"{rate:,}" for rate in x["per_million"])
+    return [
+        "",
+        "## As the tables grow",
+        "",
+        f"{x['detections']:,} detections preloaded; one `roadwatch indexer` into a fresh "
+        "PostgreSQL database, timed at each million stored (`bench/growth.py`). Rows a second, "
+        f"million by million: {curve}. The last million against the first: "
+        f"{x['last_to_first']:.2f}.",
+    ]
+
+
+if __name__ == "__main__":
+    print(orjson.dumps(asyncio.run(measure(Bench(), millions=2))).decode())
