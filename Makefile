@@ -80,7 +80,8 @@ lint: install
 	$(BIN)/ruff format --check src tests bench soak
 	$(BIN)/mypy
 
-# The figures in docs/benchmarks.md; about five and a half minutes on 2 cores.
+# The figures in docs/benchmarks.md. A whole run took about 30 minutes on 2 cores (2026-12-05),
+# before two steps were added that took 165 s (connect_sink) and 372 s (growth) alone.
 bench: install
 	./scripts/system-deps --bench
 	$(BIN)/roadwatch infra up
