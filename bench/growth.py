@@ -8,6 +8,7 @@ import random
 import time
 from typing import Any
 
+import asyncpg
 import orjson
 from tests.helpers.servers import unique
 
@@ -30,21 +31,27 @@ async def measure(bench: Bench, *, millions: int) -> dict[str, Any]:
         store = detection_store(url)
         process = start("indexer", ["indexer", "--group", unique("growth")], settings)
         await store.open()
+        server = await asyncpg.connect(url)
         crossed: list[float] = []
+        # Where PostgreSQL's write-ahead log was at each mark: what each million wrote to it.
+        wal: list[int] = []
         try:
             while len(crossed) <= millions:
                 stored = sum((await store.count_by_make()).values())
                 # The first mark is the first row stored; then each million.
                 while len(crossed) <= millions and stored >= max(1, len(crossed) * STEP):
                     crossed.append(time.perf_counter())
+                    wal.append(await server.fetchval("SELECT pg_current_wal_lsn() - '0/0'"))
                 await asyncio.sleep(0.1)
         finally:
             stop(process)
+            await server.close()
             await store.close()
     rates = [round(STEP / (later - earlier)) for earlier, later in itertools.pairwise(crossed)]
     return {
         "detections": millions * STEP,
         "per_million": rates,
+        "wal_bytes_per_row": [round((b - a) / STEP) for a, b in itertools.pairwise(wal)],
         "last_to_first": round(rates[-1] / rates[0], 2),
     }
 
@@ -58,7 +65,14 @@ def section(x: dict[str, Any]) -> list[str]:
         f"{x['detections']:,} detections preloaded; one `roadwatch indexer` into a fresh "
         "PostgreSQL database, timed at each million stored (`bench/growth.py`). Rows a second, "
         f"million by million: {curve}. The last million against the first: "
-        f"{x['last_to_first']:.2f}.",
+        f"{x['last_to_first']:.2f}."
+        + (
+            " Bytes of write-ahead log a row, million by million: "
+            + ", ".join(f"{size:,}" for size in x["wal_bytes_per_row"])
+            + "."
+            if "wal_bytes_per_row" in x
+            else ""
+        ),
     ]
 
 
