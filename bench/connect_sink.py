@@ -28,8 +28,7 @@ from tests.helpers.ports import free_port
 from tests.helpers.waiting import eventually
 
 from bench.indexer_throughput import indexer_rate, summary
-from bench.stack import LOGS, Bench, peak_rss_mb, preload, stop
-from roadwatch.catalog.vehicles import load_catalog
+from bench.stack import LOGS, Bench, peak_rss_mb, preload, preloaded, stop
 from roadwatch.infra.config import InfraConfig
 
 DEBEZIUM = "3.3.1.Final"
@@ -204,11 +203,7 @@ async def _above(count: Any, threshold: int) -> bool:
 
 async def measure(bench: Bench, *, count: int, runs: int) -> dict[str, Any]:
     provision()
-    rng = random.Random(1)
-    catalog = load_catalog()
-    messages = [rng.choice(catalog).as_message() for _ in range(count)]
-    base = await bench.settings_for(store_url=bench.settings.detections_db_url)
-    await preload(bench.kafka, base.detections_topic, messages)
+    base, messages = await preloaded(bench, count, seed=1)
     sink_topic = await bench.topic(6)
     await preload(bench.kafka, sink_topic, envelopes(messages, random.Random(2)))
     indexer: list[dict[str, float]] = []

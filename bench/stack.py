@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import time
@@ -13,9 +14,11 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 from tests.helpers.ports import free_port
+from tests.helpers.processes import stop_process
 from tests.helpers.servers import fresh_postgres_database, unique
 from tests.helpers.waiting import eventually
 
+from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.kafka.topics import COMPACTED, TopicSpec, create_missing_topics
@@ -105,12 +108,7 @@ def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
 async def preload(bootstrap: str, topic: str, messages: list[bytes]) -> float:
@@ -131,6 +129,17 @@ async def preload(bootstrap: str, topic: str, messages: list[bytes]) -> float:
     finally:
         await producer.stop()
     return len(messages) / (time.perf_counter() - started)
+
+
+async def preloaded(bench: "Bench", count: int, *, seed: int) -> tuple[Settings, list[bytes]]:
+    """Settings over fresh topics, `count` detections drawn from the catalog (by
+    random.Random(seed)) preloaded on their detections topic; the settings and the messages."""
+    rng = random.Random(seed)
+    catalog = load_catalog()
+    messages = [rng.choice(catalog).as_message() for _ in range(count)]
+    settings = await bench.settings_for(store_url=bench.settings.detections_db_url)
+    await preload(bench.kafka, settings.detections_topic, messages)
+    return settings, messages
 
 
 async def api_ready(url: str, *, path: str = "/readyz", within: float = 60) -> None:

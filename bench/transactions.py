@@ -3,24 +3,18 @@ latency from camera to dashboard, with each batch's alerts and offsets committed
 transaction a partition, against the same without (ALERTS_EXACTLY_ONCE=false). The two
 take turns in one run."""
 
-import random
 import statistics
 from typing import Any
 
 from bench import alert_latency
 from bench.indexer_throughput import indexer_rate, summary
-from bench.stack import Bench, preload
-from roadwatch.catalog.vehicles import load_catalog
+from bench.stack import Bench, preloaded
 
 
 async def measure(
     bench: Bench, *, count: int, runs: int, alerts: int, background_rate: float
 ) -> dict[str, Any]:
-    rng = random.Random(1)
-    catalog = load_catalog()
-    messages = [rng.choice(catalog).as_message() for _ in range(count)]
-    base = await bench.settings_for(store_url=bench.settings.detections_db_url)
-    await preload(bench.kafka, base.detections_topic, messages)
+    base, messages = await preloaded(bench, count, seed=1)
     rates: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(runs):
         for exactly_once in (False, True):

@@ -15,7 +15,7 @@ from tests.helpers.servers import unique
 
 from bench.indexer_throughput import indexer_rate, summary
 from bench.sse_client import alert_payloads
-from bench.stack import Bench, preload, running_api, start, stop
+from bench.stack import Bench, preloaded, running_api, start, stop
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import Vehicle, load_catalog
 from roadwatch.domain import Detection, Source
@@ -81,11 +81,8 @@ async def throughput(
     bench: Bench, *, count: int, runs: int, rule_counts: tuple[int, ...]
 ) -> dict[str, Any]:
     """The indexer's rate into PostgreSQL with each number of rules, runs interleaved."""
-    rng = random.Random(3)
+    base, messages = await preloaded(bench, count, seed=3)
     catalog = load_catalog()
-    messages = [rng.choice(catalog).as_message() for _ in range(count)]
-    base = await bench.settings_for(store_url=bench.settings.detections_db_url)
-    await preload(bench.kafka, base.detections_topic, messages)
     rule_sets = {n: mixed_rules(n, catalog, random.Random(n)) for n in rule_counts}
     topics = {}
     for n, rules in rule_sets.items():

@@ -82,7 +82,9 @@ def stored_once(truth: Truth, stored: Counter[str], *, acknowledged: int) -> Inv
 
 
 async def counts_agree(api: httpx.AsyncClient, database: Database) -> list[Invariant]:
-    stats = (await api.get("/stats")).json()
+    answer = await api.get("/stats")
+    answer.raise_for_status()
+    stats = answer.json()
     makes = await database.makes()
     per_minute = await database.per_minute()
     differ = sum(1 for make in stats.keys() | makes.keys() if stats.get(make) != makes.get(make))
@@ -97,17 +99,17 @@ async def counts_agree(api: httpx.AsyncClient, database: Database) -> list[Invar
         return [*counts, Invariant("/stats/timeline equal to a GROUP BY minute", False, "empty")]
     first = min(start for start, _ in per_minute)
     last = max(start for start, _ in per_minute) + timedelta(minutes=1)
-    timeline = (
-        await api.get(
-            "/stats/timeline",
-            params={
-                "bucket": "minute",
-                "by": "category",
-                "since": first.isoformat(),
-                "until": last.isoformat(),
-            },
-        )
-    ).json()
+    served_timeline = await api.get(
+        "/stats/timeline",
+        params={
+            "bucket": "minute",
+            "by": "category",
+            "since": first.isoformat(),
+            "until": last.isoformat(),
+        },
+    )
+    served_timeline.raise_for_status()
+    timeline = served_timeline.json()
     served: dict[tuple[datetime, str], int] = {}
     for bucket in timeline["buckets"]:
         start = datetime.fromisoformat(bucket["start"]).astimezone(UTC)

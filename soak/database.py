@@ -21,16 +21,15 @@ class Database:
 
     async def stored(self) -> int | None:
         """How many detections are stored; None while the database does not answer."""
-        try:
-            rows = await self._fetch("SELECT count(*) FROM detection_ids")
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return None
-        return int(rows[0][0])
+        return await self._count("detection_ids")
 
     async def alerts(self) -> int | None:
         """How many alerts the history holds; None while the database does not answer."""
+        return await self._count("alerts")
+
+    async def _count(self, table: str) -> int | None:
         try:
-            rows = await self._fetch("SELECT count(*) FROM alerts")
+            rows = await self._fetch(f"SELECT count(*) FROM {table}")  # noqa: S608 - ours
         except (OSError, asyncpg.PostgresError, TimeoutError):
             return None
         return int(rows[0][0])

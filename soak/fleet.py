@@ -16,6 +16,7 @@ from tests.helpers.processes import (
     settings_env,
     start_deliverer_process,
     start_indexer_process,
+    stop_process,
 )
 
 from roadwatch.settings import Settings
@@ -44,14 +45,8 @@ class Member:
         self.kills += 1
 
     def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+        if self.popen is not None and self.popen.poll() is None:
+            stop_process(self.popen)
 
     async def ready(self, client: httpx.AsyncClient) -> bool:
         if self.popen is None or self.popen.poll() is not None:

@@ -62,6 +62,18 @@ def tear_down_stack(env: dict[str, str]) -> None:
         shutil.rmtree(postgres_root.resolve(), ignore_errors=True)
 
 
+def stop_process(process: "subprocess.Popen[bytes]", *, timeout: float = 30) -> bool:
+    """SIGTERM, then SIGKILL after `timeout`; True if it ended on the SIGTERM."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+    return True
+
+
 def process_alive(pid: int) -> bool:
     """True unless the process is gone or a zombie waiting to be reaped by init."""
     try:
@@ -148,12 +160,7 @@ class ApiProcess:
     def stop(self) -> bool:
         """SIGTERM; True if the server shut down cleanly (uvicorn re-raises the signal after
         its graceful shutdown, so the exit code is -SIGTERM either way)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if not stop_process(self.process, timeout=20):
             return False
         return "Application shutdown complete" in self.log.read_text()
 
