@@ -17,6 +17,8 @@ from soak.database import Database
 from soak.topics import Record, read_committed
 from soak.watchers import Watcher
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Invariant:
@@ -40,7 +42,9 @@ async def truth(settings: Settings) -> Truth:
     bootstrap, topic = settings.kafka_broker_url, settings.detections_topic
     detections, alerting = set(), set()
     for record in await read_committed(bootstrap, topic):
-        detection_id = str(derived_id(Source(topic, record.partition, record.offset)))
+        # The producer's messages carry no time: a detection's time is its record's.
+        at = EPOCH + timedelta(milliseconds=record.timestamp_ms)
+        detection_id = str(derived_id(Source(topic, record.partition, record.offset), at))
         detections.add(detection_id)
         if suspicious(orjson.loads(record.value).get("Category", ""), settings):
             alerting.add(detection_id)

@@ -11,6 +11,7 @@ class Record:
     partition: int
     offset: int
     value: bytes
+    timestamp_ms: int
 
 
 async def read_committed(bootstrap: str, topic: str) -> list[Record]:
@@ -33,7 +34,7 @@ async def read_committed(bootstrap: str, topic: str) -> list[Record]:
             fetched = await consumer.getmany(*behind, timeout_ms=1000)
             for tp, batch in fetched.items():
                 records += [
-                    Record(tp.partition, record.offset, record.value or b"")
+                    Record(tp.partition, record.offset, record.value or b"", record.timestamp)
                     for record in batch
                     if record.offset < ends[tp]
                 ]

@@ -66,7 +66,7 @@ async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_a
             (2012, "Honda", "Civic", "Sedan, Coupe"),
         ]
     )
-    assert {d.id for d in stored} == {derived_id(d.source) for d in stored}
+    assert {d.id for d in stored} == {derived_id(d.source, d.timestamp) for d in stored}
     assert await store.count_by_make() == await store.group_by_make()
 
     suspicious_ids = {str(d.id) for d in stored if is_suspicious(d.category)}

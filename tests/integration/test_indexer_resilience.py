@@ -53,7 +53,7 @@ async def assert_exactly_once(store: DetectionStore, *, produced: int) -> None:
     stored = await store.list(limit=produced + 100)
     assert len(stored) == produced, f"{len(stored)} stored of {produced} produced"
     assert len({(d.source.partition, d.source.offset) for d in stored}) == produced
-    assert all(d.id == derived_id(d.source) for d in stored)
+    assert all(d.id == derived_id(d.source, d.timestamp) for d in stored)
     assert await store.count_by_make() == await store.group_by_make()
 
 

@@ -3,7 +3,9 @@ indexer stays alive and ready, on every store."""
 
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,6 +31,7 @@ SEDAN = {"Year": 2012, "Make": "Honda", "Model": "Civic", "Category": "Sedan"}
 HIDDEN_SUV = {**SUV, "Make": "Hidden", "Category": "S\u200bUV"}
 FORGED_HEADERS = [("roadwatch.reason", b"all_fine"), ("roadwatch.source.offset", b"0")]
 PARTITIONS = 6
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -79,24 +82,28 @@ async def send_hostile_stream(settings: Settings) -> Sent:
     try:
         for partition in range(PARTITIONS):
             first: Source | None = None
+            first_id: uuid.UUID | None = None
             for record in hostile_partition():
                 value = record.value
                 if record.forges_first:
-                    assert first is not None
-                    forged = {**orjson.loads(value or b"{}"), "id": str(derived_id(first))}
-                    value = orjson.dumps(forged)
+                    assert first_id is not None
+                    value = orjson.dumps({**orjson.loads(value or b"{}"), "id": str(first_id)})
+                # A time of its own, which the id derived for the first record holds.
+                timestamp_ms = record.timestamp_ms or time.time_ns() // 1_000_000
                 acked = await (
                     await producer.send(
                         settings.detections_topic,
                         value,
                         key=b"camera-7",  # a tombstone needs one
                         partition=partition,
-                        timestamp_ms=record.timestamp_ms,
+                        timestamp_ms=timestamp_ms,
                         headers=record.headers or None,
                     )
                 )
                 source = Source(settings.detections_topic, partition, acked.offset)
-                first = first or source
+                if first is None:
+                    first = source
+                    first_id = derived_id(source, EPOCH + timedelta(milliseconds=timestamp_ms))
                 if record.forges_first:
                     sent.pairs.append((first, source))
                     sent.good.discard(first)
