@@ -115,3 +115,45 @@ async def test_an_unpartitioned_table_with_data_is_carried_into_day_partitions(
         )
     finally:
         await store.close()
+
+
+async def test_every_days_listing_indexes_hold_a_column_and_the_time_ascending(
+    postgres_database: str,
+) -> None:
+    await at_revision(postgres_database, "0006")
+    connection = await asyncpg.connect(postgres_database)
+    try:
+        await connection.execute(
+            "SELECT roadwatch_create_days($1)", [date(2024, 5, 1), date(2024, 5, 2)]
+        )
+        await at_revision(postgres_database, "head")
+        await connection.execute("CREATE TABLE detections_p20240503 (LIKE detections)")
+        await connection.execute(
+            "ALTER TABLE detections ATTACH PARTITION detections_p20240503 "
+            "FOR VALUES FROM ('2024-05-03') TO ('2024-05-04')"
+        )
+        indexes = await connection.fetch(
+            "SELECT tablename, indexdef FROM pg_indexes "
+            "WHERE tablename LIKE 'detections_p%' AND indexname NOT LIKE '%pkey'"
+        )
+        by_day = Counter(row["tablename"] for row in indexes)
+        assert by_day == {f"detections_p2024050{d}": 4 for d in (1, 2, 3)}
+        for row in indexes:
+            assert row["indexdef"].split(" USING btree ")[1] in {
+                f'({column}, "timestamp")' for column in ("make", "model", "category", "year")
+            }
+        # Empty tables: the planner is told off the plans it would take for so few rows.
+        await connection.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        for column, value in (("make", "Jeep"), ("model", "X"), ("category", "SUV"), ("year", 1)):
+            plan = "\n".join(
+                row[0]
+                for row in await connection.fetch(
+                    # A column name of the four above; the value travels as an argument.
+                    f"EXPLAIN SELECT * FROM detections WHERE {column} = $1 "  # noqa: S608
+                    'ORDER BY "timestamp" DESC, id DESC LIMIT 50',
+                    value,
+                )
+            )
+            assert f"Index Scan Backward using detections_p20240501_{column}_timestamp_idx" in plan
+    finally:
+        await connection.close()
