@@ -17,8 +17,6 @@ from soak.database import Database
 from soak.topics import Record, read_committed
 from soak.watchers import Watcher
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 @dataclass(frozen=True)
 class Invariant:
@@ -43,8 +41,9 @@ async def truth(settings: Settings) -> Truth:
     detections, alerting = set(), set()
     for record in await read_committed(bootstrap, topic):
         # The producer's messages carry no time: a detection's time is its record's.
-        at = EPOCH + timedelta(milliseconds=record.timestamp_ms)
-        detection_id = str(derived_id(Source(topic, record.partition, record.offset), at))
+        detection_id = str(
+            derived_id(Source(topic, record.partition, record.offset), record.timestamp_ms)
+        )
         detections.add(detection_id)
         if suspicious(orjson.loads(record.value).get("Category", ""), settings):
             alerting.add(detection_id)

@@ -18,12 +18,14 @@ MAX_TEXT_LENGTH = 128
 MIN_YEAR = 1886
 # Next year's models are on the road before next year begins.
 MAX_YEAR_AHEAD = 2
+# Any year up to this stays valid while the process runs: a year is checked against the
+# clock only beyond it.
+_LATEST_YEAR_AT_START = time.gmtime().tm_year + MAX_YEAR_AHEAD
 # Ids derived from a record's position hash it under this namespace.
 DETECTION_NAMESPACE = uuid.UUID("6f1d5a0e-5a51-4c4b-9a55-3c43d9e5b6f1")
 TEXT_FIELDS = ("make", "model", "category")
 _NAMESPACE_BYTES = DETECTION_NAMESPACE.bytes
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 # The version (bits 48-51) and the variant (bits 64-65) of a UUIDv7, counted from the left.
 _NOT_VERSION_OR_VARIANT = ~((0xF << 76) | (0x3 << 62))
 _VERSION_7_VARIANT = (0x7 << 76) | (0x2 << 62)
@@ -54,17 +56,17 @@ class _ChallengeMessage(msgspec.Struct, forbid_unknown_fields=True, rename="pasc
 _decode_challenge_message = msgspec.json.Decoder(_ChallengeMessage).decode
 
 
-def derived_id(source: Source, at: datetime) -> uuid.UUID:
+def derived_id(source: Source, milliseconds: int) -> uuid.UUID:
     """The id of a detection whose message has none: a replay of the record gets the same one.
 
-    It is laid out as a UUIDv7 (RFC 9562): the detection's time in milliseconds, then 74 bits
+    It is laid out as a UUIDv7 (RFC 9562): the detection's time (`milliseconds` since the
+    epoch), then 74 bits
     of SHA-1 over the namespace and "topic/partition/offset". Ids stored one after another
     then sort one after another, so the index that keeps each id once grows at its end
     rather than at a random page, and stays in memory however large the table grows.
     """
     name = f"{source.topic}/{source.partition}/{source.offset}".encode()
     digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
-    milliseconds = (at - _EPOCH) // _MILLISECOND
     value = (milliseconds << 80) | int.from_bytes(digest[:10])
     return uuid.UUID(int=(value & _NOT_VERSION_OR_VARIANT) | _VERSION_7_VARIANT)
 
@@ -94,10 +96,10 @@ def parse_detection(
         make = _valid_text("make", message.make, limits.max_text_length)
         model = _valid_text("model", message.model, limits.max_text_length)
         category = _valid_text("category", message.category, limits.max_text_length)
-        at = _record_time(timestamp_ms)
+        milliseconds = _within_window(timestamp_ms, "the record's timestamp")
         return Detection(
-            id=derived_id(source, at),
-            timestamp=at,
+            id=derived_id(source, milliseconds),
+            timestamp=_time(milliseconds),
             year=_valid_year(message.year),
             make=make,
             model=model,
@@ -114,10 +116,10 @@ def parse_detection(
         )
     fields = {str(key).lower(): field for key, field in document.items()}
     texts = [_text(fields, name, limits.max_text_length) for name in TEXT_FIELDS]
-    at = _timestamp(fields.get("timestamp"), timestamp_ms)
+    milliseconds = _timestamp(fields.get("timestamp"), timestamp_ms)
     return Detection(
-        id=_id(fields.get("id"), source, at),
-        timestamp=at,
+        id=_id(fields.get("id"), source, milliseconds),
+        timestamp=_time(milliseconds),
         year=_year(fields),
         make=texts[0],
         model=texts[1],
@@ -170,6 +172,8 @@ def _valid_year(value: object) -> int:
         raise RejectedMessage(
             Reason.INVALID_FIELD, f"'year' must be an integer, got {type(value).__name__}"
         )
+    if MIN_YEAR <= value <= _LATEST_YEAR_AT_START:
+        return value
     latest = time.gmtime().tm_year + MAX_YEAR_AHEAD
     if not MIN_YEAR <= value <= latest:
         raise RejectedMessage(
@@ -178,9 +182,9 @@ def _valid_year(value: object) -> int:
     return value
 
 
-def _id(value: object, source: Source, at: datetime) -> uuid.UUID:
+def _id(value: object, source: Source, milliseconds: int) -> uuid.UUID:
     if value is None:
-        return derived_id(source, at)
+        return derived_id(source, milliseconds)
     if not isinstance(value, str):
         raise RejectedMessage(
             Reason.INVALID_FIELD, f"'id' must be a UUID string, got {_show(value)}"
@@ -191,12 +195,7 @@ def _id(value: object, source: Source, at: datetime) -> uuid.UUID:
         raise RejectedMessage(Reason.INVALID_FIELD, f"'id' {_show(value)} is not a UUID") from None
 
 
-def _record_time(milliseconds: int) -> datetime:
-    """The Kafka record's own time, for a message that carries none."""
-    return _within_window(milliseconds, "the record's timestamp")
-
-
-def _within_window(milliseconds: int, what: str) -> datetime:
+def _within_window(milliseconds: int, what: str) -> int:
     # Compared as integers first: any int64 would overflow a datetime somewhere.
     latest_ms = time.time_ns() // 1_000_000 + _LATEST_AHEAD_MS
     if not _EARLIEST_MS <= milliseconds <= latest_ms:
@@ -205,13 +204,21 @@ def _within_window(milliseconds: int, what: str) -> datetime:
             f"{what} {_show(milliseconds)} ms is not between {EARLIEST:%Y-%m-%d} "
             "and 30 days from now",
         )
-    return _EPOCH + timedelta(milliseconds=milliseconds)
+    return milliseconds
 
 
-def _timestamp(value: object, kafka_timestamp_ms: int) -> datetime:
-    """The time of detection, to the millisecond: what both stores can hold exactly."""
+def _time(milliseconds: int) -> datetime:
+    """A time of the window, exactly: to a microsecond, a double holds milliseconds since
+    the epoch in this century without loss, and this is a third of timedelta's cost."""
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
+def _timestamp(value: object, kafka_timestamp_ms: int) -> int:
+    """The time of detection in milliseconds since the epoch: what both stores can hold
+    exactly."""
     if value is None:
-        return _record_time(kafka_timestamp_ms)
+        # The Kafka record's own time, for a message that carries none.
+        return _within_window(kafka_timestamp_ms, "the record's timestamp")
     if isinstance(value, int) and not isinstance(value, bool):
         return _within_window(value, "'timestamp'")
     if isinstance(value, str):

@@ -1,6 +1,12 @@
-"""How many detections a store holds, as the tests wait on it."""
+"""How many detections a store holds, as the tests wait on it, and what they hold."""
 
+from datetime import UTC, datetime, timedelta
+
+from roadwatch.domain import Detection
+from roadwatch.parsing import derived_id
 from roadwatch.stores.detection_store import DetectionStore
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def counted(store: DetectionStore) -> int:
@@ -13,3 +19,9 @@ async def counted(store: DetectionStore) -> int:
 
 async def stored_at_least(store: DetectionStore, count: int) -> bool:
     return await counted(store) >= count
+
+
+def derived_from_record(detection: Detection) -> bool:
+    """Whether a stored detection's id is the one derived from its record's place and time."""
+    milliseconds = (detection.timestamp - EPOCH) // timedelta(milliseconds=1)
+    return detection.id == derived_id(detection.source, milliseconds)

@@ -13,7 +13,6 @@ from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.indexer.runner import Indexer
-from roadwatch.parsing import derived_id
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.settings import Settings
 from roadwatch.stores.detection_store import DetectionStore
@@ -22,7 +21,7 @@ from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.kafka import stream_settings
 from tests.helpers.processes import indexer_running, start_indexer_process
 from tests.helpers.servers import Servers, own_postgres, unique
-from tests.helpers.stored import counted, stored_at_least
+from tests.helpers.stored import counted, derived_from_record, stored_at_least
 from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -53,7 +52,7 @@ async def assert_exactly_once(store: DetectionStore, *, produced: int) -> None:
     stored = await store.list(limit=produced + 100)
     assert len(stored) == produced, f"{len(stored)} stored of {produced} produced"
     assert len({(d.source.partition, d.source.offset) for d in stored}) == produced
-    assert all(d.id == derived_id(d.source, d.timestamp) for d in stored)
+    assert all(derived_from_record(d) for d in stored)
     assert await store.count_by_make() == await store.group_by_make()
 
 

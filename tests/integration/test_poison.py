@@ -5,7 +5,6 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -31,7 +30,6 @@ SEDAN = {"Year": 2012, "Make": "Honda", "Model": "Civic", "Category": "Sedan"}
 HIDDEN_SUV = {**SUV, "Make": "Hidden", "Category": "S\u200bUV"}
 FORGED_HEADERS = [("roadwatch.reason", b"all_fine"), ("roadwatch.source.offset", b"0")]
 PARTITIONS = 6
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -103,7 +101,7 @@ async def send_hostile_stream(settings: Settings) -> Sent:
                 source = Source(settings.detections_topic, partition, acked.offset)
                 if first is None:
                     first = source
-                    first_id = derived_id(source, EPOCH + timedelta(milliseconds=timestamp_ms))
+                    first_id = derived_id(source, timestamp_ms)
                 if record.forges_first:
                     sent.pairs.append((first, source))
                     sent.good.discard(first)
