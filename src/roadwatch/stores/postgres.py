@@ -46,6 +46,8 @@ from roadwatch.stores.postgres_statements import (
     NO_PARTITION,
     SAVE_ALERTS,
     SAVE_INCOMING,
+    SAVE_NEW_ALERTS,
+    SAVE_NEW_INCOMING,
     SELECT_DETECTIONS,
     FilterQuery,
 )
@@ -123,6 +125,16 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             except (ValueError, TypeError) as error:
                 # Raised while encoding a row, before anything reached the server.
                 raise RecordsRefused(f"{type(error).__name__}: {error}") from error
+            try:
+                async with driver.transaction():  # a savepoint: the copied rows stay
+                    return int(await driver.fetchval(SAVE_NEW_INCOMING))
+            except asyncpg.UniqueViolationError:
+                pass  # an id held already: the rows are saved skipping those
+            except asyncpg.CheckViolationError as error:
+                # A day not made: perhaps only for a row whose id is held, which goes in
+                # no day. The rows are saved skipping those, and say if a day is wanted.
+                if NO_PARTITION not in str(error):
+                    raise
             stored = int(await driver.fetchval(SAVE_INCOMING))
             if stored < len(rows):
                 # Raised inside the transaction, which it rolls back.
@@ -136,7 +148,11 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         columns = list(zip(*(alert_row(alert) for alert in alerts), strict=True))
         try:
             async with self._driver() as driver:
-                return int(await driver.fetchval(SAVE_ALERTS, *columns))
+                try:
+                    return int(await driver.fetchval(SAVE_NEW_ALERTS, *columns))
+                except asyncpg.UniqueViolationError:
+                    # A replay: the alerts kept already are skipped.
+                    return int(await driver.fetchval(SAVE_ALERTS, *columns))
         except asyncpg.PostgresError as error:
             # Refused for what an alert holds: trying again cannot help, and would hold up
             # every batch behind this one.

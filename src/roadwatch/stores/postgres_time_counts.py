@@ -22,32 +22,42 @@ _ADDED_TO_COUNTS = """
     DO UPDATE SET count = time_counts.count + EXCLUDED.count
 )"""
 # Grouped by minute first, so the three buckets are rolled up from a few hundred rows, not
-# from every detection three times.
+# from every detection three times. A detection's minute is binned from a UTC midnight:
+# date_trunc in a named zone looks the zone up for every row.
 COUNT_INSERTED = (
     """
 counted_in_time AS (
     INSERT INTO time_counts (bucket, dimension, start, key, count)
     SELECT b.bucket, k.dimension, date_trunc(b.bucket, m.minute, 'UTC'), k.key, sum(m.n)
     FROM (
-        SELECT date_trunc('minute', "timestamp", 'UTC') AS minute, make, category, count(*) AS n
+        SELECT date_bin('1 minute', "timestamp", TIMESTAMPTZ '2000-01-01 00:00:00+00')
+                   AS minute,
+               make, category, count(*) AS n
         FROM inserted GROUP BY 1, 2, 3
     ) AS m
     CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS b(bucket)
     CROSS JOIN LATERAL (VALUES ('make', m.make), ('category', m.category)) AS k(dimension, key)"""  # noqa: S608 (constants only)
     + _ADDED_TO_COUNTS
 )
-# An alert counts once in all ('alerts', 'all'), and once for each rule it matched.
+# An alert counts once in all ('alerts', 'all'), and once for each rule it matched; grouped
+# by minute first, as the detections are.
 COUNT_INSERTED_ALERTS = (
     """
 counted_in_time AS (
     INSERT INTO time_counts (bucket, dimension, start, key, count)
-    SELECT b.bucket, a.dimension, date_trunc(b.bucket, a."timestamp", 'UTC'), a.key, count(*)
+    SELECT b.bucket, m.dimension, date_trunc(b.bucket, m.minute, 'UTC'), m.key, sum(m.n)
     FROM (
-        SELECT "timestamp", 'alerts' AS dimension, 'all' AS key FROM inserted
-        UNION ALL
-        SELECT inserted."timestamp", 'rule', rule ->> 'id'
-        FROM inserted, jsonb_array_elements(inserted.rules) AS rule
-    ) AS a
+        SELECT date_bin('1 minute', a."timestamp", TIMESTAMPTZ '2000-01-01 00:00:00+00')
+                   AS minute,
+               a.dimension, a.key, count(*) AS n
+        FROM (
+            SELECT "timestamp", 'alerts' AS dimension, 'all' AS key FROM inserted
+            UNION ALL
+            SELECT inserted."timestamp", 'rule', rule ->> 'id'
+            FROM inserted, jsonb_array_elements(inserted.rules) AS rule
+        ) AS a
+        GROUP BY 1, 2, 3
+    ) AS m
     CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS b(bucket)"""  # noqa: S608 (constants only)
     + _ADDED_TO_COUNTS
 )
