@@ -12,7 +12,6 @@ cross-check.
 """
 
 import asyncio
-import os
 import random
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from tests.helpers.ports import free_port
 from tests.helpers.waiting import eventually
 
 from bench.indexer_throughput import indexer_rate, summary
-from bench.stack import LOGS, Bench, peak_rss_mb, preload, preloaded, stop
+from bench.stack import LOGS, Bench, peak_rss_mb, postgres_cpu_seconds, preload, preloaded, stop
 from bench.watchlists import mixed_rules, publish_rules
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.infra.config import InfraConfig
@@ -138,22 +137,6 @@ def _write_configuration(folder: Path, *, bootstrap: str, topic: str, url: str) 
         path.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         files.append(str(path))
     return files
-
-
-def postgres_cpu_seconds() -> float:
-    """The CPU time, user and system, that every PostgreSQL process has spent so far (those
-    that ended are in their parent's children's times)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if name.startswith("postgres"):
-            total += sum(int(value) for value in fields[11:15]) / ticks
-    return total
 
 
 async def sink_rate(bootstrap: str, topic: str, url: str, expected: int) -> dict[str, float]:

@@ -107,6 +107,53 @@ def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def _cpu_of(stat: str) -> float:
+    """The CPU time, user and system, in a /proc/<pid>/stat: the process's, and that of its
+    children that ended."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time that a process has spent so far."""
+    return _cpu_of(Path(f"/proc/{pid}/stat").read_text())
+
+
+def postgres_cpu_seconds() -> float:
+    """The CPU time that every PostgreSQL process has spent so far (those that ended are in
+    their parent's children's times)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")].startswith("postgres"):
+            total += _cpu_of(text)
+    return total
+
+
+def reference_cpu_ms() -> float:
+    """The CPU time of a fixed piece of pure Python work, in milliseconds (the median of
+    three): how fast the machine runs at the moment, to tell a program that does more from
+    a machine that runs slower, on shared cores."""
+    times = []
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(200_000):
+            total += i * i % 7
+        times.append((time.process_time() - started) * 1000)
+    return sorted(times)[1]
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """The machine's CPU time so far, busy and in all, summed over its cores."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     stop_process(process)
 
