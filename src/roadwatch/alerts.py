@@ -21,15 +21,16 @@ MAX_ALERT_BYTES = 64 * 1024
 
 def encode_alert(alert: Alert) -> bytes:
     detection = alert.detection
+    # orjson writes a UUID as str() does, at a fraction of the cost.
     return orjson.dumps(
         {
-            "id": str(detection.id),
+            "id": detection.id,
             "timestamp": detection.timestamp.isoformat(timespec="milliseconds"),
             "year": detection.year,
             "make": detection.make,
             "model": detection.model,
             "category": detection.category,
-            "rules": [{"id": str(rule.id), "name": rule.name} for rule in alert.rules],
+            "rules": [{"id": rule.id, "name": rule.name} for rule in alert.rules],
             "rules_matched": alert.rules_matched,
         }
     )
@@ -112,7 +113,8 @@ class KafkaAlertPublisher:
         for partition, in_partition in by_partition.items():
             batch = self._producer.create_batch()
             for alert in in_partition:
-                key, value = str(alert.detection.id).encode(), encode_alert(alert)
+                value = encode_alert(alert)
+                key = orjson.dumps(alert.detection.id)[1:-1]  # the id, as str() writes it
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     deliveries.append(await self._send(batch, partition))
                     batch = self._producer.create_batch()

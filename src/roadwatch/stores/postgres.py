@@ -4,10 +4,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any, cast
-from uuid import UUID
 
 import asyncpg
-import sqlalchemy as sa
 from tenacity import (
     AsyncRetrying,
     before_sleep_log,
@@ -16,7 +14,7 @@ from tenacity import (
     wait_incrementing,
 )
 
-from roadwatch.domain import Alert, Detection, RuleRef, Source
+from roadwatch.domain import Alert, Detection, Source
 from roadwatch.rejections import RecordsRefused
 from roadwatch.stores import postgres_days, postgres_time_counts
 from roadwatch.stores.detection_store import (
@@ -29,9 +27,9 @@ from roadwatch.stores.detection_store import (
     largest_first,
 )
 from roadwatch.stores.driver_pool import DriverPool
+from roadwatch.stores.postgres_alert_history import alert_of, history_query
 from roadwatch.stores.postgres_rows import (
     alert_row,
-    detection_of,
     detection_row,
     refuse_conflicts,
     utc_day,
@@ -51,8 +49,6 @@ from roadwatch.stores.postgres_statements import (
     SELECT_DETECTIONS,
     FilterQuery,
 )
-from roadwatch.stores.postgres_tables import alert_rules
-from roadwatch.stores.postgres_tables import alerts as alerts_table
 from roadwatch.stores.sql import REFUSED_SQLSTATE_CLASSES, MigratedDatabase, rolled_back
 from roadwatch.time_buckets import Bucket
 
@@ -171,41 +167,10 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         limit: int = 50,
         after: Position | None = None,
     ) -> builtins.list[Alert]:
-        # By rule, the rule's own rows give the order; otherwise the alerts' index does.
-        if where.rule is None:
-            order = (alerts_table.c.timestamp, alerts_table.c.id)
-            query = sa.select(alerts_table)
-        else:
-            order = (alert_rules.c.timestamp, alert_rules.c.alert_id)
-            query = (
-                sa.select(alerts_table)
-                # By the alerts' key, time and id: the id alone is no key of a partitioned table.
-                .join(
-                    alert_rules,
-                    sa.and_(
-                        alert_rules.c.timestamp == alerts_table.c.timestamp,
-                        alert_rules.c.alert_id == alerts_table.c.id,
-                    ),
-                )
-                .where(alert_rules.c.rule_id == where.rule)
-            )
-        timestamp, id_ = order
-        if where.since is not None:
-            query = query.where(timestamp >= where.since)
-        if where.until is not None:
-            query = query.where(timestamp < where.until)
-        if after is not None:
-            query = query.where(
-                sa.tuple_(timestamp, id_)
-                < sa.tuple_(sa.literal(after.timestamp), sa.literal(after.id))
-            )
-        query = query.order_by(timestamp.desc(), id_.desc()).limit(limit)
+        query = history_query(where, limit=limit, after=after)
         async with self.reading() as connection:
             rows = (await connection.execute(query)).mappings().all()
-        return [
-            Alert(detection_of(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
-            for row in rows
-        ]
+        return [alert_of(row) for row in rows]
 
     async def _prepare_new_days(self, batch: Sequence[Detection]) -> None:
         """The days of the batch's detections not stored yet, of those this process does not

@@ -52,7 +52,7 @@ def detection_row(d: Detection) -> tuple[Any, ...]:
 
 
 def alert_row(alert: Alert) -> tuple[Any, ...]:
-    rules = orjson.dumps([{"id": str(r.id), "name": r.name} for r in alert.rules]).decode()
+    rules = orjson.dumps([{"id": r.id, "name": r.name} for r in alert.rules]).decode()
     return (*detection_row(alert.detection), rules)
 
 
