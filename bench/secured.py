@@ -29,11 +29,17 @@ async def measure(bench: Bench, *, count: int, runs: int) -> dict[str, Any]:
     access = kafka.access()
     await access.add_users({user: password})
     # Any group: each run reads the topic afresh under a new one (a prefixed ACL would be
-    # tighter; the bench only needs the rate).
+    # tighter; the bench only needs the rate). Its transactions are named after the group,
+    # which indexer_rate names bench_….
     await access.grant(
         [
             Grant(user, "Read", (base.detections_topic, base.watchlists_topic), ("*",)),
-            Grant(user, "Write", (base.alerts_topic, base.dead_letter_topic)),
+            Grant(
+                user,
+                "Write",
+                (base.alerts_topic, base.dead_letter_topic),
+                transactional_prefix="bench_",
+            ),
         ]
     )
     ca = bench.infrastructure.config.tls_dir / "ca.pem"
