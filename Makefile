@@ -81,7 +81,8 @@ lint: install
 	$(BIN)/mypy
 
 # The figures in docs/benchmarks.md. A whole run took about 30 minutes on 2 cores (2026-12-05),
-# before two steps were added that took 165 s (connect_sink) and 372 s (growth) alone.
+# before two steps were added that took 154 s (connect_sink) and 296 s (growth) alone on
+# 2026-12-06.
 bench: install
 	./scripts/system-deps --bench
 	$(BIN)/roadwatch infra up
