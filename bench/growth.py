@@ -93,27 +93,17 @@ def section(x: dict[str, Any]) -> list[str]:
         f"{x['detections']:,} detections preloaded; one `roadwatch indexer` into a fresh "
         "PostgreSQL database, timed at each million stored (`bench/growth.py`). Rows a second, "
         f"million by million: {curve}. The last million against the first: "
-        f"{x['last_to_first']:.2f}."
-        + (
-            " Bytes of write-ahead log a row, million by million: "
-            + ", ".join(f"{size:,}" for size in x["wal_bytes_per_row"])
-            + "."
-            if "wal_bytes_per_row" in x
-            else ""
-        )
-        + (
-            " CPU a row, million by million, of the indexer: "
-            + ", ".join(f"{us} µs" for us in x["indexer_cpu_us_per_row"])
-            + "; of PostgreSQL: "
-            + ", ".join(f"{us} µs" for us in x["postgres_cpu_us_per_row"])
-            + ". The machine's cores were busy "
-            + ", ".join(f"{share:.0%}" for share in x["machine_busy"])
-            + " of the time. A fixed piece of Python work took "
-            + ", ".join(f"{ms} ms" for ms in x.get("reference_cpu_ms", []))
-            + " of CPU at the end of each million: the machine's own speed (`reference_cpu_ms`)."
-            if "machine_busy" in x
-            else ""
-        ),
+        f"{x['last_to_first']:.2f}. Bytes of write-ahead log a row, million by million: "
+        + ", ".join(f"{size:,}" for size in x["wal_bytes_per_row"])
+        + ". CPU a row, million by million, of the indexer: "
+        + ", ".join(f"{us} µs" for us in x["indexer_cpu_us_per_row"])
+        + "; of PostgreSQL: "
+        + ", ".join(f"{us} µs" for us in x["postgres_cpu_us_per_row"])
+        + ". The machine's cores were busy "
+        + ", ".join(f"{share:.0%}" for share in x["machine_busy"])
+        + " of the time. A fixed piece of Python work took "
+        + ", ".join(f"{ms} ms" for ms in x["reference_cpu_ms"])
+        + " of CPU at the end of each million: the machine's own speed (`reference_cpu_ms`).",
     ]
 
 

@@ -60,10 +60,10 @@ def derived_id(source: Source, milliseconds: int) -> uuid.UUID:
     """The id of a detection whose message has none: a replay of the record gets the same one.
 
     It is laid out as a UUIDv7 (RFC 9562): the detection's time (`milliseconds` since the
-    epoch), then 74 bits
-    of SHA-1 over the namespace and "topic/partition/offset". Ids stored one after another
-    then sort one after another, so the index that keeps each id once grows at its end
-    rather than at a random page, and stays in memory however large the table grows.
+    epoch), then 74 bits of SHA-1 over the namespace and "topic/partition/offset". Ids
+    stored one after another then sort one after another, so the index that keeps each id
+    once grows at its end rather than at a random page, and stays in memory however large
+    the table grows.
     """
     name = f"{source.topic}/{source.partition}/{source.offset}".encode()
     digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()

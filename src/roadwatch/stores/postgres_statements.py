@@ -37,32 +37,25 @@ FROM detections WITH NO DATA
 # each row as it goes in, where ON CONFLICT would look it up beforehand and take a lock on
 # it, a fifth of the server's work for a batch. A batch holding an id stored already (a
 # replay) fails as a whole, and is saved again by SAVE_INCOMING, which skips such rows.
-_COUNT_MAKES = """counted AS (
-    INSERT INTO make_counts (make, count)
-    SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
-    ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
-)"""
-SAVE_NEW_INCOMING = f"""
+
+
+def _save_incoming(*, skipping_held: bool) -> str:
+    """The batch's statement: as new rows only, or skipping the rows whose id is held
+    already and those stored already."""
+    claim_or_skip, only_claimed = (
+        (
+            'ON CONFLICT (id) DO NOTHING\n    RETURNING id, "timestamp"',
+            'JOIN claimed c ON c.id = i.id AND c."timestamp" = i."timestamp"\n'
+            '    ON CONFLICT ("timestamp", id) DO NOTHING',
+        )
+        if skipping_held
+        else ("", "")
+    )
+    return f"""
 WITH claimed AS (
     INSERT INTO detection_ids (id, "timestamp")
     SELECT id, "timestamp" FROM incoming_detections
-), inserted AS (
-    INSERT INTO detections
-        (id, "timestamp", year, make, model, category,
-         source_topic, source_partition, source_offset)
-    SELECT id, "timestamp", year, make, model, category,
-           source_topic, source_partition, source_offset
-    FROM incoming_detections
-    RETURNING "timestamp", make, category
-), {_COUNT_MAKES}, {COUNT_INSERTED}
-SELECT count(*) FROM inserted
-"""  # noqa: S608 (constants only)
-SAVE_INCOMING = f"""
-WITH claimed AS (
-    INSERT INTO detection_ids (id, "timestamp")
-    SELECT id, "timestamp" FROM incoming_detections
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, "timestamp"
+    {claim_or_skip}
 ), inserted AS (
     INSERT INTO detections
         (id, "timestamp", year, make, model, category,
@@ -70,12 +63,19 @@ WITH claimed AS (
     SELECT i.id, i."timestamp", year, make, model, category,
            source_topic, source_partition, source_offset
     FROM incoming_detections i
-    JOIN claimed c ON c.id = i.id AND c."timestamp" = i."timestamp"
-    ON CONFLICT ("timestamp", id) DO NOTHING
+    {only_claimed}
     RETURNING "timestamp", make, category
-), {_COUNT_MAKES}, {COUNT_INSERTED}
+), counted AS (
+    INSERT INTO make_counts (make, count)
+    SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
+    ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
+), {COUNT_INSERTED}
 SELECT count(*) FROM inserted
 """  # noqa: S608 (constants only)
+
+
+SAVE_NEW_INCOMING = _save_incoming(skipping_held=False)
+SAVE_INCOMING = _save_incoming(skipping_held=True)
 
 # Run only when some rows were not inserted: which of them carry an id that another record
 # holds, and which record that is. A replay of the same record is no conflict.
@@ -92,7 +92,12 @@ WHERE (d.source_topic, d.source_partition, d.source_offset)
 # The alerts of a batch, and one row per rule each matched, in one statement: as new rows
 # first (SAVE_NEW_ALERTS), then, if an alert was kept already (a replay), skipping those,
 # which keep their rows as they were.
-_SAVE_ALERTS = """
+
+
+def _save_alerts(*, skipping_kept: bool) -> str:
+    skip = 'ON CONFLICT ("timestamp", id) DO NOTHING' if skipping_kept else ""
+    skip_rules = "ON CONFLICT DO NOTHING" if skipping_kept else ""
+    return f"""
 WITH inserted AS (
     INSERT INTO alerts
         (id, "timestamp", year, make, model, category,
@@ -107,15 +112,13 @@ WITH inserted AS (
     SELECT (rule ->> 'id')::uuid, inserted."timestamp", inserted.id
     FROM inserted, jsonb_array_elements(inserted.rules) AS rule
     {skip_rules}
-), {counted}
+), {COUNT_INSERTED_ALERTS}
 SELECT count(*) FROM inserted
-"""
-SAVE_NEW_ALERTS = _SAVE_ALERTS.format(skip="", skip_rules="", counted=COUNT_INSERTED_ALERTS)
-SAVE_ALERTS = _SAVE_ALERTS.format(
-    skip='ON CONFLICT ("timestamp", id) DO NOTHING',
-    skip_rules="ON CONFLICT DO NOTHING",
-    counted=COUNT_INSERTED_ALERTS,
-)
+"""  # noqa: S608 (constants only)
+
+
+SAVE_NEW_ALERTS = _save_alerts(skipping_kept=False)
+SAVE_ALERTS = _save_alerts(skipping_kept=True)
 
 # Looked up only for detections of days this process has not made or seen made.
 FIND_HELD_IDS = "SELECT id FROM detection_ids WHERE id = ANY($1::uuid[])"
