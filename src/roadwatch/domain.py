@@ -3,9 +3,14 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Source:
+# The records the indexer makes for every message are msgspec structs: made in a fifth of a
+# frozen dataclass's time, and, holding only values that cannot refer back to them, left
+# out of the garbage collector's work (gc=False).
+
+
+class Source(msgspec.Struct, frozen=True, gc=False):
     """Where a detection was read from: the Kafka record that carried it."""
 
     topic: str
@@ -13,8 +18,7 @@ class Source:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class Detection:
+class Detection(msgspec.Struct, frozen=True, gc=False):
     """One vehicle seen by a camera, validated and normalised."""
 
     id: UUID
@@ -45,8 +49,7 @@ class User:
     credentials_version: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RuleRef:
+class RuleRef(msgspec.Struct, frozen=True, gc=False):
     """What an alert says of a watchlist rule it matched."""
 
     id: UUID
@@ -59,8 +62,7 @@ class RuleRef:
 MAX_RULES_NAMED = 50
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True, gc=False):
     """A detection, and the enabled watchlist rules it matched (at least one)."""
 
     detection: Detection

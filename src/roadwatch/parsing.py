@@ -24,7 +24,8 @@ _LATEST_YEAR_AT_START = time.gmtime().tm_year + MAX_YEAR_AHEAD
 # Ids derived from a record's position hash it under this namespace.
 DETECTION_NAMESPACE = uuid.UUID("6f1d5a0e-5a51-4c4b-9a55-3c43d9e5b6f1")
 TEXT_FIELDS = ("make", "model", "category")
-_NAMESPACE_BYTES = DETECTION_NAMESPACE.bytes
+# SHA-1 having read the namespace already: a copy of it reads only the record's place.
+_HASHED_NAMESPACE = hashlib.sha1(DETECTION_NAMESPACE.bytes, usedforsecurity=False)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The version (bits 48-51) and the variant (bits 64-65) of a UUIDv7, counted from the left.
 _NOT_VERSION_OR_VARIANT = ~((0xF << 76) | (0x3 << 62))
@@ -65,9 +66,9 @@ def derived_id(source: Source, milliseconds: int) -> uuid.UUID:
     once grows at its end rather than at a random page, and stays in memory however large
     the table grows.
     """
-    name = f"{source.topic}/{source.partition}/{source.offset}".encode()
-    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
-    value = (milliseconds << 80) | int.from_bytes(digest[:10])
+    hashed = _HASHED_NAMESPACE.copy()
+    hashed.update(f"{source.topic}/{source.partition}/{source.offset}".encode())
+    value = (milliseconds << 80) | int.from_bytes(hashed.digest()[:10])
     return uuid.UUID(int=(value & _NOT_VERSION_OR_VARIANT) | _VERSION_7_VARIANT)
 
 

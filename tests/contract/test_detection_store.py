@@ -1,12 +1,12 @@
 """One contract, every backend: what the indexer and the API rely on from a detection store."""
 
-import dataclasses
 import json
 import random
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import orjson
 import pytest
 
@@ -123,8 +123,8 @@ async def test_an_empty_batch_is_a_no_op(store: DetectionStore) -> None:
 
 def from_another_record(detection: Detection, **changes: object) -> Detection:
     """The same id, carried by another record (and perhaps with other values)."""
-    source = dataclasses.replace(detection.source, offset=detection.source.offset + 10**9)
-    return dataclasses.replace(detection, source=source, **changes)  # type: ignore[arg-type]
+    source = msgspec.structs.replace(detection.source, offset=detection.source.offset + 10**9)
+    return msgspec.structs.replace(detection, source=source, **changes)
 
 
 async def test_an_id_held_by_another_record_is_refused_naming_both_and_never_replaced(

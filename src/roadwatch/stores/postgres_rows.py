@@ -4,12 +4,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
-import orjson
+import msgspec
 
 from roadwatch.domain import Alert, Detection, Source
 from roadwatch.rejections import Reason, RecordsRefused
 from roadwatch.stores.detection_store import id_conflict
 from roadwatch.stores.postgres_statements import FIND_CONFLICTS
+
+_encode = msgspec.json.Encoder().encode
 
 
 async def refuse_conflicts(driver: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -52,8 +54,8 @@ def detection_row(d: Detection) -> tuple[Any, ...]:
 
 
 def alert_row(alert: Alert) -> tuple[Any, ...]:
-    rules = orjson.dumps([{"id": r.id, "name": r.name} for r in alert.rules]).decode()
-    return (*detection_row(alert.detection), rules)
+    # A rule is written as {"id": …, "name": …}.
+    return (*detection_row(alert.detection), _encode(alert.rules).decode())
 
 
 def detection_of(row: Any) -> Detection:
