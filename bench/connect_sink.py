@@ -28,7 +28,17 @@ from tests.helpers.ports import free_port
 from tests.helpers.waiting import eventually
 
 from bench.indexer_throughput import indexer_rate, summary
-from bench.stack import LOGS, Bench, peak_rss_mb, postgres_cpu_seconds, preload, preloaded, stop
+from bench.stack import (
+    LOGS,
+    Bench,
+    cpu_seconds,
+    kafka_cpu_seconds,
+    peak_rss_mb,
+    postgres_cpu_seconds,
+    preload,
+    preloaded,
+    stop,
+)
 from bench.watchlists import mixed_rules, publish_rules
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.infra.config import InfraConfig
@@ -140,8 +150,8 @@ def _write_configuration(folder: Path, *, bootstrap: str, topic: str, url: str) 
 
 
 async def sink_rate(bootstrap: str, topic: str, url: str, expected: int) -> dict[str, float]:
-    """Rows per second the sink stores, first row to last; the JVM's peak memory; and
-    PostgreSQL's CPU per row, in µs."""
+    """Rows per second the sink stores, first row to last; the JVM's peak memory and CPU a
+    row over those rows; and PostgreSQL's and the broker's CPU per row, in µs."""
     folder = LOGS / f"connect-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
     java = shutil.which("java") or "java"
@@ -152,7 +162,7 @@ async def sink_rate(bootstrap: str, topic: str, url: str, expected: int) -> dict
         *_write_configuration(folder, bootstrap=bootstrap, topic=topic, url=url),
     ]  # fmt: skip
     connection = await asyncpg.connect(url)
-    cpu_before = postgres_cpu_seconds()
+    cpu_before = postgres_cpu_seconds(), kafka_cpu_seconds()
     worker = _spawn(command, log=folder / "worker.log")
     try:
 
@@ -164,10 +174,17 @@ async def sink_rate(bootstrap: str, topic: str, url: str, expected: int) -> dict
 
         await eventually(lambda: _above(stored, 0), within=180, what="the sink's first row")
         first_seen, started = await stored(), time.perf_counter()
+        worker_cpu_at_first = cpu_seconds(worker.pid)
         await eventually(lambda: _above(stored, expected - 1), within=900, what="every row")
         elapsed = time.perf_counter() - started
+        worker_cpu = cpu_seconds(worker.pid) - worker_cpu_at_first
         memory = peak_rss_mb(worker)
-        cpu = postgres_cpu_seconds() - cpu_before
+        postgres_cpu, kafka_cpu = (
+            after - before
+            for after, before in zip(
+                (postgres_cpu_seconds(), kafka_cpu_seconds()), cpu_before, strict=True
+            )
+        )
         distinct = await connection.fetchval("SELECT count(DISTINCT id) FROM detections")
         assert distinct == expected, f"the sink stored {distinct} distinct rows of {expected}"
     finally:
@@ -176,7 +193,9 @@ async def sink_rate(bootstrap: str, topic: str, url: str, expected: int) -> dict
     return {
         "per_second": (expected - first_seen) / elapsed,
         "peak_rss_mb": memory,
-        "postgres_cpu_us_per_row": cpu / expected * 1e6,
+        "cpu_us_per_row": worker_cpu / (expected - first_seen) * 1e6,
+        "postgres_cpu_us_per_row": postgres_cpu / expected * 1e6,
+        "kafka_cpu_us_per_row": kafka_cpu / expected * 1e6,
     }
 
 
@@ -202,14 +221,17 @@ async def measure(bench: Bench, *, count: int, runs: int) -> dict[str, Any]:
     for _ in range(runs):
         async with bench.postgres_database() as url:
             settings = base.model_copy(update={"detections_db_url": url})
-            before = postgres_cpu_seconds()
-            rate, memory = await indexer_rate(settings, count)
-            cpu = postgres_cpu_seconds() - before
+            postgres_before, kafka_before = postgres_cpu_seconds(), kafka_cpu_seconds()
+            run = await indexer_rate(settings, count)
             indexer.append(
                 {
-                    "per_second": rate,
-                    "peak_rss_mb": memory,
-                    "postgres_cpu_us_per_row": cpu / count * 1e6,
+                    "per_second": run.per_second,
+                    "peak_rss_mb": run.peak_rss_mb,
+                    "cpu_us_per_row": run.cpu_us_per_row,
+                    "postgres_cpu_us_per_row": (postgres_cpu_seconds() - postgres_before)
+                    / count
+                    * 1e6,
+                    "kafka_cpu_us_per_row": (kafka_cpu_seconds() - kafka_before) / count * 1e6,
                 }
             )
         async with bench.postgres_database() as url:
@@ -229,7 +251,10 @@ def _summed(runs: list[dict[str, float]]) -> dict[str, Any]:
     return {
         "per_second": summary([run["per_second"] for run in runs]),
         "peak_rss_mb": round(max(run["peak_rss_mb"] for run in runs), 1),
-        "postgres_cpu_us_per_row": summary([run["postgres_cpu_us_per_row"] for run in runs]),
+        **{
+            cpu: summary([run[cpu] for run in runs], digits=1)
+            for cpu in ("cpu_us_per_row", "postgres_cpu_us_per_row", "kafka_cpu_us_per_row")
+        },
     }
 
 
@@ -240,10 +265,14 @@ def section(x: dict[str, Any]) -> list[str]:
         ("indexer", f"roadwatch indexer (counts, history, days; {x.get('rules', 1):,} rules)"),
         ("sink", "Kafka Connect + Debezium JDBC sink, its own table"),
     ):
-        rate, cpu = x[name]["per_second"], x[name]["postgres_cpu_us_per_row"]
+        rate, run = x[name]["per_second"], x[name]
+        cpus = " | ".join(
+            f"{run[cpu]['median']} µs"
+            for cpu in ("cpu_us_per_row", "postgres_cpu_us_per_row", "kafka_cpu_us_per_row")
+        )
         rows.append(
             f"| {label} | {rate['median']:,} | {rate['min']:,}–{rate['max']:,} | {rate['runs']} "
-            f"| {cpu['median']} µs | {x[name]['peak_rss_mb']} MB |"
+            f"| {cpus} | {run['peak_rss_mb']} MB |"
         )
     return [
         "",
@@ -253,11 +282,14 @@ def section(x: dict[str, Any]) -> list[str]:
         "`roadwatch indexer` and by Kafka Connect 4.1.1 (standalone) with the Debezium JDBC sink "
         f"{DEBEZIUM} (upsert on its own table with the primary key only, batches of 2,000, "
         "`reWriteBatchedInserts`, Connect's JSON envelopes), taking turns on fresh databases "
-        "(`bench/connect_sink.py`). Rows a second from the first row to the last; PostgreSQL's "
-        "CPU (every server process, from start to the last row) per row.",
+        "(`bench/connect_sink.py`). Rows a second from the first row to the last. CPU a row, "
+        "medians: the writer's own (the indexer's process, Connect's JVM) over the same rows; "
+        "PostgreSQL's (every server process) and the Kafka broker's from the writer's start to "
+        "its last row.",
         "",
-        "| writer | rows per second (median) | range | runs | PostgreSQL CPU a row | peak RSS |",
-        "|---|---|---|---|---|---|",
+        "| writer | rows per second (median) | range | runs | its CPU a row "
+        "| PostgreSQL's | Kafka's | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"The indexer against the sink: {x['ratio']:.2f}.",

@@ -4,14 +4,14 @@ import asyncio
 import random
 import statistics
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from tests.helpers.servers import unique
 from tests.helpers.waiting import eventually
 
 from bench.reader_cost import read_rate
-from bench.stack import Bench, peak_rss_mb, preload, start, stop
+from bench.stack import Bench, cpu_seconds, peak_rss_mb, preload, start, stop
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Detection, Source
@@ -55,8 +55,17 @@ def parsed(messages: list[bytes], topic: str, partitions: int = 6) -> list[Detec
     ]
 
 
-async def indexer_rate(settings: Settings, expected: int) -> tuple[float, float]:
-    """Detections stored per second by one `roadwatch indexer` process, and its peak RSS."""
+class WriterRun(NamedTuple):
+    """Rows stored per second, from the first row to the last; the writer's peak memory; and
+    its own CPU a row, in µs, over those rows."""
+
+    per_second: float
+    peak_rss_mb: float
+    cpu_us_per_row: float
+
+
+async def indexer_rate(settings: Settings, expected: int) -> WriterRun:
+    """How one `roadwatch indexer` process stores `expected` detections."""
     store = detection_store(settings.detections_db_url)
     process = start("indexer", ["indexer", "--group", unique("bench")], settings)
     await store.open()
@@ -67,15 +76,18 @@ async def indexer_rate(settings: Settings, expected: int) -> tuple[float, float]
 
         await eventually(lambda: _above(stored, 0), within=120, what="the first stored", every=0.02)
         first_seen, started = await stored(), time.perf_counter()
+        cpu_at_first = cpu_seconds(process.pid)
         await eventually(
             lambda: _above(stored, expected - 1), within=900, what="every one stored", every=0.1
         )
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid) - cpu_at_first
         memory = peak_rss_mb(process)
     finally:
         stop(process)
         await store.close()
-    return (expected - first_seen) / elapsed, memory
+    rows = expected - first_seen
+    return WriterRun(rows / elapsed, memory, cpu / rows * 1e6)
 
 
 async def _above(count: Any, threshold: int) -> bool:
@@ -99,21 +111,22 @@ async def measure(
         "bare_consumer_per_second": summary(bare),
     }
     for backend, backend_count in backends.items():
-        rates, ceilings, memories = [], [], []
+        rates, ceilings, memories, cpus = [], [], [], []
         detections = parsed(messages[:backend_count], base.detections_topic)
         for _ in range(runs):
             if backend == "postgres":
                 async with bench.postgres_database() as url:
                     settings = base.model_copy(update={"detections_db_url": url})
-                    rate, memory = await indexer_rate(settings, backend_count)
+                    run = await indexer_rate(settings, backend_count)
                 async with bench.postgres_database() as url:
                     ceilings.append(await store_rate(url, detections))
             else:
                 settings = base.model_copy(update={"detections_db_url": bench.mongo_database()})
-                rate, memory = await indexer_rate(settings, backend_count)
+                run = await indexer_rate(settings, backend_count)
                 ceilings.append(await store_rate(bench.mongo_database(), detections))
-            rates.append(rate)
-            memories.append(memory)
+            rates.append(run.per_second)
+            memories.append(run.peak_rss_mb)
+            cpus.append(run.cpu_us_per_row)
         result[backend] = {
             "detections": backend_count,
             "per_second": summary(rates),
@@ -123,15 +136,16 @@ async def measure(
                 statistics.median(rates) / statistics.median(ceilings), 2
             ),
             "peak_rss_mb": round(max(memories), 1),
+            "indexer_cpu_us_per_row": summary(cpus, digits=1),
         }
     return result
 
 
-def summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float], *, digits: int | None = None) -> dict[str, float]:
     return {
-        "median": round(statistics.median(values)),
-        "min": round(min(values)),
-        "max": round(max(values)),
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
         "runs": len(values),
     }
 

@@ -67,13 +67,13 @@ def render(r: dict[str, Any]) -> str:
         "ready batches of 5,000, as many at once as the indexer runs.",
         "",
         "| consumer | detections | per second (median) | range | runs | vs bare consumer "
-        "| vs store alone | peak RSS |",
-        "|---|---|---|---|---|---|---|---|",
+        "| vs store alone | peak RSS | indexer's CPU a row |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     bare = t["bare_consumer_per_second"]
     lines.append(
         f"| bare consumer (read + decode only) | {t['detections']:,} | {bare['median']:,} | "
-        f"{bare['min']:,}–{bare['max']:,} | {bare['runs']} | 1.00 | – | – |"
+        f"{bare['min']:,}–{bare['max']:,} | {bare['runs']} | 1.00 | – | – | – |"
     )
     for backend in ("postgres", "mongo"):
         if backend in t:
@@ -83,12 +83,13 @@ def render(r: dict[str, Any]) -> str:
             lines.append(
                 f"| {backend} store alone (ready batches) | {b['detections']:,} | "
                 f"{alone['median']:,} | {alone['min']:,}–{alone['max']:,} | {alone['runs']} | "
-                f"{alone['median'] / bare['median']:.2f} | 1.00 | – |"
+                f"{alone['median'] / bare['median']:.2f} | 1.00 | – | – |"
             )
             lines.append(
                 f"| indexer → {backend} | {b['detections']:,} | {p['median']:,} | "
                 f"{p['min']:,}–{p['max']:,} | {p['runs']} | {b['ratio_to_bare_consumer']:.2f} | "
-                f"{b['ratio_to_store_alone']:.2f} | {b['peak_rss_mb']} MB |"
+                f"{b['ratio_to_store_alone']:.2f} | {b['peak_rss_mb']} MB | "
+                f"{b['indexer_cpu_us_per_row']['median']} µs |"
             )
     if "watchlists" in r:
         w = r["watchlists"]

@@ -61,10 +61,10 @@ async def measure(bench: Bench, *, count: int, runs: int) -> dict[str, Any]:
     for _ in range(runs):
         for name, (settings, query) in variants.items():
             async with bench.postgres_database() as url:
-                rate, _memory = await indexer_rate(
+                run = await indexer_rate(
                     settings.model_copy(update={"detections_db_url": url + query}), count
                 )
-            rates[name].append(rate)
+            rates[name].append(run.per_second)
     plain = statistics.median(rates["plain_text"])
     tls = statistics.median(rates["sasl_ssl_and_verify_full"])
     return {

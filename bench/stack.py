@@ -133,6 +133,18 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def kafka_cpu_seconds() -> float:
+    """The CPU time that the Kafka broker (every process running kafka.Kafka) has spent."""
+    total = 0.0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"\0kafka.Kafka\0" in cmdline.read_bytes():
+                total += cpu_seconds(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def reference_cpu_ms() -> float:
     """The CPU time of a fixed piece of pure Python work, in milliseconds (the median of
     three): how fast the machine runs at the moment, to tell a program that does more from

@@ -22,7 +22,7 @@ async def measure(
                 settings = base.model_copy(
                     update={"detections_db_url": url, "alerts_exactly_once": exactly_once}
                 )
-                rates[exactly_once].append((await indexer_rate(settings, count))[0])
+                rates[exactly_once].append((await indexer_rate(settings, count)).per_second)
     latency = {
         exactly_once: await alert_latency.measure(
             bench, alerts=alerts, background_rate=background_rate, exactly_once=exactly_once

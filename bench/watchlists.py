@@ -95,8 +95,7 @@ async def throughput(
                 settings = base.model_copy(
                     update={"detections_db_url": url, "watchlists_topic": topics[n]}
                 )
-                rate, _memory = await indexer_rate(settings, count)
-                rates[n].append(rate)
+                rates[n].append((await indexer_rate(settings, count)).per_second)
     result: dict[str, Any] = {"detections": count}
     fewest = statistics.median(rates[min(rule_counts)])
     detections = [_as_detection(message) for message in messages[:20_000]]
