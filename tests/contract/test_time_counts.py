@@ -72,6 +72,22 @@ async def test_timelines_equal_a_group_by_on_both_sides_of_every_edge(
             assert sum(sum(b.counts.values()) for b in timeline) == len(batch)
 
 
+async def test_a_replay_reaching_past_what_was_counted_adds_only_the_rest(
+    store: DetectionStore,
+) -> None:
+    batch = edge_detections()
+    await store.save(batch[:6])
+    await store.save(batch[3:])  # half replayed, half new, in the same buckets
+
+    since, until = MIDNIGHT - timedelta(days=1), MIDNIGHT + timedelta(days=1)
+    for bucket in Bucket:
+        timeline = await store.timeline(bucket=bucket, since=since, until=until, by=Dimension.MAKE)
+        for entry in timeline:
+            end = entry.start + bucket.length
+            inside = [d for d in batch if entry.start <= d.timestamp < end]
+            assert entry.counts == dict(Counter(d.make for d in inside))
+
+
 async def test_counts_per_make_in_any_window_of_whole_minutes_equal_a_group_by(
     store: DetectionStore,
 ) -> None:

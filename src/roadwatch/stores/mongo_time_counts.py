@@ -9,6 +9,7 @@ conditional replace, so a batch replayed after a crash adds nothing twice.
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,15 @@ Document = dict[str, Any]
 # What one record adds to a document: (dimension, key) pairs, each counting one.
 Keys = Callable[[Any], Iterable[tuple[str, str]]]
 UPDATE_ATTEMPTS = 20
+
+
+@dataclass
+class _Counted:
+    """What a batch adds to one document: its records, and their counts, made once."""
+
+    records: list[Any]
+    counts: dict[str, Counter[str]]
+    first_offset: int
 
 
 async def add(
@@ -38,12 +48,25 @@ async def add(
     for record in batch:
         key = (record.source.topic, record.source.partition)
         last_offsets[key] = max(last_offsets.get(key, -1), record.source.offset)
-    grouped: dict[tuple[str, int, Bucket, datetime], list[Any]] = defaultdict(list)
+    # Each record is counted once, in its minute; hours and days add up their minutes.
+    by_minute: dict[tuple[str, int, datetime], list[Any]] = defaultdict(list)
     for record in stored:
-        moment = time_of(record)
+        source = record.source
+        by_minute[(source.topic, source.partition, Bucket.MINUTE.floor(time_of(record)))].append(
+            record
+        )
+    grouped: dict[tuple[str, int, Bucket, datetime], _Counted] = {}
+    for (topic, partition, minute), records in by_minute.items():
+        counts = _counts(records, keys)
+        first = min(record.source.offset for record in records)
         for bucket in Bucket:
-            start = bucket.floor(moment)
-            grouped[(record.source.topic, record.source.partition, bucket, start)].append(record)
+            place = (topic, partition, bucket, bucket.floor(minute))
+            if (group := grouped.get(place)) is None:
+                grouped[place] = _Counted(list(records), _copied(counts), first)
+            else:
+                group.records += records
+                _add_counts(group.counts, counts)
+                group.first_offset = min(group.first_offset, first)
     await asyncio.gather(
         *(
             _add_to_document(
@@ -52,11 +75,11 @@ async def add(
                 partition=partition,
                 bucket=bucket,
                 start=start,
-                records=records,
+                counted=counted,
                 last_offset=last_offsets[(topic, partition)],
                 keys=keys,
             )
-            for (topic, partition, bucket, start), records in grouped.items()
+            for (topic, partition, bucket, start), counted in grouped.items()
         )
     )
 
@@ -68,7 +91,7 @@ async def _add_to_document(
     partition: int,
     bucket: Bucket,
     start: datetime,
-    records: list[Any],
+    counted: _Counted,
     last_offset: int,
     keys: Keys,
 ) -> None:
@@ -82,10 +105,12 @@ async def _add_to_document(
             dimension: as_counter(entries)
             for dimension, entries in ((current or {}).get("counts") or {}).items()
         }
-        for record in records:
-            if record.source.offset > counted_up_to:
-                for dimension, key in keys(record):
-                    counts.setdefault(dimension, Counter())[key] += 1
+        if counted_up_to < counted.first_offset:
+            _add_counts(counts, counted.counts)
+        else:
+            # A replay of records partly counted already: only those past them are added.
+            past = [r for r in counted.records if r.source.offset > counted_up_to]
+            _add_counts(counts, _counts(past, keys))
         replacement = {
             "_id": document_id,
             "bucket": bucket.value,
@@ -105,6 +130,23 @@ async def _add_to_document(
         if result.matched_count == 1:
             return
     raise RuntimeError(f"could not update the counts of {document_id}: too much contention")
+
+
+def _counts(records: Iterable[Any], keys: Keys) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for record in records:
+        for dimension, key in keys(record):
+            counts[dimension][key] += 1
+    return counts
+
+
+def _copied(counts: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    return {dimension: Counter(counted) for dimension, counted in counts.items()}
+
+
+def _add_counts(into: dict[str, Counter[str]], added: dict[str, Counter[str]]) -> None:
+    for dimension, counted in added.items():
+        into.setdefault(dimension, Counter()).update(counted)
 
 
 async def sums(
