@@ -13,6 +13,7 @@ from tests.helpers.servers import remove_session_mongo_databases, remove_session
 
 from bench import (
     alert_latency,
+    alerts_in_rows,
     api_abuse,
     api_scale,
     connect_sink,
@@ -48,6 +49,7 @@ async def main() -> None:
             bench, count=200_000, runs=3, alerts=200, background_rate=1000
         ),
         "connect_sink": lambda: connect_sink.measure(bench, count=1_000_000, runs=3),
+        "alerts_in_rows": lambda: alerts_in_rows.measure(bench, count=1_000_000, runs=3),
         "growth": lambda: growth.measure(bench, millions=10),
         "api_scale": lambda: api_scale.measure(bench, count=1_000_000, depth=100_000, samples=200),
         "time_windows": lambda: time_windows.measure(bench, count=10_000_000, samples=200),

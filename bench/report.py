@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import connect_sink, growth, reader_cost
+from bench import alerts_in_rows, connect_sink, growth, reader_cost
 from roadwatch.infra.ferretdb import FERRETDB_VERSION
 from roadwatch.infra.kafka import KAFKA_VERSION
 
@@ -166,6 +166,8 @@ def render(r: dict[str, Any]) -> str:
         lines += transactions_section(r["transactions"])
     if "connect_sink" in r:
         lines += connect_sink.section(r["connect_sink"])
+    if "alerts_in_rows" in r:
+        lines += alerts_in_rows.section(r["alerts_in_rows"])
     if "growth" in r:
         lines += growth.section(r["growth"])
     if "api_scale" in r:
