@@ -40,9 +40,21 @@ CREATE TEMPORARY TABLE incoming_with_rules ON COMMIT DELETE ROWS AS
 SELECT id, "timestamp", year, make, model, category,
        source_topic, source_partition, source_offset, rules
 FROM detections WITH NO DATA"""
-_COUNT_ALERTS = COUNT_INSERTED_ALERTS.replace(
-    "counted_in_time AS", "alerts_counted_in_time AS"
-).replace("FROM inserted\n", "FROM inserted WHERE rules IS NOT NULL\n")
+
+
+def _replaced(text: str, old: str, new: str) -> str:
+    """`text` with its one `old` replaced: loud if the statement it edits has changed."""
+    if text.count(old) != 1:
+        raise ValueError(f"expected {old!r} once in the statement")
+    return text.replace(old, new)
+
+
+# The alerts' counts as the store keeps them, taken from the detections that carry rules.
+_COUNT_ALERTS = _replaced(
+    _replaced(COUNT_INSERTED_ALERTS, "counted_in_time AS", "alerts_counted_in_time AS"),
+    "FROM inserted\n",
+    "FROM inserted WHERE rules IS NOT NULL\n",
+)
 SAVE_WITH_RULES = f"""
 WITH claimed AS (
     INSERT INTO detection_ids (id, "timestamp")

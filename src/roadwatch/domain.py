@@ -5,9 +5,9 @@ from uuid import UUID
 
 import msgspec
 
-# The records the indexer makes for every message are msgspec structs: made in a fifth of a
-# frozen dataclass's time, and, holding only values that cannot refer back to them, left
-# out of the garbage collector's work (gc=False).
+# The records the indexer makes for every message are msgspec structs: made in a tenth of a
+# frozen dataclass's time (0.12 µs against 1.3 for a Detection), and, holding only values
+# that cannot refer back to them, left out of the garbage collector's work (gc=False).
 
 
 class Source(msgspec.Struct, frozen=True, gc=False):
