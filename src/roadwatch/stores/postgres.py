@@ -35,12 +35,15 @@ from roadwatch.stores.postgres_rows import (
     utc_day,
 )
 from roadwatch.stores.postgres_statements import (
+    ALERT_COLUMNS,
     COLUMNS,
     COUNTS_BY_MAKE,
     CREATE_INCOMING,
+    CREATE_INCOMING_ALERTS,
     FIND_HELD_IDS,
     GROUP_BY_MAKE,
     INCOMING,
+    INCOMING_ALERTS,
     NO_PARTITION,
     SAVE_ALERTS,
     SAVE_INCOMING,
@@ -141,14 +144,18 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         if not alerts:
             return 0
         await self.prepare_days({utc_day(a.detection.timestamp) for a in alerts})
-        columns = list(zip(*(alert_row(alert) for alert in alerts), strict=True))
+        rows = [alert_row(alert) for alert in alerts]
         try:
-            async with self._driver() as driver:
+            async with self._driver(with_incoming=True) as driver, driver.transaction():
+                await driver.copy_records_to_table(
+                    INCOMING_ALERTS, records=rows, columns=ALERT_COLUMNS
+                )
                 try:
-                    return int(await driver.fetchval(SAVE_NEW_ALERTS, *columns))
+                    async with driver.transaction():  # a savepoint: the copied rows stay
+                        return int(await driver.fetchval(SAVE_NEW_ALERTS))
                 except asyncpg.UniqueViolationError:
                     # A replay: the alerts kept already are skipped.
-                    return int(await driver.fetchval(SAVE_ALERTS, *columns))
+                    return int(await driver.fetchval(SAVE_ALERTS))
         except asyncpg.PostgresError as error:
             # Refused for what an alert holds: trying again cannot help, and would hold up
             # every batch behind this one.
@@ -216,13 +223,14 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     @asynccontextmanager
     async def _driver(self, *, with_incoming: bool = False) -> AsyncIterator[asyncpg.Connection]:
         """A connection of the write pool, as asyncpg's own (COPY, DDL); `with_incoming`,
-        holding the temporary table a save copies into."""
+        holding the temporary tables a save copies into."""
         async with self.engine.connect() as connection:
             pooled = await connection.get_raw_connection()
             # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
             driver = cast(asyncpg.Connection, pooled.driver_connection)
             if with_incoming and INCOMING not in pooled.info:  # info lives as the connection
                 await driver.execute(CREATE_INCOMING)
+                await driver.execute(CREATE_INCOMING_ALERTS)
                 pooled.info[INCOMING] = True
             yield driver
 

@@ -26,6 +26,16 @@ SELECT id, "timestamp", year, make, model, category,
        source_topic, source_partition, source_offset
 FROM detections WITH NO DATA
 """
+# Alerts the same way: COPY encodes each value once, where arrays of parameters would have
+# the driver ask of every element whether it is itself an array.
+ALERT_COLUMNS = (*COLUMNS, "rules")
+INCOMING_ALERTS = "incoming_alerts"
+CREATE_INCOMING_ALERTS = """
+CREATE TEMPORARY TABLE IF NOT EXISTS incoming_alerts ON COMMIT DELETE ROWS AS
+SELECT id, "timestamp", year, make, model, category,
+       source_topic, source_partition, source_offset, rules
+FROM alerts WITH NO DATA
+"""
 
 # Then one statement, so one atomic step: each row claims its id, the rows go in, and the
 # per-make counts grow by exactly those rows. An id is claimed in `detection_ids`, one table
@@ -102,9 +112,9 @@ WITH inserted AS (
     INSERT INTO alerts
         (id, "timestamp", year, make, model, category,
          source_topic, source_partition, source_offset, rules)
-    SELECT * FROM unnest(
-        $1::uuid[], $2::timestamptz[], $3::int2[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::int4[], $9::int8[], $10::jsonb[])
+    SELECT id, "timestamp", year, make, model, category,
+           source_topic, source_partition, source_offset, rules
+    FROM incoming_alerts
     {skip}
     RETURNING id, "timestamp", rules
 ), by_rule AS (
