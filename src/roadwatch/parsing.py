@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import orjson
 
+# A uuid.UUID made in C from its 16 bytes, in a fifth of the standard one's time: the class
+# asyncpg reads every UUID back as, and one its COPY writes without a call into Python.
+from asyncpg.pgproto.pgproto import UUID as FastUUID
+
 from roadwatch.domain import Detection, Source
 from roadwatch.rejections import Reason, RejectedMessage
 from roadwatch.text import UnsafeText, normalise
@@ -69,7 +73,7 @@ def derived_id(source: Source, milliseconds: int) -> uuid.UUID:
     hashed = _HASHED_NAMESPACE.copy()
     hashed.update(f"{source.topic}/{source.partition}/{source.offset}".encode())
     value = (milliseconds << 80) | int.from_bytes(hashed.digest()[:10])
-    return uuid.UUID(int=(value & _NOT_VERSION_OR_VARIANT) | _VERSION_7_VARIANT)
+    return FastUUID(((value & _NOT_VERSION_OR_VARIANT) | _VERSION_7_VARIANT).to_bytes(16))
 
 
 def parse_detection(

@@ -5,6 +5,7 @@ import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given
@@ -212,6 +213,17 @@ def test_a_derived_id_is_a_uuid7_of_the_time_then_a_hash_of_the_records_position
     # Every bit but the version's and the variant's is the hash's.
     unfixed = ~((0xF << 76) | (0x3 << 62)) & ((1 << 80) - 1)
     assert made.int & unfixed == int.from_bytes(digest[:10]) & unfixed
+
+
+def test_a_derived_id_is_a_standard_uuid_wherever_it_goes() -> None:
+    made = derived_id(SOURCE, KAFKA_MS)
+    standard = uuid.UUID(int=made.int)
+
+    assert isinstance(made, uuid.UUID)
+    assert (made == standard, standard == made, hash(made)) == (True, True, hash(standard))
+    assert made <= standard <= made
+    assert (str(made), made.bytes, made.hex) == (str(standard), standard.bytes, standard.hex)
+    assert msgspec.json.encode(made) == msgspec.json.encode(standard)
 
 
 WINDOW_MS = st.integers(min_value=946_684_800_000, max_value=time.time_ns() // 1_000_000)
