@@ -5,6 +5,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import msgspec
 import orjson
@@ -52,7 +53,8 @@ class ParseLimits:
 class _ChallengeMessage(msgspec.Struct, forbid_unknown_fields=True, rename="pascal"):
     """Exactly {"Year": …, "Make": …, "Model": …, "Category": …}, as the producer sends it."""
 
-    year: int
+    # Years beyond this are checked against the clock, by the general way.
+    year: Annotated[int, msgspec.Meta(ge=MIN_YEAR, le=_LATEST_YEAR_AT_START)]
     make: str
     model: str
     category: str
@@ -105,7 +107,7 @@ def parse_detection(
         return Detection(
             id=derived_id(source, milliseconds),
             timestamp=_time(milliseconds),
-            year=_valid_year(message.year),
+            year=message.year,
             make=make,
             model=model,
             category=category,
