@@ -6,6 +6,7 @@ The chain is wired in bootstrap/indexer.py: each step takes what the one before 
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Protocol
 
 from roadwatch.alerts import AlertPublisher
@@ -16,6 +17,9 @@ from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 
 log = logging.getLogger(__name__)
+
+# Read without a Python call a detection: the windows look at every one of a batch.
+_detected_at = attrgetter("timestamp")
 
 
 class Processor(Protocol):
@@ -42,6 +46,8 @@ class RefuseOlderThan:
 
     async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
         oldest = self._clock() - self._window
+        if not batch or min(map(_detected_at, batch)) >= oldest:
+            return batch
         return _refused_where(
             batch,
             lambda d: d.timestamp < oldest,
@@ -66,6 +72,8 @@ class RefuseAheadOf:
 
     async def __call__(self, batch: Sequence[Detection]) -> Sequence[Detection]:
         latest = self._clock() + self._margin
+        if not batch or max(map(_detected_at, batch)) <= latest:
+            return batch
         return _refused_where(
             batch,
             lambda d: d.timestamp > latest,
