@@ -14,6 +14,7 @@ from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.parsing import parse_detection
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, DetectionStore, Position
+from roadwatch.stores.postgres_alert_saves import COPIED_FROM
 from tests.helpers.factories import EPOCH, make_detection
 
 MAKES = ["Toyota", "Ford", "Chevrolet", "Mercedes-Benz", "smart", "Ford"]
@@ -296,6 +297,24 @@ async def test_alerts_are_kept_once_and_read_back_newest_first(store: DetectionS
     expected = sorted(kept, key=lambda a: (a.detection.timestamp, a.detection.id), reverse=True)
     assert history == expected
     assert await store.alerts(AlertFilter(rule=OLD.id), limit=100) == expected
+
+
+async def test_a_batch_of_alerts_as_large_as_the_indexers_is_kept_once_too(
+    store: DetectionStore,
+) -> None:
+    # Large enough that the PostgreSQL store copies it rather than passing it as parameters.
+    large = COPIED_FROM + 50
+    kept = _alerts(large, (JEEPS,))
+    assert await store.save_alerts(kept) == large
+    # A replay of half of them, with as many new ones, some matching two rules.
+    new = _alerts(large // 2, (JEEPS, OLD), start=large)
+    assert await store.save_alerts(kept[large // 2 :] + new) == len(new)
+
+    history = await store.alerts(limit=1000)
+    assert len(history) == large + len(new)
+    assert {a.detection.id for a in history} == {a.detection.id for a in kept + new}
+    assert len(await store.alerts(AlertFilter(rule=JEEPS.id), limit=1000)) == len(history)
+    assert len(await store.alerts(AlertFilter(rule=OLD.id), limit=1000)) == len(new)
 
 
 async def test_alert_history_pages_by_rule_and_time_cover_everything_once(

@@ -28,6 +28,7 @@ from roadwatch.stores.detection_store import (
 )
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_alert_history import alert_of, history_query
+from roadwatch.stores.postgres_alert_saves import save_alerts
 from roadwatch.stores.postgres_rows import (
     alert_row,
     detection_row,
@@ -35,19 +36,14 @@ from roadwatch.stores.postgres_rows import (
     utc_day,
 )
 from roadwatch.stores.postgres_statements import (
-    ALERT_COLUMNS,
     COLUMNS,
     COUNTS_BY_MAKE,
-    CREATE_INCOMING,
-    CREATE_INCOMING_ALERTS,
     FIND_HELD_IDS,
     GROUP_BY_MAKE,
     INCOMING,
-    INCOMING_ALERTS,
+    INCOMING_TABLES,
     NO_PARTITION,
-    SAVE_ALERTS,
     SAVE_INCOMING,
-    SAVE_NEW_ALERTS,
     SAVE_NEW_INCOMING,
     SELECT_DETECTIONS,
     FilterQuery,
@@ -118,7 +114,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     async def _save(self, rows: list[tuple[Any, ...]]) -> int:
         # COPY is asyncpg's alone, so the save runs on the driver's connection, in a
         # transaction of its own.
-        async with self._driver(with_incoming=True) as driver, driver.transaction():
+        async with self._driver(INCOMING) as driver, driver.transaction():
             try:
                 await driver.copy_records_to_table(INCOMING, records=rows, columns=COLUMNS)
             except (ValueError, TypeError) as error:
@@ -146,16 +142,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         await self.prepare_days({utc_day(a.detection.timestamp) for a in alerts})
         rows = [alert_row(alert) for alert in alerts]
         try:
-            async with self._driver(with_incoming=True) as driver, driver.transaction():
-                await driver.copy_records_to_table(
-                    INCOMING_ALERTS, records=rows, columns=ALERT_COLUMNS
-                )
-                try:
-                    async with driver.transaction():  # a savepoint: the copied rows stay
-                        return int(await driver.fetchval(SAVE_NEW_ALERTS))
-                except asyncpg.UniqueViolationError:
-                    # A replay: the alerts kept already are skipped.
-                    return int(await driver.fetchval(SAVE_ALERTS))
+            return await save_alerts(self._driver, rows)
         except asyncpg.PostgresError as error:
             # Refused for what an alert holds: trying again cannot help, and would hold up
             # every batch behind this one.
@@ -221,17 +208,16 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         )
 
     @asynccontextmanager
-    async def _driver(self, *, with_incoming: bool = False) -> AsyncIterator[asyncpg.Connection]:
-        """A connection of the write pool, as asyncpg's own (COPY, DDL); `with_incoming`,
-        holding the temporary tables a save copies into."""
+    async def _driver(self, holding: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the write pool, as asyncpg's own (COPY, DDL); holding the temporary
+        table named, made on the connection's first use for it (INCOMING_TABLES)."""
         async with self.engine.connect() as connection:
             pooled = await connection.get_raw_connection()
             # The engine is postgresql+asyncpg: its driver connections are asyncpg's.
             driver = cast(asyncpg.Connection, pooled.driver_connection)
-            if with_incoming and INCOMING not in pooled.info:  # info lives as the connection
-                await driver.execute(CREATE_INCOMING)
-                await driver.execute(CREATE_INCOMING_ALERTS)
-                pooled.info[INCOMING] = True
+            if holding is not None and holding not in pooled.info:  # info lives as the connection
+                await driver.execute(INCOMING_TABLES[holding])
+                pooled.info[holding] = True
             yield driver
 
     async def open(self) -> None:

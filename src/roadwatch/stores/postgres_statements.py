@@ -26,8 +26,7 @@ SELECT id, "timestamp", year, make, model, category,
        source_topic, source_partition, source_offset
 FROM detections WITH NO DATA
 """
-# Alerts the same way: COPY encodes each value once, where arrays of parameters would have
-# the driver ask of every element whether it is itself an array.
+# Large batches of alerts go the same way (stores/postgres_alert_saves.py).
 ALERT_COLUMNS = (*COLUMNS, "rules")
 INCOMING_ALERTS = "incoming_alerts"
 CREATE_INCOMING_ALERTS = """
@@ -36,6 +35,7 @@ SELECT id, "timestamp", year, make, model, category,
        source_topic, source_partition, source_offset, rules
 FROM alerts WITH NO DATA
 """
+INCOMING_TABLES = {INCOMING: CREATE_INCOMING, INCOMING_ALERTS: CREATE_INCOMING_ALERTS}
 
 # Then one statement, so one atomic step: each row claims its id, the rows go in, and the
 # per-make counts grow by exactly those rows. An id is claimed in `detection_ids`, one table
@@ -101,10 +101,14 @@ WHERE (d.source_topic, d.source_partition, d.source_offset)
 
 # The alerts of a batch, and one row per rule each matched, in one statement: as new rows
 # first (SAVE_NEW_ALERTS), then, if an alert was kept already (a replay), skipping those,
-# which keep their rows as they were.
+# which keep their rows as they were. The alerts come as array parameters ($1…$10), or from
+# the rows copied into incoming_alerts.
+GIVEN_ALERTS = """unnest(
+        $1::uuid[], $2::timestamptz[], $3::int2[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::int4[], $9::int8[], $10::jsonb[])"""
 
 
-def _save_alerts(*, skipping_kept: bool) -> str:
+def _save_alerts(*, skipping_kept: bool, source: str) -> str:
     skip = 'ON CONFLICT ("timestamp", id) DO NOTHING' if skipping_kept else ""
     skip_rules = "ON CONFLICT DO NOTHING" if skipping_kept else ""
     return f"""
@@ -112,9 +116,7 @@ WITH inserted AS (
     INSERT INTO alerts
         (id, "timestamp", year, make, model, category,
          source_topic, source_partition, source_offset, rules)
-    SELECT id, "timestamp", year, make, model, category,
-           source_topic, source_partition, source_offset, rules
-    FROM incoming_alerts
+    SELECT * FROM {source}
     {skip}
     RETURNING id, "timestamp", rules
 ), by_rule AS (
@@ -127,8 +129,10 @@ SELECT count(*) FROM inserted
 """  # noqa: S608 (constants only)
 
 
-SAVE_NEW_ALERTS = _save_alerts(skipping_kept=False)
-SAVE_ALERTS = _save_alerts(skipping_kept=True)
+SAVE_NEW_ALERTS = _save_alerts(skipping_kept=False, source=GIVEN_ALERTS)
+SAVE_ALERTS = _save_alerts(skipping_kept=True, source=GIVEN_ALERTS)
+SAVE_NEW_INCOMING_ALERTS = _save_alerts(skipping_kept=False, source=INCOMING_ALERTS)
+SAVE_INCOMING_ALERTS = _save_alerts(skipping_kept=True, source=INCOMING_ALERTS)
 
 # Looked up only for detections of days this process has not made or seen made.
 FIND_HELD_IDS = "SELECT id FROM detection_ids WHERE id = ANY($1::uuid[])"
