@@ -2,6 +2,7 @@
 only for detections that are stored."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -107,26 +108,35 @@ async def _days(url: str) -> set[date]:
         await connection.close()
 
 
-async def test_a_day_drops_while_autovacuum_holds_another_days_partition(
-    postgres_database: str,
-) -> None:
+@pytest.fixture
+async def postgres_store(postgres_database: str) -> AsyncIterator[PostgresDetectionStore]:
     store = PostgresDetectionStore(postgres_database)
     await store.open()
-    vacuum = await asyncpg.connect(postgres_database)
-    recent = KNOWN + timedelta(days=5)
-    try:
-        await store.save([make_detection(timestamp=at(day)) for day in (KNOWN, recent)])
-        # The lock autovacuum holds on a partition it vacuums or analyzes: one the drop once
-        # waited for (lock_timeout, 5 s), then failed, readers queued behind it.
-        async with vacuum.transaction():
-            await vacuum.execute(
-                f"LOCK TABLE detections_p{recent:%Y%m%d} IN SHARE UPDATE EXCLUSIVE MODE"
-            )
-            dropping = store.drop_days_before(KNOWN + timedelta(days=1))
-            assert await asyncio.wait_for(dropping, timeout=3) == [KNOWN]
+    yield store
+    await store.close()
 
-        assert await _days(postgres_database) == {recent}
-        assert await store.count() == 1
-    finally:
-        await vacuum.close()
-        await store.close()
+
+@pytest.fixture
+async def vacuum(postgres_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own, to hold locks as autovacuum would."""
+    connection = await asyncpg.connect(postgres_database)
+    yield connection
+    await connection.close()
+
+
+async def test_a_day_drops_while_autovacuum_holds_another_days_partition(
+    postgres_store: PostgresDetectionStore, vacuum: asyncpg.Connection, postgres_database: str
+) -> None:
+    recent = KNOWN + timedelta(days=5)
+    await postgres_store.save([make_detection(timestamp=at(day)) for day in (KNOWN, recent)])
+    # The lock autovacuum holds on a partition it vacuums or analyzes: one the drop once
+    # waited for (lock_timeout, 5 s), then failed, readers queued behind it.
+    async with vacuum.transaction():
+        await vacuum.execute(
+            f"LOCK TABLE detections_p{recent:%Y%m%d} IN SHARE UPDATE EXCLUSIVE MODE"
+        )
+        dropping = postgres_store.drop_days_before(KNOWN + timedelta(days=1))
+        assert await asyncio.wait_for(dropping, timeout=3) == [KNOWN]
+
+    assert await _days(postgres_database) == {recent}
+    assert await postgres_store.count() == 1
