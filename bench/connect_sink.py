@@ -15,7 +15,6 @@ import asyncio
 import random
 import shutil
 import subprocess
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +26,7 @@ import orjson
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import eventually
 
+from bench.connect.provision import CACHE, DEBEZIUM, provision
 from bench.indexer_throughput import indexer_rate, summary
 from bench.stack import (
     LOGS,
@@ -41,12 +41,9 @@ from bench.stack import (
 )
 from bench.watchlists import mixed_rules, publish_rules
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.infra.config import InfraConfig
 
-DEBEZIUM = "3.3.1.Final"
 # The indexer runs with every feature on: this many watchlist rules, as operators mix them.
 RULES = 10_000
-CACHE = InfraConfig().cache / "connect"
 SCHEMA = {
     "type": "struct",
     "name": "detection",
@@ -59,35 +56,6 @@ SCHEMA = {
         {"field": "category", "type": "string", "optional": False},
     ],
 }
-
-
-def provision() -> Path:
-    """The worker's classpath and the sink's plugin, fetched with Maven once; the cache."""
-    libs, plugins = CACHE / "libs", CACHE / "plugins"
-    mvn = shutil.which("mvn") or "mvn"
-    if not libs.exists():
-        pom = Path(__file__).parent / "connect" / "pom.xml"
-        scratch = CACHE / "libs.partial"
-        shutil.rmtree(scratch, ignore_errors=True)
-        subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-             f"-DoutputDirectory={scratch}", "-DincludeScope=runtime"],
-            check=True,
-        )  # fmt: skip
-        scratch.rename(libs)
-    if not plugins.exists():
-        artifact = f"io.debezium:debezium-connector-jdbc:{DEBEZIUM}:tar.gz:plugin"
-        repository = CACHE / "m2"
-        subprocess.run(
-            [mvn, "-q", "-B", f"-Dmaven.repo.local={repository}", "dependency:get",
-             "-Dtransitive=false", f"-Dartifact={artifact}"],
-            check=True,
-        )  # fmt: skip
-        archive = next(repository.glob(f"io/debezium/debezium-connector-jdbc/{DEBEZIUM}/*.tar.gz"))
-        with tarfile.open(archive) as packed:
-            packed.extractall(CACHE / "plugins.partial", filter="data")
-        (CACHE / "plugins.partial").rename(plugins)
-    return CACHE
 
 
 def envelopes(messages: list[bytes], rng: random.Random) -> list[bytes]:
