@@ -10,6 +10,7 @@ import pytest
 
 from roadwatch.rejections import Reason, RecordsRefused
 from roadwatch.stores import postgres_days
+from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.stores.postgres import PostgresDetectionStore
 from tests.helpers.factories import make_detection
 
@@ -109,34 +110,27 @@ async def _days(url: str) -> set[date]:
 
 
 @pytest.fixture
-async def postgres_store(postgres_database: str) -> AsyncIterator[PostgresDetectionStore]:
-    store = PostgresDetectionStore(postgres_database)
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def vacuum(postgres_database: str) -> AsyncIterator[asyncpg.Connection]:
+async def vacuum(store_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection of its own, to hold locks as autovacuum would."""
-    connection = await asyncpg.connect(postgres_database)
+    connection = await asyncpg.connect(store_url)
     yield connection
     await connection.close()
 
 
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 async def test_a_day_drops_while_autovacuum_holds_another_days_partition(
-    postgres_store: PostgresDetectionStore, vacuum: asyncpg.Connection, postgres_database: str
+    store: DetectionStore, vacuum: asyncpg.Connection, store_url: str
 ) -> None:
     recent = KNOWN + timedelta(days=5)
-    await postgres_store.save([make_detection(timestamp=at(day)) for day in (KNOWN, recent)])
+    await store.save([make_detection(timestamp=at(day)) for day in (KNOWN, recent)])
     # The lock autovacuum holds on a partition it vacuums or analyzes: one the drop once
     # waited for (lock_timeout, 5 s), then failed, readers queued behind it.
     async with vacuum.transaction():
         await vacuum.execute(
             f"LOCK TABLE detections_p{recent:%Y%m%d} IN SHARE UPDATE EXCLUSIVE MODE"
         )
-        dropping = postgres_store.drop_days_before(KNOWN + timedelta(days=1))
+        dropping = store.drop_days_before(KNOWN + timedelta(days=1))
         assert await asyncio.wait_for(dropping, timeout=3) == [KNOWN]
 
-    assert await _days(postgres_database) == {recent}
-    assert await postgres_store.count() == 1
+    assert await _days(store_url) == {recent}
+    assert await store.count() == 1
