@@ -14,9 +14,11 @@ from bench.reader_cost import read_rate
 from bench.stack import Bench, cpu_seconds, peak_rss_mb, preload, start, stop
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Alert, Detection, Source
 from roadwatch.parsing import parse_detection
 from roadwatch.settings import Settings
+from roadwatch.watchlists.matching import RuleIndex
+from roadwatch.watchlists.rules import seed_rule
 
 
 async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float:
@@ -24,23 +26,38 @@ async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float
     return await read_rate(bootstrap, topic, expected, hardened=False)
 
 
-async def store_rate(url: str, detections: list[Detection], *, batch: int = 5000) -> float:
+async def store_rate(
+    url: str, detections: list[Detection], *, rules: RuleIndex | None = None, batch: int = 5000
+) -> float:
     """Detections per second the store saves when handed ready batches, as many at once as
-    the indexer runs: the ceiling that the database itself sets."""
+    the indexer runs: the ceiling that the database itself sets. Given `rules`, each batch's
+    alerts are kept after it, as the indexer keeps them: the same writes."""
     store = detection_store(url)
     await store.open()
     try:
-        batches = iter([detections[i : i + batch] for i in range(0, len(detections), batch)])
+        batches = iter(
+            [
+                (ready, _alerts(ready, rules))
+                for ready in (detections[i : i + batch] for i in range(0, len(detections), batch))
+            ]
+        )
 
         async def saver() -> None:
-            for ready in batches:
+            for ready, alerts in batches:
                 await store.save(ready)
+                await store.save_alerts(alerts)
 
         started = time.perf_counter()
         await asyncio.gather(*(saver() for _ in range(store.saves_at_once)))
         return len(detections) / (time.perf_counter() - started)
     finally:
         await store.close()
+
+
+def _alerts(batch: list[Detection], rules: RuleIndex | None) -> list[Alert]:
+    if rules is None:
+        return []
+    return [Alert.of(d, matched) for d in batch if (matched := rules.matches(d))]
 
 
 def parsed(messages: list[bytes], topic: str, partitions: int = 6) -> list[Detection]:
@@ -101,6 +118,8 @@ async def measure(
     catalog = load_catalog()
     messages = [rng.choice(catalog).as_message() for _ in range(count)]
     base = await bench.settings_for(store_url=bench.settings.detections_db_url)
+    # The indexer's one rule: the configured suspicious vehicle.
+    rules = RuleIndex([seed_rule(base.suspicious_vehicle)])
     produce_rate = await preload(bench.kafka, base.detections_topic, messages)
     bare = [
         await bare_consumer_rate(bench.kafka, base.detections_topic, count) for _ in range(runs)
@@ -109,9 +128,11 @@ async def measure(
         "detections": count,
         "preload_per_second": round(produce_rate),
         "bare_consumer_per_second": summary(bare),
+        "suspicious_vehicle": base.suspicious_vehicle,
+        "alerting_share": round(len(_alerts(parsed(messages, "share"), rules)) / count, 3),
     }
     for backend, backend_count in backends.items():
-        rates, ceilings, memories, cpus = [], [], [], []
+        rates, ceilings, same_writes, memories, cpus = [], [], [], [], []
         detections = parsed(messages[:backend_count], base.detections_topic)
         for _ in range(runs):
             if backend == "postgres":
@@ -120,10 +141,15 @@ async def measure(
                     run = await indexer_rate(settings, backend_count)
                 async with bench.postgres_database() as url:
                     ceilings.append(await store_rate(url, detections))
+                async with bench.postgres_database() as url:
+                    same_writes.append(await store_rate(url, detections, rules=rules))
             else:
                 settings = base.model_copy(update={"detections_db_url": bench.mongo_database()})
                 run = await indexer_rate(settings, backend_count)
                 ceilings.append(await store_rate(bench.mongo_database(), detections))
+                same_writes.append(
+                    await store_rate(bench.mongo_database(), detections, rules=rules)
+                )
             rates.append(run.per_second)
             memories.append(run.peak_rss_mb)
             cpus.append(run.cpu_us_per_row)
@@ -134,6 +160,10 @@ async def measure(
             "store_alone_per_second": summary(ceilings),
             "ratio_to_store_alone": round(
                 statistics.median(rates) / statistics.median(ceilings), 2
+            ),
+            "store_same_writes_per_second": summary(same_writes),
+            "ratio_to_store_same_writes": round(
+                statistics.median(rates) / statistics.median(same_writes), 2
             ),
             "peak_rss_mb": round(max(memories), 1),
             "indexer_cpu_us_per_row": summary(cpus, digits=1),
