@@ -8,6 +8,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
+from roadwatch.kafka.transaction_retries import install as retry_concurrent_transactions_sooner
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.settings import Settings
@@ -17,6 +18,8 @@ from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 def kafka_producer(
     settings: Settings, *, linger_ms: int = 5, transactional_id: str | None = None
 ) -> AIOKafkaProducer:
+    if transactional_id is not None:
+        retry_concurrent_transactions_sooner()
     return AIOKafkaProducer(
         **kafka_options(settings),
         acks="all",
