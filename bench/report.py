@@ -49,6 +49,10 @@ def _rate_row(name: str, detections: int, rate: dict[str, Any], bare: dict[str, 
     )
 
 
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
 def render(r: dict[str, Any]) -> str:
     m = r["machine"]
     stamp = r.get("measured_at", "")[:16].replace("T", " ") + " UTC"
@@ -100,9 +104,10 @@ def render(r: dict[str, Any]) -> str:
                     _rate_row(name, b["detections"], same, bare)
                     + f" {same['median'] / alone['median']:.2f} | 1.00 | – | – |"
                 )
+            same_writes = _ratio(b.get("ratio_to_store_same_writes"))
             lines.append(
                 _rate_row(f"indexer → {backend}", b["detections"], b["per_second"], bare)
-                + f" {b['ratio_to_store_alone']:.2f} | {b.get('ratio_to_store_same_writes', '–')} "
+                + f" {b['ratio_to_store_alone']:.2f} | {same_writes} "
                 f"| {b['peak_rss_mb']} MB | {b['indexer_cpu_us_per_row']['median']} µs |"
             )
     if "watchlists" in r:
