@@ -15,6 +15,7 @@ from bench.stack import Bench, cpu_seconds, peak_rss_mb, preload, start, stop
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Alert, Detection, Source
+from roadwatch.indexer.batch import MAX_BATCH
 from roadwatch.parsing import parse_detection
 from roadwatch.settings import Settings
 from roadwatch.watchlists.matching import RuleIndex
@@ -27,11 +28,12 @@ async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float
 
 
 async def store_rate(
-    url: str, detections: list[Detection], *, rules: RuleIndex | None = None, batch: int = 5000
+    url: str, detections: list[Detection], *, rules: RuleIndex | None = None, batch: int = MAX_BATCH
 ) -> float:
-    """Detections per second the store saves when handed ready batches, as many at once as
-    the indexer runs: the ceiling that the database itself sets. Given `rules`, each batch's
-    alerts are kept after it, as the indexer keeps them: the same writes."""
+    """Detections per second the store saves when handed ready batches, of the indexer's
+    size and as many at once as it runs: the ceiling that the database itself sets. Given
+    `rules`, each batch's alerts are kept after it, as the indexer keeps them: the same
+    writes."""
     store = detection_store(url)
     await store.open()
     try:
@@ -129,6 +131,7 @@ async def measure(
         "preload_per_second": round(produce_rate),
         "bare_consumer_per_second": summary(bare),
         "suspicious_vehicle": base.suspicious_vehicle,
+        "store_batch": MAX_BATCH,
     }
     for backend, backend_count in backends.items():
         rates, ceilings, same_writes, memories, cpus = [], [], [], [], []

@@ -75,7 +75,8 @@ def render(r: dict[str, Any]) -> str:
         "",
         "Beside it, ceilings measured in the same run: a bare consumer that only reads and "
         "decodes the topic; the store alone, saving the same detections handed to it in ready "
-        "batches of 5,000, as many at once as the indexer runs; and the store alone making the "
+        f"batches of {t.get('store_batch', 5000):,}, the indexer's largest, as many at once as it "
+        "runs; and the store alone making the "
         "same writes as the indexer, each batch's alerts kept after it "
         f"({t.get('alerting_share', 0):.0%} of the detections alert, under the one rule "
         f"`SUSPICIOUS_VEHICLE={t.get('suspicious_vehicle', 'SUV')}`).",

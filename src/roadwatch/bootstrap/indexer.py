@@ -12,6 +12,7 @@ from roadwatch.alerts import AlertPublisher, KafkaAlertPublisher
 from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
 from roadwatch.bootstrap.resources import Resources
 from roadwatch.bootstrap.stores import detection_store
+from roadwatch.indexer.batch import MAX_BATCH
 from roadwatch.indexer.dead_letter import DeadLetterTopic
 from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
@@ -106,7 +107,7 @@ async def started_indexer(
     *,
     stop: asyncio.Event,
     group_id: str = INDEXER_GROUP,
-    max_batch: int = 5000,
+    max_batch: int = MAX_BATCH,
     registry: CollectorRegistry | None = None,
     stuck_after: float = STUCK_AFTER,
     producer_factory: ProducerFactory = _indexer_producer,

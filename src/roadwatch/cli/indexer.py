@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from roadwatch.cli.common import MetricsHost, MetricsPort, fail, local_settings, run_or_fail
 from roadwatch.errors import ConfigurationError
+from roadwatch.indexer.batch import MAX_BATCH
 from roadwatch.infra.service import port_is_free
 from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.settings import Settings
@@ -20,7 +21,7 @@ MaxBatch = Annotated[int, typer.Option(min=1, help="The most records handled as 
 
 def indexer(
     group: Group = INDEXER_GROUP,
-    max_batch: MaxBatch = 5000,
+    max_batch: MaxBatch = MAX_BATCH,
     metrics_port: MetricsPort = 0,
     metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:

@@ -14,6 +14,13 @@ from roadwatch.rejections import RejectedMessage
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Records = dict[TopicPartition, list[Record]]
 
+# The most records read as one batch. Each batch costs a Kafka transaction for each of its
+# partitions and a few statements in the store, whatever its size: under load, batches of
+# 10,000 stored 13% more a second than batches of 5,000 (the store alone, fed either, is as
+# fast), for about 40 MB more memory at the peak; 20,000 gained nothing more. A light
+# stream makes small batches, since a read takes what has arrived.
+MAX_BATCH = 10_000
+
 
 class Decode(Protocol):
     def __call__(

@@ -4,7 +4,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from roadwatch.indexer.batch import Batch, read_batch
+from roadwatch.indexer.batch import MAX_BATCH, Batch, read_batch
 from roadwatch.indexer.commits import CoalescingCommitter, Offsets
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.indexer.error_policy import ErrorPolicy
@@ -98,7 +98,7 @@ class Indexer:
         metrics: IndexerMetrics,
         policy: ErrorPolicy,
         ping_store: Callable[[], Awaitable[None]],
-        max_batch: int = 5000,
+        max_batch: int = MAX_BATCH,
         commits: Commits | None = None,
     ) -> None:
         self._consumer = consumer
