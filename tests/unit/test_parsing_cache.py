@@ -63,6 +63,19 @@ def test_a_message_parses_the_same_from_the_cache_as_checked_afresh(
     assert again == fresh == general
 
 
+@given(
+    st.binary(max_size=200)
+    | st.binary(max_size=8).map(lambda junk: json.dumps(VALID).encode() + junk)
+)
+def test_any_bytes_parse_the_same_the_second_time_they_come(raw: bytes) -> None:
+    # Bytes that are no message of the producer's are kept too, as None: the second time,
+    # they must still go the general way and be refused for the same reason.
+    _checked_challenge_message.cache_clear()
+    fresh = outcome(raw)
+    again = outcome(raw)
+    assert again == fresh
+
+
 @pytest.mark.usefixtures("empty_cache")
 def test_a_message_kept_under_one_limit_is_checked_again_under_another() -> None:
     raw = json.dumps(VALID).encode()
