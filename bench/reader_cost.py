@@ -54,7 +54,7 @@ async def read_rate(
                 started = clock()
             for batch in records.values():
                 for record in batch:
-                    orjson.loads(record.value)
+                    orjson.loads(record.value or b"null")
                 seen += len(batch)
     finally:
         await reading.stop()

@@ -3,16 +3,14 @@
 import asyncio
 import time
 from collections.abc import Iterable
-from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
+from roadwatch.kafka.reader import consumer
+from roadwatch.kafka.record import Record
 from roadwatch.kafka.topics import COMPACTED
 from roadwatch.settings import Settings
 from tests.helpers.servers import Servers, create_topic
-
-Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 
 async def stream_settings(servers: Servers, *, store_url: str, suspicious: str = "SUV") -> Settings:
@@ -61,6 +59,18 @@ async def send_to_every_partition(
         await producer.stop()
 
 
+def header(record: Record, name: str) -> bytes:
+    """The value of `record`'s header `name`, which the test expects it to carry."""
+    value = dict(record.headers)[name]
+    assert value is not None, f"{record}: header {name} has no value"
+    return value
+
+
+def value_of(record: Record) -> bytes:
+    assert record.value is not None, f"{record} has no value"
+    return record.value
+
+
 async def read_topic(
     bootstrap: str,
     topic: str,
@@ -73,7 +83,8 @@ async def read_topic(
     """Everything on `topic` (only what transactions committed, unless `committed` is
     False), waiting up to `within` s for `expected` records, then `settle` s more so that
     records beyond the expected ones are seen too."""
-    consumer = AIOKafkaConsumer(
+    # roadwatch's own consumer, whose records are roadwatch's Records.
+    reading = consumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
@@ -81,19 +92,19 @@ async def read_topic(
         group_id=None,
         isolation_level="read_committed" if committed else "read_uncommitted",
     )
-    await consumer.start()
+    await reading.start()
     records: list[Record] = []
     try:
         deadline = time.monotonic() + within
         while len(records) < expected and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
+            for batch in (await reading.getmany(timeout_ms=500)).values():
                 records += batch
         settle_until = time.monotonic() + settle
         while time.monotonic() < settle_until:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
+            for batch in (await reading.getmany(timeout_ms=200)).values():
                 records += batch
     finally:
-        await consumer.stop()
+        await reading.stop()
     return records
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from aiokafka.structs import ConsumerRecord
+from roadwatch.kafka.record import Record
 
 
 def consumer_record(
@@ -14,17 +14,13 @@ def consumer_record(
     key: bytes | None = None,
     headers: list[tuple[str, bytes]] | None = None,
     timestamp_ms: int | None = None,
-) -> "ConsumerRecord[bytes, bytes]":
-    return ConsumerRecord(
+) -> Record:
+    return Record(
         topic=topic,
         partition=partition,
         offset=offset,
         timestamp=time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms,
-        timestamp_type=0,
         key=key,
         value=value,
-        checksum=None,
-        serialized_key_size=len(key or b""),
-        serialized_value_size=len(value or b""),
-        headers=headers or [],
+        headers=tuple(headers or ()),
     )

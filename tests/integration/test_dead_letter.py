@@ -6,7 +6,7 @@ import pytest
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.parsing import MAX_MESSAGE_BYTES
 from roadwatch.stores.detection_store import DetectionStore
-from tests.helpers.kafka import read_topic, send_values, stream_settings
+from tests.helpers.kafka import header, read_topic, send_values, stream_settings
 from tests.helpers.processes import indexer_running
 from tests.helpers.servers import Servers
 from tests.helpers.waiting import eventually
@@ -57,14 +57,13 @@ async def test_a_mixed_stream_stores_every_valid_message_and_dead_letters_the_re
 
     assert len(dead) == len(stream) - len(valid)
     for record in dead:
-        headers = dict(record.headers)
         assert record.value in MALFORMED
-        assert headers["roadwatch.reason"].decode() == MALFORMED[record.value]
-        assert headers["roadwatch.detail"]
-        assert headers["roadwatch.source.topic"].decode() == settings.detections_topic
+        assert header(record, "roadwatch.reason").decode() == MALFORMED[record.value]
+        assert header(record, "roadwatch.detail")
+        assert header(record, "roadwatch.source.topic").decode() == settings.detections_topic
         assert record.key == b"cam-1"
     sources = {
-        (dict(r.headers)["roadwatch.source.partition"], dict(r.headers)["roadwatch.source.offset"])
+        (header(r, "roadwatch.source.partition"), header(r, "roadwatch.source.offset"))
         for r in dead
     }
     assert len(sources) == len(dead), "a rejected message was dead-lettered twice"

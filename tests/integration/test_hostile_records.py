@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from roadwatch.watchlists.rules import Rule, rule_to_json
-from tests.helpers.kafka import read_topic, send_values
+from tests.helpers.kafka import header, read_topic, send_values
 from tests.helpers.ports import free_port
 from tests.helpers.processes import start_api
 from tests.helpers.raw_records import CODECS, RawRecord, RefusedByBroker, produce_raw
@@ -140,7 +140,7 @@ async def test_a_header_name_not_utf8_on_the_alerts_topic_stops_no_feed_and_no_d
     letters = await read_topic(
         system.bootstrap, system.stack.settings.webhooks_dead_letter_topic, expected=1
     )
-    reasons = [dict(r.headers)["roadwatch.reason"] for r in letters]
+    reasons = [header(r, "roadwatch.reason") for r in letters]
     assert any(reason.startswith(b"header_not_utf8") for reason in reasons), reasons
 
 

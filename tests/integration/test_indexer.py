@@ -9,7 +9,7 @@ import pytest
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.rules import SEED_ID
-from tests.helpers.kafka import read_topic, send_values, stream_settings
+from tests.helpers.kafka import read_topic, send_values, stream_settings, value_of
 from tests.helpers.processes import indexer_running
 from tests.helpers.servers import Servers
 from tests.helpers.stored import derived_from_record, stored_at_least
@@ -69,8 +69,8 @@ async def test_every_detection_produced_is_stored_once_and_the_suspicious_ones_a
     assert await store.count_by_make() == await store.group_by_make()
 
     suspicious_ids = {str(d.id) for d in stored if is_suspicious(d.category)}
-    alert_bodies = [orjson.loads(record.value) for record in alerts]
-    assert [body["id"] for body in alert_bodies] == [r.key.decode() for r in alerts]
+    alert_bodies = [orjson.loads(value_of(record)) for record in alerts]
+    assert [body["id"].encode() for body in alert_bodies] == [r.key for r in alerts]
     assert Counter(body["id"] for body in alert_bodies) == Counter(suspicious_ids)
     by_id = {str(d.id): d for d in stored}
     for body in alert_bodies:

@@ -13,10 +13,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from roadwatch.domain import Source
+from roadwatch.kafka.record import Record
 from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from roadwatch.stores.detection_store import DetectionFilter, DetectionStore
-from tests.helpers.kafka import Record, read_topic, send_values, stream_settings
+from tests.helpers.kafka import header, read_topic, send_values, stream_settings, value_of
 from tests.helpers.ports import free_port
 from tests.helpers.processes import indexer_running, start_indexer_process
 from tests.helpers.servers import Servers, unique
@@ -115,11 +116,10 @@ async def send_hostile_stream(settings: Settings) -> Sent:
 
 
 def source_of(record: Record) -> Source:
-    headers = dict(record.headers)
     return Source(
-        headers["roadwatch.source.topic"].decode(),
-        int(headers["roadwatch.source.partition"]),
-        int(headers["roadwatch.source.offset"]),
+        header(record, "roadwatch.source.topic").decode(),
+        int(header(record, "roadwatch.source.partition")),
+        int(header(record, "roadwatch.source.offset")),
     )
 
 
@@ -168,7 +168,7 @@ async def test_a_stream_laced_with_every_kind_of_bad_record_loses_nothing_and_st
     assert not set(stored_sources) & set(dead_sources)
     assert sent.good <= set(stored_sources)
     assert set(sent.bad) <= set(dead_sources)
-    reasons = {source_of(r): dict(r.headers)["roadwatch.reason"].decode() for r in dead}
+    reasons = {source_of(r): header(r, "roadwatch.reason").decode() for r in dead}
     assert {s: reasons[s] for s in sent.bad} == {s: b.reason for s, b in sent.bad.items()}
 
     # Of two records with one id, one is stored and the other refused, naming both.
@@ -177,7 +177,7 @@ async def test_a_stream_laced_with_every_kind_of_bad_record_loses_nothing_and_st
         (refused,) = {taken, forger} - {kept}
         assert reasons[refused] == "id_conflict"
         (record,) = [r for r in dead if source_of(r) == refused]
-        detail = dict(record.headers)["roadwatch.detail"].decode()
+        detail = header(record, "roadwatch.detail").decode()
         assert f"@{taken.offset}" in detail
         assert f"@{forger.offset}" in detail
 
@@ -195,7 +195,7 @@ async def test_a_stream_laced_with_every_kind_of_bad_record_loses_nothing_and_st
     hidden_sent = [r for r in hostile_partition() if r.value == orjson.dumps(HIDDEN_SUV)]
     assert len(hidden) == len(hidden_sent) * PARTITIONS
     assert {d.category for d in hidden} == {"SUV"}
-    assert sorted(orjson.loads(r.value)["id"] for r in alerts) == sorted(stored_suvs)
+    assert sorted(orjson.loads(value_of(r))["id"] for r in alerts) == sorted(stored_suvs)
 
 
 async def test_a_record_carrying_a_stored_records_id_is_dead_lettered_and_replaces_nothing(
@@ -211,9 +211,9 @@ async def test_a_record_carrying_a_stored_records_id_is_dead_lettered_and_replac
         (dead,) = await read_topic(servers.kafka, settings.dead_letter_topic, expected=1)
         alerts = await read_topic(servers.kafka, settings.alerts_topic, expected=1)
 
-    assert dict(dead.headers)["roadwatch.reason"] == b"id_conflict"
+    assert header(dead, "roadwatch.reason") == b"id_conflict"
     assert await store.list() == [original]
-    assert [orjson.loads(a.value)["make"] for a in alerts] == ["Toyota"]
+    assert [orjson.loads(value_of(a))["make"] for a in alerts] == ["Toyota"]
 
 
 async def _holds(store: DetectionStore, count: int) -> bool:

@@ -15,7 +15,7 @@ from roadwatch.stores import postgres_days
 from roadwatch.stores.detection_store import DetectionFilter, DetectionStore, Dimension
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
-from tests.helpers.kafka import read_topic, send_values, stream_settings
+from tests.helpers.kafka import header, read_topic, send_values, stream_settings
 from tests.helpers.processes import indexer_running
 from tests.helpers.servers import Servers
 from tests.helpers.waiting import eventually
@@ -67,8 +67,8 @@ async def test_old_days_go_and_records_older_than_the_window_are_dead_lettered(
             )
             assert not indexer.done()
 
-        assert [dict(r.headers)["roadwatch.reason"] for r in dead] == [b"expired"] * 4
-        assert b"before the retention window" in dict(dead[0].headers)["roadwatch.detail"]
+        assert [header(r, "roadwatch.reason") for r in dead] == [b"expired"] * 4
+        assert b"before the retention window" in header(dead[0], "roadwatch.detail")
         assert await store.count(DetectionFilter(until=now - timedelta(days=KEEP_DAYS))) == 0
         assert (
             await store.count_by_make()
@@ -148,9 +148,9 @@ async def test_by_default_only_times_from_a_week_back_to_a_day_ahead_are_stored(
             dead = await read_topic(servers.kafka, settings.dead_letter_topic, expected=3)
             await eventually(lambda: _count_is(store, 2), within=60, what="the two in the window")
             assert not indexer.done()
-        reasons = [dict(r.headers)["roadwatch.reason"] for r in dead]
+        reasons = [header(r, "roadwatch.reason") for r in dead]
         assert sorted(reasons) == [b"too_new", b"too_old", b"too_old"]
-        detail = dict(dead[reasons.index(b"too_old")].headers)["roadwatch.detail"]
+        detail = header(dead[reasons.index(b"too_old")], "roadwatch.detail")
         assert b"before the window of times the store accepts" in detail
         assert await store.group_by_make() == {"Week": 1, "Now": 1}
     finally:

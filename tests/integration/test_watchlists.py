@@ -28,6 +28,7 @@ from tests.helpers.kafka import (
     send_to_every_partition,
     send_values,
     stream_settings,
+    value_of,
 )
 from tests.helpers.processes import indexer_running
 from tests.helpers.servers import Servers, unique
@@ -284,7 +285,7 @@ async def _alerts(settings: Settings) -> list[dict[str, Any]]:
     records = await read_topic(
         settings.kafka_broker_url, settings.alerts_topic, expected=0, within=0, settle=1
     )
-    return [orjson.loads(record.value) for record in records]
+    return [orjson.loads(value_of(record)) for record in records]
 
 
 async def _nivas_alerted(settings: Settings, count: int) -> bool:

@@ -19,7 +19,7 @@ from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.settings import Settings
 from tests.helpers.api_stack import AdminStack, admin_stack
-from tests.helpers.kafka import read_topic, send_values
+from tests.helpers.kafka import header, read_topic, send_values
 from tests.helpers.ports import free_port
 from tests.helpers.processes import (
     deliverer_running,
@@ -418,7 +418,7 @@ async def test_records_that_are_not_alerts_are_dead_lettered_and_stop_nothing(
         await deliverer.ping_store()
     assert_signed(receiver)
     assert receiver.alert_ids() == before | after
-    reasons = [dict(r.headers)["roadwatch.reason"].decode() for r in dead]
+    reasons = [header(r, "roadwatch.reason").decode() for r in dead]
     letters = [r for r in dead if r.value in POISON or (r.value is None and b"" in POISON)]
     assert len(letters) >= len(POISON)
     assert all(reason.startswith("not an alert") for reason in reasons[-len(POISON) :])

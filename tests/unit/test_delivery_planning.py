@@ -4,14 +4,14 @@ judged."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from aiokafka.structs import ConsumerRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
 from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, RuleRef
+from roadwatch.kafka.record import Record
 from roadwatch.webhooks.attempts import judge
-from roadwatch.webhooks.planning import Record, deliveries_of
+from roadwatch.webhooks.planning import deliveries_of
 from roadwatch.webhooks.ports import Response
 from roadwatch.webhooks.retries import Outcome, RetrySchedule
 from roadwatch.webhooks.subscriptions import Delivery, Webhook, delivery_id
@@ -22,9 +22,7 @@ RULE = RuleRef(uuid.uuid4(), "SUVs")
 
 
 def record(value: bytes | None, *, timestamp: int = int(NOW.timestamp() * 1000)) -> Record:
-    return ConsumerRecord(
-        "intellisite.alerts", 0, 7, timestamp, 0, None, value, None, 0, len(value or b""), ()
-    )
+    return Record("intellisite.alerts", 0, 7, timestamp, None, value, ())
 
 
 def webhook(rule_ids: frozenset[uuid.UUID] | None = None) -> Webhook:

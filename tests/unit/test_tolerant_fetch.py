@@ -2,6 +2,7 @@
 order, either as the record it is or as an Unreadable that says why."""
 
 import ast
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roadwatch.kafka.tolerant_fetch import install
+from roadwatch.kafka.record import Record
+from roadwatch.kafka.tolerant_fetch import install, uninstall
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import Reason
 from tests.helpers.raw_records import CODECS, RawRecord, encode_batch
@@ -23,14 +25,18 @@ EXAMPLES = 25 * int(os.environ.get("ROADWATCH_FUZZ_EXAMPLES", "12"))
 READ_UNCOMMITTED = 0
 
 
-def read(data: bytes, *, fetch_offset: int = 0) -> list[Any]:
-    """Every item aiokafka's fetcher makes of a fetch response holding `data`."""
-    install()
-    records = fetcher.MemoryRecords(data)
-    partition = fetcher.PartitionRecords(
-        TopicPartition("t", 0), records, [], fetch_offset, None, None, True, READ_UNCOMMITTED
-    )
-    return list(partition)
+def read(data: bytes, *, fetch_offset: int = 0, tolerant: bool = True) -> list[Any]:
+    """Every item aiokafka's fetcher makes of a fetch response holding `data` (through its
+    own classes if not `tolerant`)."""
+    install() if tolerant else uninstall()
+    try:
+        records = fetcher.MemoryRecords(data)
+        partition = fetcher.PartitionRecords(
+            TopicPartition("t", 0), records, [], fetch_offset, None, None, True, READ_UNCOMMITTED
+        )
+        return list(partition)
+    finally:
+        install()
 
 
 names = st.binary(max_size=8)
@@ -61,12 +67,35 @@ def test_every_record_comes_out_once_in_order_as_itself_or_as_unreadable(
     for item, record in zip(items, sent, strict=True):
         assert (item.key, item.value) == (record.key, record.value)
         if all(_is_text(name) for name, _value in record.headers):
-            assert isinstance(item, ConsumerRecord)
+            assert isinstance(item, Record)
             assert list(item.headers) == [(n.decode(), v) for n, v in record.headers]
         else:
             assert isinstance(item, Unreadable)
             assert item.reason == Reason.HEADER_NOT_UTF8
             assert (item.topic, item.partition) == ("t", 0)
+
+
+@settings(max_examples=EXAMPLES)
+@given(
+    st.lists(raw_records, min_size=1, max_size=12),
+    st.sampled_from(sorted(CODECS)),
+    st.integers(0, 3),
+)
+def test_a_readable_record_holds_what_aiokafkas_own_record_holds(
+    sent: list[RawRecord], compression: str, fetch_offset: int
+) -> None:
+    text_only = [
+        dataclasses.replace(r, headers=[(n, v) for n, v in r.headers if _is_text(n)]) for r in sent
+    ]
+    batch = encode_batch(text_only, compression=compression)
+    own = read(batch, fetch_offset=fetch_offset, tolerant=False)
+    assert all(isinstance(item, ConsumerRecord) for item in own)
+    assert [
+        (r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers) for r in own
+    ] == [
+        (r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+        for r in read(batch, fetch_offset=fetch_offset)
+    ]
 
 
 def test_a_record_after_a_bad_header_name_in_the_same_batch_is_read() -> None:
@@ -76,7 +105,7 @@ def test_a_record_after_a_bad_header_name_in_the_same_batch_is_read() -> None:
         RawRecord(b"after", headers=[(b"h", None)]),
     ]
     items = read(encode_batch(batch))
-    assert [type(item) for item in items] == [ConsumerRecord, Unreadable, ConsumerRecord]
+    assert [type(item) for item in items] == [Record, Unreadable, Record]
     assert items[1].headers == (("fine", b"1"), ("\\xff\\xfe", b"2"))
     assert "b'\\xff\\xfe' is not UTF-8" in items[1].detail
     assert items[2].value == b"after"

@@ -21,7 +21,7 @@ from roadwatch.api.recent_alerts import Gap, Kept, Position, RecentAlerts
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 from roadwatch.kafka.reopening import ReopeningConsumer
-from roadwatch.kafka.types import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from roadwatch.kafka.types import AIOKafkaConsumer, Record, TopicPartition
 from roadwatch.runtime.lifecycle import started
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.runtime.retry import retry_until_done
@@ -220,7 +220,7 @@ class KafkaAlertFeed:
         for tp, end in fetched.ends.items():
             self._next[tp.partition] = end
 
-    def _alert(self, record: "ConsumerRecord[bytes, bytes]") -> Kept | None:
+    def _alert(self, record: Record) -> Kept | None:
         """The alert, or None (skipped, logged, counted) if the record holds none."""
         try:
             alert = read_alert(record.value)

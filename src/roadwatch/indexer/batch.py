@@ -3,15 +3,14 @@
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import Protocol
 
 from roadwatch.domain import Detection, FromRecord, Source
 from roadwatch.indexer.dead_letter import Rejection
 from roadwatch.kafka.reader import Fetched
-from roadwatch.kafka.types import ConsumerRecord, OffsetAndMetadata, TopicPartition
+from roadwatch.kafka.types import OffsetAndMetadata, Record, TopicPartition
 from roadwatch.rejections import RejectedMessage
 
-Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Records = dict[TopicPartition, list[Record]]
 
 # The most records read as one batch. Each batch costs a Kafka transaction for each of its

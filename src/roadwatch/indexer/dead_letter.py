@@ -7,22 +7,20 @@ from collections.abc import Sequence
 
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.kafka.letters import Headers, Letter, fitted
-from roadwatch.kafka.types import AIOKafkaProducer, ConsumerRecord
+from roadwatch.kafka.types import AIOKafkaProducer, Record
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
 
 log = logging.getLogger(__name__)
 
 # A record, or what the reader could read of one, with why it is set aside.
-Rejection = tuple[ConsumerRecord[bytes, bytes] | Unreadable, RejectedMessage]
+Rejection = tuple[Record | Unreadable, RejectedMessage]
 OWN_PREFIX = "roadwatch."
 # Where incoming headers named like roadwatch's own are kept, so that none can pass for them.
 ORIGINAL_PREFIX = "original."
 
 
-def dead_letter(
-    record: ConsumerRecord[bytes, bytes] | Unreadable, rejection: RejectedMessage
-) -> Letter:
+def dead_letter(record: Record | Unreadable, rejection: RejectedMessage) -> Letter:
     """The record's value, key and headers, its reason and source in headers of roadwatch's."""
     original = [
         (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from roadwatch.kafka.reader import Reader, Record, consumer
+from roadwatch.kafka.reader import Reader, consumer
+from roadwatch.kafka.record import Record
 from roadwatch.kafka.types import AIOKafkaAdminClient, KafkaError, TopicPartition
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.text import printable

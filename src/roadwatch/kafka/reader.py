@@ -12,18 +12,17 @@ moves past an unreadable record as past any other.
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
+from roadwatch.kafka.record import Record
 from roadwatch.kafka.tolerant_fetch import install
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import Reason
 
 log = logging.getLogger(__name__)
 
-Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 OnUnreadable = Callable[[Sequence[Unreadable]], Awaitable[None]]
 
 
@@ -31,8 +30,11 @@ def consumer(*topics: str, **options: Any) -> AIOKafkaConsumer:
     """An aiokafka consumer that reads through the tolerant fetch; roadwatch makes no other.
 
     It reads committed records only: the alerts a transaction published appear once it
-    commits (indexer/transactions.py), and never if it is aborted.
+    commits (indexer/transactions.py), and never if it is aborted. Its records are
+    roadwatch's Records, their key and value bytes: it takes no deserializer.
     """
+    if {"key_deserializer", "value_deserializer"} & options.keys():
+        raise TypeError("roadwatch's consumers read bytes, and apply no deserializer")
     install()
     return AIOKafkaConsumer(*topics, **{"isolation_level": "read_committed", **options})
 

@@ -10,21 +10,21 @@ consumer can never pass that record.
 wraps the batch. Iterating the wrapper yields the fast parser's records until it raises;
 then the rest of the batch is read again in Python (lenient_records.py), record by record,
 and each record that cannot be read is yielded as an `Unreadable`, in its place. The second
-gives each its topic and partition where aiokafka would build a ConsumerRecord, and
-`getmany` returns them among the records. No exception is left for a record's bytes to
-raise, and no record is skipped unseen.
+builds roadwatch's own Record (record.py) where aiokafka would build a ConsumerRecord, and
+gives each Unreadable its topic and partition; `getmany` returns them among the records.
+No exception is left for a record's bytes to raise, and no record is skipped unseen.
 
 This reaches into aiokafka's module and its Python record parser: the version is pinned in
 constraints.txt, and tests/unit/test_tolerant_fetch.py fails if either changes.
 """
 
-import dataclasses
 import itertools
 import operator
 import struct
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 from aiokafka.consumer import fetcher
 from aiokafka.record.default_records import (
     DefaultRecordBatch,
@@ -33,6 +33,7 @@ from aiokafka.record.legacy_records import LegacyRecordBatch
 from aiokafka.structs import TopicPartition
 
 from roadwatch.kafka.lenient_records import LenientBatch
+from roadwatch.kafka.record import Record
 from roadwatch.kafka.unreadable import NOWHERE, Unreadable
 from roadwatch.rejections import Reason
 
@@ -183,18 +184,27 @@ class _Batch:
 
 
 class _TolerantPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
-    """aiokafka's records of a fetched partition, passing each Unreadable on, placed in its
-    topic and partition, where it would build a ConsumerRecord."""
+    """aiokafka's records of a fetched partition, each made a roadwatch Record, or an
+    Unreadable placed in its topic and partition, where aiokafka would build a
+    ConsumerRecord. roadwatch's consumers take bytes: no deserializer is applied."""
 
-    def _consumer_record(
-        self,
-        tp: TopicPartition,
-        record: Any,
-        _build: Any = fetcher.PartitionRecords._consumer_record,
-    ) -> Any:
+    def __iter__(self) -> Iterator[Any]:
+        # The generator itself, where aiokafka's iterator is its object with a `__next__`
+        # written in Python: a call a record less for `getmany`, which drains it with `for`.
+        return self._records_iterator or iter(())
+
+    def _consumer_record(self, tp: TopicPartition, record: Any) -> Record | Unreadable:
         if record.__class__ is Unreadable:
-            return dataclasses.replace(record, topic=tp.topic, partition=tp.partition)
-        return _build(self, tp, record)
+            return msgspec.structs.replace(record, topic=tp.topic, partition=tp.partition)
+        return Record(
+            tp.topic,
+            tp.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            tuple(record.headers),
+        )
 
 
 _AIOKAFKAS_OWN = (fetcher.MemoryRecords, fetcher.PartitionRecords)

@@ -6,7 +6,9 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, ProducerFenced
 from aiokafka.producer.message_accumulator import BatchBuilder
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from aiokafka.structs import OffsetAndMetadata
+
+from roadwatch.kafka.record import Record
 
 __all__ = [
     "AIOKafkaAdminClient",
@@ -15,10 +17,10 @@ __all__ = [
     "BatchBuilder",
     "CommitFailedError",
     "ConsumerRebalanceListener",
-    "ConsumerRecord",
     "IllegalStateError",
     "KafkaError",
     "OffsetAndMetadata",
     "ProducerFenced",
+    "Record",
     "TopicPartition",
 ]

@@ -15,7 +15,7 @@ from uuid import UUID
 from roadwatch.errors import ConfigurationError
 from roadwatch.kafka.reader import Reader, SkipUnreadable
 from roadwatch.kafka.reopening import ReopeningConsumer
-from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, Record, TopicPartition
 from roadwatch.rejections import Reason
 from roadwatch.runtime.lifecycle import started
 from roadwatch.runtime.retry import retry_until_done
@@ -60,9 +60,11 @@ class RuleLog:
     def ever_written(self) -> bool:
         return any(offset > 0 for offset in self.next.values())
 
-    def apply(self, record: "ConsumerRecord[bytes, bytes]") -> None:
+    def apply(self, record: Record) -> None:
         self.next[record.partition] = record.offset + 1
         try:
+            if record.key is None:
+                raise InvalidRule("it has no key")
             rule_id = UUID(record.key.decode())
             if record.value is None:
                 self.rules.pop(rule_id, None)
@@ -72,7 +74,7 @@ class RuleLog:
                 raise InvalidRule(f"keyed {rule_id} but holds rule {rule.id}")
             if rule.id not in self.rules and len(self.rules) >= self.max_rules:
                 raise InvalidRule(f"one rule more than the {self.max_rules:,} an indexer keeps")
-        except (InvalidRule, AttributeError, UnicodeDecodeError, ValueError) as error:
+        except (InvalidRule, UnicodeDecodeError, ValueError) as error:
             self.skipped += 1
             log.warning(
                 "skipped the record at %s[%d]@%d: not a rule (%s)",

@@ -19,6 +19,7 @@ from roadwatch.kafka.types import (
     CommitFailedError,
     ConsumerRebalanceListener,
     KafkaError,
+    Record,
     TopicPartition,
 )
 from roadwatch.kafka.unreadable import Unreadable
@@ -29,7 +30,7 @@ from roadwatch.webhooks.attempts import Attempter
 from roadwatch.webhooks.lane_set import LaneSet
 from roadwatch.webhooks.metrics import DeliveryMetrics
 from roadwatch.webhooks.offsets import OffsetTracker
-from roadwatch.webhooks.planning import Record, deliveries_of
+from roadwatch.webhooks.planning import deliveries_of
 from roadwatch.webhooks.ports import AlertsConsumer, DeadLetterSink, Poster
 from roadwatch.webhooks.recorder import Recorder
 from roadwatch.webhooks.retries import RetrySchedule

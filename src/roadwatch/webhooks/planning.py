@@ -3,15 +3,12 @@ it, or the reason the record is no alert. Pure: no I/O."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TypeAlias
 
 import orjson
 
 from roadwatch.alerts import NotAnAlert, read_alert
-from roadwatch.kafka.types import ConsumerRecord
+from roadwatch.kafka.types import Record
 from roadwatch.webhooks.subscriptions import ALERT_EVENT, Delivery, Webhook, delivery_id, event_body
-
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 def deliveries_of(record: Record, webhooks: Iterable[Webhook]) -> list[Delivery] | str:
