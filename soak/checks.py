@@ -10,8 +10,8 @@ import httpx
 import orjson
 from tests.helpers.receivers import Receiver
 
+from roadwatch.detection_ids import derived_id
 from roadwatch.domain import Source
-from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from soak.database import Database
 from soak.topics import Record, read_committed

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+from roadwatch.detection_ids import derived_id
 from roadwatch.domain import Detection
-from roadwatch.parsing import derived_id
 from roadwatch.stores.detection_store import DetectionStore
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

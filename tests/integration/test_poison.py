@@ -12,9 +12,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from roadwatch.detection_ids import derived_id
 from roadwatch.domain import Source
 from roadwatch.kafka.record import Record
-from roadwatch.parsing import derived_id
 from roadwatch.settings import Settings
 from roadwatch.stores.detection_store import DetectionFilter, DetectionStore
 from tests.helpers.kafka import header, read_topic, send_values, stream_settings, value_of

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from roadwatch.domain import Detection, Source
+from roadwatch.domain import Detection
 from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from tests.helpers.factories import make_detection
@@ -108,18 +108,3 @@ async def test_a_step_failing_too_long_is_reported_and_no_longer_once_it_passes(
     assert "saving a batch has failed" in reported[2]
     assert "ConnectionRefusedError: no server" in reported[2]
     assert policy.problem() is None
-
-
-def test_decoding_turns_any_exception_into_a_rejection() -> None:
-    policy = ErrorPolicy(stop=asyncio.Event())
-    source = Source("t", 0, 0)
-
-    valid = b'{"Year": 2011, "Make": "Toyota", "Model": "Corolla", "Category": "Sedan"}'
-    # A record time of the wrong type is a fault the parser does not foresee.
-    unforeseen = policy.decode(valid, source=source, timestamp_ms="soon")  # type: ignore[arg-type]
-    ordinary = policy.decode(b"[]", source=source, timestamp_ms=0)
-
-    assert isinstance(unforeseen, RejectedMessage)
-    assert unforeseen.reason == Reason.UNDECODABLE
-    assert isinstance(ordinary, RejectedMessage)
-    assert ordinary.reason == Reason.NOT_AN_OBJECT

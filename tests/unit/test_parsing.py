@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from roadwatch.detection_ids import DETECTION_NAMESPACE, derived_id
 from roadwatch.domain import Detection, Source
 from roadwatch.parsing import (
-    DETECTION_NAMESPACE,
     MAX_MESSAGE_BYTES,
     MAX_TEXT_LENGTH,
-    derived_id,
     parse_detection,
 )
 from roadwatch.rejections import Reason, RejectedMessage

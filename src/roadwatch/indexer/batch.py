@@ -1,9 +1,9 @@
 """A batch: the records read together, what they decoded to, and what became of each."""
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import cast
 
 from roadwatch.domain import Detection, FromRecord, Source
 from roadwatch.indexer.dead_letter import Rejection
@@ -21,10 +21,8 @@ Records = dict[TopicPartition, list[Record]]
 MAX_BATCH = 10_000
 
 
-class Decode(Protocol):
-    def __call__(
-        self, value: bytes | None, *, source: Source, timestamp_ms: int
-    ) -> Detection | RejectedMessage: ...
+# Each record's detection, or why it is rejected, in the records' order (parsing.py).
+Decode = Callable[[list[Record]], list[Detection | RejectedMessage]]
 
 
 @dataclass
@@ -62,16 +60,16 @@ def read_batch(fetched: Fetched, *, generation: int, decode: Decode) -> Batch:
     detections: list[Detection] = []
     rejections: list[Rejection] = []
     for partition_records in records.values():
-        for record in partition_records:
-            decoded = decode(
-                record.value,
-                source=Source(record.topic, record.partition, record.offset),
-                timestamp_ms=record.timestamp,
-            )
-            if isinstance(decoded, RejectedMessage):
-                rejections.append((record, decoded))
+        decoded = decode(partition_records)
+        # Looked for without a Python call a record: nearly every batch holds none.
+        if RejectedMessage not in map(type, decoded):
+            detections += cast("list[Detection]", decoded)
+            continue
+        for record, outcome in zip(partition_records, decoded, strict=True):
+            if isinstance(outcome, RejectedMessage):
+                rejections.append((record, outcome))
             else:
-                detections.append(decoded)
+                detections.append(outcome)
     # Past the unreadable records too, which the reader has dead-lettered.
     offsets = {partition: OffsetAndMetadata(end, "") for partition, end in fetched.ends.items()}
     return Batch(records, rejections, offsets, arrived, generation, passing=detections)

@@ -1,7 +1,8 @@
 """The one seam through which every failure in the indexer passes, and what becomes of it.
 
 After Kafka Connect's `errors.tolerance=all` and Quix Streams' processing-error callback:
-- a record that cannot be decoded, for whatever reason, is rejected on its own;
+- a record that cannot be decoded, for whatever reason, is rejected on its own (by
+  parsing.parse_records, which never raises);
 - a record that a step refuses for what it holds (RecordsRefused) is rejected on its own,
   found by halving the batch when the step cannot name it, and the rest go on;
 - any other failure is the outside world's (a database or broker away, a deadlock), and
@@ -19,9 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from roadwatch.domain import Detection, FromRecord, Source
-from roadwatch.parsing import parse_detection
-from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
+from roadwatch.domain import FromRecord
+from roadwatch.rejections import RecordsRefused, RejectedMessage
 from roadwatch.runtime.readiness import STUCK_AFTER
 from roadwatch.runtime.retry import retry_until_done
 
@@ -45,19 +45,6 @@ class ErrorPolicy:
         self._stuck_after = stuck_after
         self._failing: dict[int, _Failing] = {}
         self._keys = itertools.count()
-
-    def decode(
-        self, value: bytes | None, *, source: Source, timestamp_ms: int
-    ) -> Detection | RejectedMessage:
-        """The record's detection, or why it is rejected: never an exception."""
-        try:
-            return parse_detection(value, source=source, timestamp_ms=timestamp_ms)
-        except RejectedMessage as rejected:
-            return rejected
-        except Exception as error:
-            # The parser names every fault it knows; this is one it did not foresee.
-            log.exception("decoding the record at %s failed unexpectedly", source)
-            return RejectedMessage(Reason.UNDECODABLE, f"{type(error).__name__}: {error}")
 
     async def retry(self, step: Callable[[], Awaitable[T]], *, what: str) -> T:
         """Run `step` until it succeeds, through any failure but RecordsRefused."""

@@ -20,6 +20,7 @@ from roadwatch.kafka.types import (
     TopicPartition,
 )
 from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.parsing import parse_records
 from roadwatch.rejections import RejectedMessage
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown
@@ -143,9 +144,7 @@ class Indexer:
                 # getmany returns records of assigned partitions only: they belong to the
                 # generation current now.
                 if fetched:
-                    batch = read_batch(
-                        fetched, generation=self._generation, decode=self._policy.decode
-                    )
+                    batch = read_batch(fetched, generation=self._generation, decode=parse_records)
                     self.progress.read(batch)
                     await _unless_done(self._pipeline.put(batch), working)
         finally:
