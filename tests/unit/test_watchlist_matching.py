@@ -262,3 +262,29 @@ def test_an_indexer_keeps_no_more_rules_than_a_system_may_hold() -> None:
     put(7, rules[4])
     assert reading.rules == {r.id: r for r in (renamed, rules[2], rules[4])}
     assert reading.skipped == 2
+
+
+@given(
+    st.none() | st.binary(max_size=40) | st.uuids().map(lambda u: str(u).encode()),
+    st.none() | st.binary(max_size=300),
+)
+def test_a_rule_record_of_any_bytes_is_a_rule_or_skipped_and_counted(
+    key: bytes | None, value: bytes | None
+) -> None:
+    reading = RuleLog("watchlists")
+    reading.apply(consumer_record(value, key=key, offset=4))
+
+    assert reading.next == {0: 5}
+    assert len(reading.rules) + reading.skipped <= 1
+    if not reading.skipped:
+        # Taken, as a rule or a deletion: only under a key that is a rule's id.
+        assert key is not None
+        assert uuid.UUID(key.decode())
+
+
+def test_a_rule_record_without_a_key_is_skipped_as_such(caplog: pytest.LogCaptureFixture) -> None:
+    reading = RuleLog("watchlists")
+    reading.apply(consumer_record(rule_to_json(rule("keyless", make="Jeep")), key=None))
+
+    assert (reading.rules, reading.skipped) == ({}, 1)
+    assert "it has no key" in caplog.text
