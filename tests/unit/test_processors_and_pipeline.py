@@ -155,3 +155,27 @@ async def test_a_failing_stage_stops_the_pipeline_with_its_error() -> None:
 
     with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="store gone")):
         await running
+
+
+async def test_waiting_for_the_batches_to_finish_ends_when_the_pipeline_stops_unfinished() -> None:
+    """A rebalance waits for the batches read so far; a pipeline stopped by a failure (a
+    retry given up as the indexer stops) never finishes them, and must not hold it forever."""
+    held = asyncio.Event()
+
+    async def stuck(item: int) -> None:
+        if item == 0:
+            await held.wait()
+
+    async def broken(item: int) -> None:
+        raise RuntimeError("given up")
+
+    pipeline: OrderedPipeline[int] = OrderedPipeline([Wide(stuck, 2), broken])
+    running = asyncio.create_task(pipeline.run())
+    await pipeline.put(0)
+    await pipeline.put(1)
+    waiting = asyncio.create_task(pipeline.finished())
+    held.set()
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="given up")):
+        await running
+    async with asyncio.timeout(5):
+        await waiting

@@ -43,11 +43,16 @@ class OrderedPipeline(Generic[T]):
 
     async def run(self) -> None:
         """Work until closed; a stage's exception stops every stage and is raised here."""
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            for index in range(len(self._stages)):
-                group.create_task(self._pass_on(index))
-            self._ready.set()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                for index in range(len(self._stages)):
+                    group.create_task(self._pass_on(index))
+                self._ready.set()
+        finally:
+            # Stopped, maybe with batches unfinished: nothing more will finish, and whoever
+            # waits for them (a rebalance) must not wait forever.
+            self._all_finished.set()
 
     async def put(self, item: T) -> None:
         """Start `item` through the first stage, once the first stage has room for it."""
@@ -63,7 +68,8 @@ class OrderedPipeline(Generic[T]):
         self._started[0].put_nowait(None)
 
     async def finished(self) -> None:
-        """Return once every batch put in so far has been through every stage."""
+        """Return once every batch put in so far has been through every stage, or the
+        pipeline has stopped without them."""
         await self._all_finished.wait()
 
     def _start(self, index: int, item: T) -> None:
