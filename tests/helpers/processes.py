@@ -74,6 +74,15 @@ def stop_process(process: "subprocess.Popen[bytes]", *, timeout: float = 30) -> 
     return True
 
 
+def stopped_exit_code(process: "subprocess.Popen[bytes]", log: Path, *, timeout: float = 30) -> int:
+    """SIGTERM; the exit code, or a failure quoting the end of the process's `log` if it is
+    still running after `timeout` s (then it is killed)."""
+    if not stop_process(process, timeout=timeout):
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise AssertionError(f"still running {timeout:g} s after SIGTERM; its log ends:\n{tail}")
+    return process.returncode
+
+
 def process_alive(pid: int) -> bool:
     """True unless the process is gone or a zombie waiting to be reaped by init."""
     try:

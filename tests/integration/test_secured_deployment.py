@@ -33,6 +33,7 @@ from tests.helpers.processes import (
     settings_env,
     start_api,
     start_indexer_process,
+    stopped_exit_code,
 )
 from tests.helpers.secured import Secured, secured_deployment
 from tests.helpers.servers import Servers, unique
@@ -88,9 +89,8 @@ async def _send_as_camera(camera: Settings, values: list[bytes]) -> None:
 async def test_the_whole_pipeline_runs_over_sasl_ssl_and_verified_tls_with_least_privilege(
     secured: Secured, tmp_path: Path
 ) -> None:
-    indexer = start_indexer_process(
-        secured.indexer, group=secured.indexer_group, log=tmp_path / "indexer.log"
-    )
+    indexer_log = tmp_path / "indexer.log"
+    indexer = start_indexer_process(secured.indexer, group=secured.indexer_group, log=indexer_log)
     api = await asyncio.to_thread(
         start_api, secured.api, port=free_port(), log=tmp_path / "api.log"
     )
@@ -144,8 +144,8 @@ async def test_the_whole_pipeline_runs_over_sasl_ssl_and_verified_tls_with_least
         assert produced.returncode == 0, produced.stderr
     finally:
         api.stop()
-        indexer.terminate()
-        indexer.wait(timeout=30)
+        stopped = stopped_exit_code(indexer, indexer_log)
+    assert stopped == 0, indexer_log.read_text()[-3000:]
     assert await _stored(secured.indexer.detections_db_url, model) == 20
 
 

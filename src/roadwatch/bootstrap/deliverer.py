@@ -55,7 +55,7 @@ async def started_deliverer(
             timeout=settings.webhook_timeout,
         )
         await sender.start()
-        stack.push_async_callback(sender.close)
+        resources.on_exit(sender.close, "closing the webhook sender")
 
         alerts = consumer(
             **kafka_options(settings),

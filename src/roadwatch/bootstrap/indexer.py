@@ -159,14 +159,14 @@ async def started_indexer(
                 group=group_id,
                 pending=alerts,
             )
-            stack.push_async_callback(commits.close)
+            resources.on_exit(commits.close, "closing the partitions' transactions")
 
         keep_for = retention_window(settings)
         days = DayKeeper(store, keep_for=keep_for, clock=clock, registry=registry)
         # Before the first batch, so that a restart after a long stop removes old days first.
         await resources.ready("keeping the store's days", days.upkeep)
         upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
-        stack.push_async_callback(_cancelled, upkeep)
+        resources.on_exit(lambda: _cancelled(upkeep), "stopping the store's upkeep")
         yield Indexer(
             detections,
             topic=settings.detections_topic,

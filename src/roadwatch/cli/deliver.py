@@ -38,8 +38,9 @@ async def _deliver(
 ) -> None:
     from roadwatch.bootstrap.deliverer import started_deliverer
     from roadwatch.runtime.health_server import serving_health
+    from roadwatch.webhooks.deliverer import stop_grace
 
-    stop = stop_on_signals()
+    stop = stop_on_signals(grace=stop_grace(settings.webhook_timeout))
     registry = CollectorRegistry()
     async with started_deliverer(settings, stop=stop, group_id=group, registry=registry) as run:
         probes = {

@@ -112,8 +112,10 @@ async def _up(
     from roadwatch.infra.stack import Infrastructure
     from roadwatch.server_checks import server_problems
     from roadwatch.status.gather import Endpoints
+    from roadwatch.webhooks.deliverer import stop_grace
 
-    stop = stop_on_signals()
+    # The supervisor gives each process its own grace, and then kills it.
+    stop = stop_on_signals(grace=None)
     settings = load_settings(config.home)
     infrastructure = Infrastructure(config, settings)
     already_running = {s.name for s in infrastructure.services if s.daemon.is_running()}
@@ -171,7 +173,9 @@ async def _up(
     else:
         ended.cancel()
     reporting.cancel()
-    await supervisor.stop()
+    # Longer than any of them takes to stop (the deliverer's grace grows with the webhook
+    # timeout), so that each says what held it up before it is killed.
+    await supervisor.stop(grace=max(20.0, stop_grace(settings.webhook_timeout) + 5))
     _stop(started_here)
     return code
 

@@ -25,7 +25,7 @@ from roadwatch.kafka.types import (
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown, every, retry_until_done
-from roadwatch.shutdown import sleep_until_stopped
+from roadwatch.shutdown import STOP_GRACE, sleep_until_stopped
 from roadwatch.webhooks.attempts import Attempter
 from roadwatch.webhooks.lane_set import LaneSet
 from roadwatch.webhooks.metrics import DeliveryMetrics
@@ -42,6 +42,17 @@ log = logging.getLogger(__name__)
 
 # How often the offsets of settled alerts are committed.
 COMMIT_EVERY = 0.2
+
+
+# How long a stopping deliverer waits for the outcomes of its last attempts to be recorded,
+# after waiting up to the webhook timeout for the attempts themselves.
+RECORDING_ON_STOP = 3.0
+
+
+def stop_grace(webhook_timeout: float) -> float:
+    """How long a deliverer may take to stop: the attempts under way end within the webhook
+    timeout, their outcomes are recorded, and the offsets committed."""
+    return max(STOP_GRACE, webhook_timeout + RECORDING_ON_STOP + 2)
 
 
 class Deliverer:
@@ -121,7 +132,7 @@ class Deliverer:
             self._recorder.close()
             # What is not recorded by then is replayed from Kafka by the next start.
             with contextlib.suppress(GaveUpOnShutdown, TimeoutError):
-                await asyncio.wait_for(tasks[0], timeout=self._timeout)
+                await asyncio.wait_for(tasks[0], timeout=RECORDING_ON_STOP)
             for task in tasks[1:]:
                 task.cancel()
             await asyncio.gather(*tasks[1:], return_exceptions=True)

@@ -1,0 +1,105 @@
+"""A process stops on SIGTERM within its grace, whatever it was waiting for: each case runs
+in a process of its own, which a real signal stops and which may exit at once."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+PROGRAM = textwrap.dedent(
+    """
+    import asyncio, logging, sys, time
+    from roadwatch.shutdown import stop_on_signals
+
+    async def wait_forever() -> None:
+        await asyncio.Event().wait()
+
+    async def main(how: str, grace: float | None) -> None:
+        stop = stop_on_signals(grace=grace)
+        print("ready", flush=True)
+        await stop.wait()
+        if how == "hangs":
+            await asyncio.create_task(wait_forever(), name="the stuck step")
+        elif how == "blocks":
+            time.sleep(60)
+        print("finished", flush=True)
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    grace = None if sys.argv[2] == "none" else float(sys.argv[2])
+    asyncio.run(main(sys.argv[1], grace))
+    """
+)
+
+
+def _stopped(how: str, grace: str, *, signals: int = 1) -> tuple[int, str, str, float]:
+    """The exit code, output and error output of the program after `signals` SIGTERMs, and
+    the seconds from the first to its exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", PROGRAM, how, grace],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    started = time.monotonic()
+    for _ in range(signals):
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    return process.returncode, out, err, time.monotonic() - started
+
+
+def test_a_process_that_finishes_its_work_exits_0_saying_why_it_stopped() -> None:
+    code, out, err, _ = _stopped("finishes", "10")
+    assert (code, out) == (0, "finished\n"), err
+    assert "stopping on SIGTERM: finishing the work under way" in err
+
+
+def test_a_step_that_never_ends_is_named_and_the_process_exits_1_after_its_grace() -> None:
+    code, out, err, took = _stopped("hangs", "1")
+    assert code == 1, err
+    assert "finished" not in out
+    assert "stopped unfinished, 1 s after SIGTERM; still waiting:" in err
+    assert "the stuck step in wait_forever:" in err, err
+    assert took < 30
+
+
+def test_a_second_signal_ends_the_process_at_once() -> None:
+    code, _, err, took = _stopped("hangs", "60", signals=2)
+    assert code == 1, err
+    assert "stopped unfinished, a second SIGTERM" in err
+    assert took < 30
+
+
+def test_an_event_loop_blocked_in_a_call_is_ended_by_a_thread_after_its_grace() -> None:
+    code, out, err, took = _stopped("blocks", "1")
+    assert code == 1, err
+    assert "finished" not in out
+    # faulthandler's dump of every thread's stack, the loop's stuck in the call
+    assert "Timeout (0:00:06)!" in err, err
+    assert "in main" in err, err
+    assert took < 30
+
+
+def test_without_a_grace_further_signals_are_only_logged() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", PROGRAM, "hangs", "none"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert process.poll() is None
+    process.kill()
+    _, err = process.communicate()
+    assert "already stopping; SIGTERM ignored" in err
