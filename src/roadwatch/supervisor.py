@@ -2,8 +2,11 @@
 
 import asyncio
 import contextlib
+import ctypes
+import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -35,6 +38,7 @@ class Supervisor:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=_ended_with(os.getpid()),
             )
             self._running[program.name] = process
             assert process.stdout is not None
@@ -73,3 +77,21 @@ async def _echo(stream: asyncio.StreamReader, prefix: str) -> None:
     async for line in stream:
         sys.stdout.write(prefix + line.decode(errors="replace"))
         sys.stdout.flush()
+
+
+def _ended_with(supervisor: int) -> Callable[[], None] | None:
+    """For a child, before it runs: be sent SIGTERM when the supervisor ends, however it ends
+    (killed, or crashed before it could stop its processes), rather than run on orphaned.
+    Linux only; elsewhere, children outlive a supervisor that did not stop them."""
+    if not sys.platform.startswith("linux"):
+        return None
+    # Looked up here, not in the child, which must do no more than a system call before exec.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    set_death_signal = 1  # PR_SET_PDEATHSIG
+
+    def in_child() -> None:
+        prctl(set_death_signal, signal.SIGTERM)
+        if os.getppid() != supervisor:  # it ended before the call above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_child
