@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 STOP_GRACE = 15.0
 # If the event loop itself is stuck, its timer never fires; a thread's does, this later.
 _STUCK_LOOP_MARGIN = 5.0
+# A deliverer may hold a task for each webhook: the log line stays readable.
+_TASKS_SHOWN = 60
 
 
 def stop_on_signals(*, grace: float | None = STOP_GRACE) -> asyncio.Event:
@@ -50,10 +52,11 @@ def stop_on_signals(*, grace: float | None = STOP_GRACE) -> asyncio.Event:
 
 def exit_overdue(why: str) -> None:
     """Log where every task is waiting, and exit 1 without running any more of them."""
-    waiting = [waiting_at(task) for task in asyncio.all_tasks() if not task.done()]
-    log.error(
-        "stopped unfinished, %s; still waiting: %s", why, "; ".join(sorted(waiting)) or "nothing"
-    )
+    waiting = sorted(waiting_at(task) for task in asyncio.all_tasks() if not task.done())
+    shown = "; ".join(waiting[:_TASKS_SHOWN]) or "nothing"
+    if len(waiting) > _TASKS_SHOWN:
+        shown += f"; and {len(waiting) - _TASKS_SHOWN} more"
+    log.error("stopped unfinished, %s; still waiting: %s", why, shown)
     logging.shutdown()
     os._exit(1)
 

@@ -10,6 +10,7 @@ import time
 PROGRAM = textwrap.dedent(
     """
     import asyncio, logging, sys, time
+    from roadwatch.cli.common import run
     from roadwatch.shutdown import stop_on_signals
 
     async def wait_forever() -> None:
@@ -27,7 +28,7 @@ PROGRAM = textwrap.dedent(
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     grace = None if sys.argv[2] == "none" else float(sys.argv[2])
-    asyncio.run(main(sys.argv[1], grace))
+    run(main(sys.argv[1], grace))  # on uvloop, as every process runs
     """
 )
 
