@@ -92,6 +92,20 @@ def process_alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
+def children_of(parent: int) -> list[int]:
+    """The pids of the processes whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
 def running_pids(home: Path) -> dict[str, int | None]:
     config = InfraConfig(home=home)
     return {

@@ -1,14 +1,12 @@
 """The processes `roadwatch up` supervises end with it, however it ends."""
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-from tests.helpers.processes import process_alive
+from tests.helpers.processes import children_of, process_alive
 
 SUPERVISOR = textwrap.dedent(
     """
@@ -26,19 +24,6 @@ SUPERVISOR = textwrap.dedent(
 )
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
 def test_a_supervisor_killed_outright_takes_its_processes_with_it() -> None:
     supervisor = subprocess.Popen(
         [sys.executable, "-c", SUPERVISOR], stdout=subprocess.PIPE, text=True
@@ -46,7 +31,7 @@ def test_a_supervisor_killed_outright_takes_its_processes_with_it() -> None:
     try:
         assert supervisor.stdout is not None
         assert supervisor.stdout.readline() == "child | child up\n"
-        children = _children(supervisor.pid)
+        children = children_of(supervisor.pid)
         assert len(children) == 1
         supervisor.send_signal(signal.SIGKILL)
         supervisor.wait(timeout=10)
