@@ -39,6 +39,10 @@ class Supervisor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_ended_with(os.getpid()),
+                # Out of the terminal's process group: Ctrl-C reaches the supervisor alone,
+                # which stops each process with one SIGTERM. A second signal tells a process
+                # to stop at once, work undone.
+                start_new_session=True,
             )
             self._running[program.name] = process
             assert process.stdout is not None
