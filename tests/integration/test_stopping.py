@@ -1,6 +1,6 @@
-"""An indexer asked to stop while its database has gone silent mid-request (no answer, no
-closed connection: a frozen server, a dropped route) exits within its grace, naming what it
-waited on; the next run stores what it left, and nothing twice."""
+"""An indexer whose database has gone silent mid-request (no answer, no closed connection: a
+frozen server, a dropped route) says it is not ready, and asked to stop exits within its
+grace, naming what it waited on; the next run stores what it left, and nothing twice."""
 
 import asyncio
 import contextlib
@@ -50,6 +50,10 @@ async def test_an_indexer_stopped_while_its_database_is_silent_exits_in_time_and
                 await eventually(
                     lambda: _batch_open_for(port, 2), within=30, what="a batch held mid-write"
                 )
+                # No error to retry, only a batch growing old: readiness says so past 30 s.
+                await eventually(
+                    lambda: _progress_says(port, "a step is silent"), within=60, what="not ready"
+                )
                 code = await asyncio.to_thread(stopped_exit_code, indexer, log, timeout=40)
         finally:
             if indexer.poll() is None:
@@ -77,6 +81,12 @@ async def _batch_open_for(port: int, seconds: float) -> bool:
     async with httpx.AsyncClient(timeout=5) as client:
         page = await client.get(f"http://127.0.0.1:{port}/metrics")
     return samples(page.text)[("roadwatch_oldest_open_batch_seconds", ())] >= seconds
+
+
+async def _progress_says(port: int, words: str) -> bool:
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(f"http://127.0.0.1:{port}/readyz")
+    return page.status_code == 503 and words in page.json()["checks"]["progress"]
 
 
 async def _send(bootstrap: str, topic: str, *, first: int) -> None:

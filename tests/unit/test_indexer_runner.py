@@ -21,6 +21,7 @@ from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.indexer.processors import MatchWatchlists, Processor
 from roadwatch.indexer.runner import Indexer
 from roadwatch.rejections import Reason, RecordsRefused
+from roadwatch.runtime.readiness import NotReady
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
 from tests.helpers.records import consumer_record
@@ -285,3 +286,38 @@ async def test_offsets_of_a_failed_commit_are_committed_by_the_next_call() -> No
     await committer({TopicPartition(TOPIC, 0): OffsetAndMetadata(6, "")})
 
     assert committed == [{0: 6, 1: 9}]
+
+
+async def test_a_batch_held_by_a_step_that_never_answers_makes_the_indexer_not_ready() -> None:
+    """No error to retry (a server gone silent mid-request), so only the batch's age shows
+    it: past the policy's limit the indexer is not ready, and ready again once it moves."""
+    consumer, store, stop = FakeConsumer([records(0, [message()] * 3)]), Store(), asyncio.Event()
+    store.gate.clear()
+    indexer = Indexer(
+        consumer,
+        topic=TOPIC,
+        chain=[store],
+        dead_letter=_nowhere,
+        metrics=IndexerMetrics(CollectorRegistry()),
+        policy=ErrorPolicy(stop=stop, stuck_after=0.2),
+        ping_store=_nothing,
+    )
+    running = asyncio.create_task(indexer.run(stop))
+    await wait_for(store.waiting.is_set)
+    await indexer.check_progress()  # held, but not for long yet
+    await asyncio.sleep(0.3)
+    with pytest.raises(NotReady, match=r"a batch read \d+ s ago is not finished: a step is silent"):
+        await indexer.check_progress()
+    store.gate.set()
+    await wait_for(lambda: bool(consumer.commits))
+    await indexer.check_progress()
+    stop.set()
+    await running
+
+
+async def _nowhere(rejections: Sequence[Rejection]) -> None:
+    raise AssertionError(f"nothing should be dead-lettered: {rejections}")
+
+
+async def _nothing() -> None:
+    return None

@@ -42,7 +42,7 @@ class _Failing:
 class ErrorPolicy:
     def __init__(self, *, stop: asyncio.Event, stuck_after: float = STUCK_AFTER) -> None:
         self._stop = stop
-        self._stuck_after = stuck_after
+        self.stuck_after = stuck_after
         self._failing: dict[int, _Failing] = {}
         self._keys = itertools.count()
 
@@ -86,7 +86,7 @@ class ErrorPolicy:
     def problem(self) -> str | None:
         """What has kept failing for longer than the indexer may stall, if anything."""
         now = time.monotonic()
-        stuck = [f for f in self._failing.values() if now - f.since > self._stuck_after]
+        stuck = [f for f in self._failing.values() if now - f.since > self.stuck_after]
         if not stuck:
             return None
         oldest = min(stuck, key=lambda f: f.since)

@@ -203,10 +203,14 @@ class Indexer:
         await self._ping_store()
 
     async def check_progress(self) -> None:
-        """Raise NotReady while a batch has been failing for too long."""
+        """Raise NotReady while a batch has been failing, or waiting on a step that does not
+        answer (a server gone silent mid-request: no error to retry), for too long."""
         problem = self._policy.problem()
         if problem is not None:
             raise NotReady(problem)
+        open_for = self.progress.oldest_open_seconds()
+        if open_for > self._policy.stuck_after:
+            raise NotReady(f"a batch read {open_for:.0f} s ago is not finished: a step is silent")
 
     def _record(self, batch: Batch) -> None:
         count = sum(len(records) for records in batch.records.values())
