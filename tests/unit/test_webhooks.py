@@ -343,3 +343,38 @@ async def test_the_recorder_says_how_long_writing_has_failed_and_settles_once_it
     assert recorder.failing_for() == 0
     recorder.close()
     await running
+
+
+class _SilentStore:
+    """Takes a write and never answers, as a database gone silent mid-request."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def enqueue(self, deliveries: object) -> None:
+        self.asked.set()
+        await self.answer.wait()
+
+    async def record(self, attempts: list[object]) -> None:
+        return None
+
+
+async def test_the_recorder_says_how_long_a_write_has_gone_unanswered() -> None:
+    now = [100.0]
+    store = _SilentStore()
+    recorder = Recorder(store, stop=asyncio.Event(), interval=0, clock=lambda: now[0])  # type: ignore[arg-type]
+    settled = asyncio.Event()
+    running = asyncio.create_task(recorder.run())
+    recorder.hold([Delivery(uuid.uuid4(), uuid.uuid4(), b"{}", NOW, settle=settled.set)])
+    async with asyncio.timeout(10):
+        await store.asked.wait()
+    now[0] = 145.0
+    assert recorder.unanswered_for() == 45
+    assert recorder.failing_for() == 0  # nothing failed: only a silence to show
+    store.answer.set()
+    async with asyncio.timeout(10):
+        await settled.wait()
+    assert recorder.unanswered_for() == 0
+    recorder.close()
+    await running

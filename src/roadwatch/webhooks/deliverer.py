@@ -153,6 +153,9 @@ class Deliverer:
         failing = self._recorder.failing_for()
         if failing > STUCK_AFTER:
             raise NotReady(f"recording webhook deliveries has failed for {failing:.0f} s")
+        silent = self._recorder.unanswered_for()
+        if silent > STUCK_AFTER:
+            raise NotReady(f"recording webhook deliveries has not answered for {silent:.0f} s")
 
     # Reading alerts.
 

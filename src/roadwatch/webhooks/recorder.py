@@ -39,6 +39,8 @@ class Recorder:
         self._clock = clock
         # Since when writing has failed without a success since; None while it works.
         self._failing_since: float | None = None
+        # Since when the write under way has been going; None between writes.
+        self._writing_since: float | None = None
         self._stop = stop
         self._interval = interval
         self._max_batch = max_batch
@@ -59,6 +61,11 @@ class Recorder:
     def failing_for(self) -> float:
         """Seconds that writing has failed without a success since (0 while it works)."""
         return 0.0 if self._failing_since is None else self._clock() - self._failing_since
+
+    def unanswered_for(self) -> float:
+        """Seconds the write under way has gone on, failing or not answering at all (a
+        database gone silent mid-request raises nothing); 0 between writes."""
+        return 0.0 if self._writing_since is None else self._clock() - self._writing_since
 
     @property
     def backlog(self) -> int:
@@ -92,6 +99,7 @@ class Recorder:
 
     async def _flush(self) -> None:
         buffer, self._buffer = self._buffer, _Buffer()
+        self._writing_since = self._clock()
         try:
             await self._write(buffer.held, buffer.attempts)
         except RecordsRefused as refused:
@@ -102,6 +110,8 @@ class Recorder:
                 await self._write_alone([delivery], [])
             for attempt in buffer.attempts:
                 await self._write_alone([], [attempt])
+        finally:
+            self._writing_since = None
         self._failing_since = None
         for done in buffer.done:
             done()
