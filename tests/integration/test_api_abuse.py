@@ -62,7 +62,11 @@ async def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> A
 async def serving(settings: Settings, log: Path) -> AsyncIterator[Stack]:
     """An API process on these settings, with its first user, the administrator, logged in."""
     api = await asyncio.to_thread(start_api, settings, port=free_port(), log=log)
-    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+    # The floods leave dozens of connections idle, for staggered times; one reused just as
+    # the API closes it (uvicorn's keep-alive, 5 s, httpx's too) fails with ReadError. A
+    # client must give up its idle connections before the server does.
+    limits = httpx.Limits(keepalive_expiry=2)
+    async with httpx.AsyncClient(base_url=api.url, timeout=60, limits=limits) as client:
         assert (await client.post("/users", json=ADMIN, headers=FIRST_USER)).status_code == 201
         token = await login(client, ADMIN["username"], ADMIN["password"], "192.0.2.1")
         try:
