@@ -45,14 +45,28 @@ def _stopped(how: str, grace: str, *, signals: int = 1) -> tuple[int, str, str, 
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
     started = time.monotonic()
-    for _ in range(signals):
-        process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+    logged = []
+    for _ in range(signals - 1):
+        logged += _signalled(process, until="stopping on SIGTERM")
+    process.send_signal(signal.SIGTERM)
     try:
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    return process.returncode, out, err, time.monotonic() - started
+    return process.returncode, out, "".join(logged) + err, time.monotonic() - started
+
+
+def _signalled(process: "subprocess.Popen[str]", *, until: str) -> list[str]:
+    """SIGTERM, then the lines of its error output up to the one saying `until`: the
+    signal has been handled."""
+    assert process.stderr is not None
+    process.send_signal(signal.SIGTERM)
+    lines: list[str] = []
+    while not lines or until not in lines[-1]:
+        line = process.stderr.readline()
+        assert line, f"ended before saying {until!r}: {''.join(lines)}"
+        lines.append(line)
+    return lines
 
 
 def test_a_process_that_finishes_its_work_exits_0_saying_why_it_stopped() -> None:
@@ -96,11 +110,10 @@ def test_without_a_grace_further_signals_are_only_logged() -> None:
     )
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
-    process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
-    time.sleep(1)
-    assert process.poll() is None
-    process.kill()
-    _, err = process.communicate()
-    assert "already stopping; SIGTERM ignored" in err
+    try:
+        _signalled(process, until="stopping on SIGTERM")
+        _signalled(process, until="already stopping; SIGTERM ignored")
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.communicate()

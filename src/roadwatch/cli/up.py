@@ -173,9 +173,9 @@ async def _up(
     else:
         ended.cancel()
     reporting.cancel()
-    # Longer than any of them takes to stop (the deliverer's grace grows with the webhook
-    # timeout), so that each says what held it up before it is killed.
-    await supervisor.stop(grace=max(20.0, stop_grace(settings.webhook_timeout) + 5))
+    # Longer than any of them takes to stop (the deliverer's grace, at least the 15 s the
+    # others have, is the longest), so that each says what held it up before it is killed.
+    await supervisor.stop(grace=stop_grace(settings.webhook_timeout) + 5)
     _stop(started_here)
     return code
 
