@@ -19,6 +19,7 @@ from bench import (
     connect_sink,
     fanout,
     growth,
+    indexer_profile,
     indexer_throughput,
     producer_rate,
     reader_cost,
@@ -41,6 +42,7 @@ async def main() -> None:
         "indexer_throughput": lambda: indexer_throughput.measure(
             bench, count=500_000, runs=3, backends={"postgres": 500_000, "mongo": 100_000}
         ),
+        "indexer_profile": lambda: indexer_profile.measure(bench, count=500_000),
         "reader_cost": lambda: reader_cost.measure(bench, count=500_000, runs=5),
         "secured": lambda: secured.measure(bench, count=300_000, runs=3),
         "watchlists": lambda: _watchlists(bench),
@@ -60,8 +62,8 @@ async def main() -> None:
             bench, rates=[1, 10, 1_000, 10_000, 50_000], seconds=10
         ),
     }
-    # `python -m bench STEP …` runs those steps alone and prints them; only a whole run
-    # writes the results and docs/benchmarks.md.
+    # `python -m bench STEP …` runs those steps alone, prints them and keeps them in
+    # bench/results/<time>-<steps>.json; only a whole run writes docs/benchmarks.md.
     chosen = sys.argv[1:] or list(steps)
     unknown = set(chosen) - steps.keys()
     if unknown:
@@ -80,6 +82,9 @@ async def main() -> None:
             results, folder=ROOT / "bench" / "results", markdown=ROOT / "docs" / "benchmarks.md"
         )
         print(f"bench: results in {path} and docs/benchmarks.md")
+    else:
+        path = report.write_part(results, folder=ROOT / "bench" / "results", steps=chosen)
+        print(f"bench: results in {path}")
     # The topics and MongoDB databases made for the run go with it, as a test session's do.
     await remove_session_topics(bench.kafka)
     await remove_session_mongo_databases(bench.mongo_url)

@@ -1,9 +1,11 @@
 """How many detections per second the indexer stores, against a bare consumer's rate."""
 
 import asyncio
+import os
 import random
 import statistics
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
@@ -11,7 +13,7 @@ from tests.helpers.servers import unique
 from tests.helpers.waiting import eventually
 
 from bench.reader_cost import read_rate
-from bench.stack import Bench, cpu_seconds, peak_rss_mb, preload, start, stop
+from bench.stack import Bench, CpuSpent, peak_rss_mb, preload, start, stop
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
 from roadwatch.domain import Alert, Detection, Source
@@ -27,9 +29,17 @@ async def bare_consumer_rate(bootstrap: str, topic: str, expected: int) -> float
     return await read_rate(bootstrap, topic, expected, hardened=False)
 
 
+class StoreRun(NamedTuple):
+    """Rows the store saved per second, and the CPU it took a row (CpuSpent.per_row_since;
+    the writer is this process)."""
+
+    per_second: float
+    cpu: dict[str, float]
+
+
 async def store_rate(
     url: str, detections: list[Detection], *, rules: RuleIndex | None = None, batch: int = MAX_BATCH
-) -> float:
+) -> StoreRun:
     """Detections per second the store saves when handed ready batches, of the indexer's
     size and as many at once as it runs: the ceiling that the database itself sets. Given
     `rules`, each batch's alerts are kept after it, as the indexer keeps them: the same
@@ -49,9 +59,11 @@ async def store_rate(
                 await store.save(ready)
                 await store.save_alerts(alerts)
 
-        started = time.perf_counter()
+        cpu_before, started = CpuSpent.now(os.getpid()), time.perf_counter()
         await asyncio.gather(*(saver() for _ in range(store.saves_at_once)))
-        return len(detections) / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        cpu = CpuSpent.now(os.getpid()).per_row_since(cpu_before, len(detections))
+        return StoreRun(len(detections) / elapsed, cpu)
     finally:
         await store.close()
 
@@ -76,17 +88,26 @@ def parsed(messages: list[bytes], topic: str, partitions: int = 6) -> list[Detec
 
 class WriterRun(NamedTuple):
     """Rows stored per second, from the first row to the last; the writer's peak memory; and
-    its own CPU a row, in µs, over those rows."""
+    the CPU a row over those rows (CpuSpent.per_row_since; the writer is the indexer)."""
 
     per_second: float
     peak_rss_mb: float
-    cpu_us_per_row: float
+    cpu: dict[str, float]
+
+    @property
+    def cpu_us_per_row(self) -> float:
+        return self.cpu["writer"]
 
 
-async def indexer_rate(settings: Settings, expected: int) -> WriterRun:
-    """How one `roadwatch indexer` process stores `expected` detections."""
+async def indexer_rate(
+    settings: Settings, expected: int, *, profile_to: Path | None = None
+) -> WriterRun:
+    """How one `roadwatch indexer` process stores `expected` detections; given `profile_to`,
+    under bench/oncpu.py, which writes its profile there."""
     store = detection_store(settings.detections_db_url)
-    process = start("indexer", ["indexer", "--group", unique("bench")], settings)
+    process = start(
+        "indexer", ["indexer", "--group", unique("bench")], settings, profile_to=profile_to
+    )
     await store.open()
     try:
 
@@ -95,18 +116,17 @@ async def indexer_rate(settings: Settings, expected: int) -> WriterRun:
 
         await eventually(lambda: _above(stored, 0), within=120, what="the first stored", every=0.02)
         first_seen, started = await stored(), time.perf_counter()
-        cpu_at_first = cpu_seconds(process.pid)
+        cpu_at_first = CpuSpent.now(process.pid)
         await eventually(
             lambda: _above(stored, expected - 1), within=900, what="every one stored", every=0.1
         )
         elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(process.pid) - cpu_at_first
+        cpu = CpuSpent.now(process.pid).per_row_since(cpu_at_first, expected - first_seen)
         memory = peak_rss_mb(process)
     finally:
         stop(process)
         await store.close()
-    rows = expected - first_seen
-    return WriterRun(rows / elapsed, memory, cpu / rows * 1e6)
+    return WriterRun((expected - first_seen) / elapsed, memory, cpu)
 
 
 async def _above(count: Any, threshold: int) -> bool:
@@ -157,23 +177,35 @@ async def measure(
                 )
             rates.append(run.per_second)
             memories.append(run.peak_rss_mb)
-            cpus.append(run.cpu_us_per_row)
+            cpus.append(run.cpu)
         result[backend] = {
             "detections": backend_count,
             "per_second": summary(rates),
             "ratio_to_bare_consumer": round(statistics.median(rates) / statistics.median(bare), 2),
-            "store_alone_per_second": summary(ceilings),
+            "store_alone_per_second": summary([c.per_second for c in ceilings]),
             "ratio_to_store_alone": round(
-                statistics.median(rates) / statistics.median(ceilings), 2
+                statistics.median(rates) / statistics.median(c.per_second for c in ceilings), 2
             ),
-            "store_same_writes_per_second": summary(same_writes),
+            "store_same_writes_per_second": summary([s.per_second for s in same_writes]),
             "ratio_to_store_same_writes": round(
-                statistics.median(rates) / statistics.median(same_writes), 2
+                statistics.median(rates) / statistics.median(s.per_second for s in same_writes),
+                2,
             ),
             "peak_rss_mb": round(max(memories), 1),
-            "indexer_cpu_us_per_row": summary(cpus, digits=1),
+            "indexer_cpu_us_per_row": summary([c["writer"] for c in cpus], digits=1),
+            # Medians, µs a row: see CpuSpent.per_row_since.
+            "cpu_us_per_row": {
+                "indexer": median_cpu(cpus),
+                "store_alone": median_cpu([c.cpu for c in ceilings]),
+                "store_same_writes": median_cpu([s.cpu for s in same_writes]),
+            },
         }
     return result
+
+
+def median_cpu(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the runs."""
+    return {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
 
 
 def summary(values: list[float], *, digits: int | None = None) -> dict[str, float]:
@@ -196,3 +228,39 @@ if __name__ == "__main__":
             option=orjson.OPT_INDENT_2,
         ).decode()
     )
+
+
+def render_cpu(t: dict[str, Any]) -> list[str]:
+    """Where each run's CPU went, a row, beside its rate: on a machine whose cores are all
+    busy, rates go as the inverse of the CPU every process spends a row."""
+    runs = (
+        ("the store alone", "store_alone", "store_alone_per_second"),
+        ("the store alone, with the alerts", "store_same_writes", "store_same_writes_per_second"),
+        ("the indexer", "indexer", "per_second"),
+    )
+    lines: list[str] = []
+    for backend in ("postgres", "mongo"):
+        b = t.get(backend, {})
+        if "cpu_us_per_row" not in b:
+            continue
+        cpu = b["cpu_us_per_row"]
+        alone = cpu["store_alone"]["all"]
+        lines += [
+            "",
+            f"CPU a row into {backend}, medians: the writer's own (the indexer, or the "
+            "benchmark's process saving ready batches), the database's (every PostgreSQL "
+            "process, and FerretDB's), the Kafka broker's; and how busy the machine's cores "
+            "were. The last column is the store alone's CPU a row over the run's: the rate "
+            "it would reach against the store alone if every core were busy in both.",
+            "",
+            "| run | per second | writer | database | Kafka | all | cores busy | CPU ratio |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, key, rate in runs:
+            c = cpu[key]
+            lines.append(
+                f"| {name} | {b[rate]['median']:,} | {c['writer']} µs | {c['database']} µs "
+                f"| {c['kafka']} µs | {c['all']} µs | {c['machine_busy']:.0%} "
+                f"| {alone / c['all']:.2f} |"
+            )
+    return lines

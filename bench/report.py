@@ -9,7 +9,14 @@ from typing import Any
 
 import orjson
 
-from bench import alerts_in_rows, connect_sink, growth, reader_cost
+from bench import (
+    alerts_in_rows,
+    connect_sink,
+    growth,
+    indexer_profile,
+    indexer_throughput,
+    reader_cost,
+)
 from roadwatch.infra.ferretdb import FERRETDB_VERSION
 from roadwatch.infra.kafka import KAFKA_VERSION
 
@@ -33,13 +40,24 @@ def machine() -> dict[str, Any]:
 
 
 def write(results: dict[str, Any], *, folder: Path, markdown: Path) -> Path:
+    """A whole run: its results as JSON, and docs/benchmarks.md."""
+    path, stamped = _saved(results, folder=folder, name="")
+    markdown.write_text(render(stamped))
+    return path
+
+
+def write_part(results: dict[str, Any], *, folder: Path, steps: list[str]) -> Path:
+    """The results of some steps run alone, beside the whole runs' (not rendered)."""
+    return _saved(results, folder=folder, name="-" + "-".join(steps))[0]
+
+
+def _saved(results: dict[str, Any], *, folder: Path, name: str) -> tuple[Path, dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     results = {**results, "measured_at": now.isoformat(timespec="seconds")}
-    path = folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path = folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}{name}.json"
     path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    markdown.write_text(render(results))
-    return path
+    return path, results
 
 
 def _rate_row(name: str, detections: int, rate: dict[str, Any], bare: dict[str, Any]) -> str:
@@ -111,6 +129,9 @@ def render(r: dict[str, Any]) -> str:
                 + f" {b['ratio_to_store_alone']:.2f} | {same_writes} "
                 f"| {b['peak_rss_mb']} MB | {b['indexer_cpu_us_per_row']['median']} µs |"
             )
+    lines += indexer_throughput.render_cpu(t)
+    if "indexer_profile" in r:
+        lines += indexer_profile.render(r["indexer_profile"])
     if "watchlists" in r:
         w = r["watchlists"]
         rule_runs = {int(k[6:]): v for k, v in w["throughput"].items() if k.startswith("rules_")}

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -79,10 +80,15 @@ def environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def start(name: str, args: list[str], settings: Settings) -> subprocess.Popen[bytes]:
+def start(
+    name: str, args: list[str], settings: Settings, *, profile_to: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`roadwatch ARGS…` with the settings; given `profile_to`, under bench/oncpu.py, which
+    writes the process's profile there as it ends."""
     log = (LOGS / f"{name}.log").open("ab")
+    module = ["-m"] if profile_to is None else ["-m", "bench.oncpu", str(profile_to)]
     return subprocess.Popen(
-        [sys.executable, "-m", "roadwatch", *args],
+        [sys.executable, *module, "roadwatch", *args],
         env=environment(settings),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -119,16 +125,17 @@ def cpu_seconds(pid: int) -> float:
     return _cpu_of(Path(f"/proc/{pid}/stat").read_text())
 
 
-def postgres_cpu_seconds() -> float:
+def postgres_cpu_seconds(*, names: tuple[str, ...] = ("postgres",)) -> float:
     """The CPU time that every PostgreSQL process has spent so far (those that ended are in
-    their parent's children's times)."""
+    their parent's children's times), or every process whose name starts with one of
+    `names`."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
-        if text[text.index("(") + 1 : text.rindex(")")].startswith("postgres"):
+        if text[text.index("(") + 1 : text.rindex(")")].startswith(names):
             total += _cpu_of(text)
     return total
 
@@ -164,6 +171,40 @@ def machine_busy_seconds() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
+class CpuSpent(NamedTuple):
+    """CPU seconds spent so far: by the process writing the rows, by the database (PostgreSQL,
+    and FerretDB in front of it), by the Kafka broker, and by the whole machine, busy and in
+    all (summed over its cores)."""
+
+    writer: float
+    database: float
+    kafka: float
+    busy: float
+    total: float
+
+    @classmethod
+    def now(cls, writer_pid: int) -> "CpuSpent":
+        return cls(
+            cpu_seconds(writer_pid),
+            postgres_cpu_seconds(names=("postgres", "ferretdb")),
+            kafka_cpu_seconds(),
+            *machine_busy_seconds(),
+        )
+
+    def per_row_since(self, before: "CpuSpent", rows: int) -> dict[str, float]:
+        """µs of CPU a row since `before`: the writer's, the database's, Kafka's, the three
+        together (`all`), and the share of the machine's time it was busy."""
+        spent = [now - then for now, then in zip(self, before, strict=True)]
+        writer, database, kafka = (value / rows * 1e6 for value in spent[:3])
+        return {
+            "writer": round(writer, 2),
+            "database": round(database, 2),
+            "kafka": round(kafka, 2),
+            "all": round(writer + database + kafka, 2),
+            "machine_busy": round(spent[3] / spent[4], 3) if spent[4] else 0.0,
+        }
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
