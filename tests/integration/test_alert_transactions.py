@@ -8,10 +8,16 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
+from roadwatch.alerts import ALERT_BATCH_BYTES
 from roadwatch.bootstrap.clients import kafka_producer
 from roadwatch.domain import Alert, RuleRef, Source
 from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
-from roadwatch.kafka.types import AIOKafkaConsumer, OffsetAndMetadata, TopicPartition
+from roadwatch.kafka.types import (
+    AIOKafkaConsumer,
+    MessageSizeTooLargeError,
+    OffsetAndMetadata,
+    TopicPartition,
+)
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
 from tests.helpers.kafka import read_topic
@@ -35,7 +41,10 @@ class Topics:
         return (
             PartitionTransactions(
                 lambda transactional_id: kafka_producer(
-                    self.settings, linger_ms=0, transactional_id=transactional_id
+                    self.settings,
+                    linger_ms=0,
+                    transactional_id=transactional_id,
+                    max_batch_size=ALERT_BATCH_BYTES,
                 ),
                 alerts_topic=self.alerts,
                 group=self.group,
@@ -147,3 +156,34 @@ async def test_a_zombie_holder_is_fenced_and_commits_nothing(
     finally:
         await zombie.close()
         await successor.close()
+
+
+async def test_a_topic_taking_only_small_batches_gets_them_and_every_alert_once(
+    servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An alerts topic made by an operator, taking batches of 64 KiB at most: a partition's
+    # 1,000 alerts (about 290 KB) go in batches of up to 256 KiB at first.
+    small = 64 * 1024
+    detections = await create_topic(servers.kafka, partitions=1)
+    topics = Topics(
+        servers.settings,
+        TopicPartition(detections, 0),
+        await create_topic(servers.kafka, partitions=1, config={"max.message.bytes": str(small)}),
+        unique("indexer"),
+    )
+    transactions, pending = topics.holder()
+    await transactions.assigned({topics.detections})
+    try:
+        alerts = topics.alerts_at(*range(1000))
+        await pending.publish(alerts)
+        offsets = {topics.detections: OffsetAndMetadata(1000, "")}
+        with pytest.raises(MessageSizeTooLargeError):
+            await transactions.commit(offsets)
+        assert transactions.batch_size.limit == small
+        assert f"refused a batch of alerts of up to {ALERT_BATCH_BYTES} bytes" in caplog.text
+        # As the indexer's policy does: the commit again, in batches the topic takes.
+        await transactions.commit(offsets)
+        assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
+        assert await _committed(servers, topics) == 1000
+    finally:
+        await transactions.close()

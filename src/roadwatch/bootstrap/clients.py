@@ -16,7 +16,11 @@ from roadwatch.webhooks.targets import TargetPolicy, parse_networks
 
 
 def kafka_producer(
-    settings: Settings, *, linger_ms: int = 5, transactional_id: str | None = None
+    settings: Settings,
+    *,
+    linger_ms: int = 5,
+    transactional_id: str | None = None,
+    max_batch_size: int = 16 * 1024,
 ) -> AIOKafkaProducer:
     if transactional_id is not None:
         retry_concurrent_transactions_sooner()
@@ -26,6 +30,7 @@ def kafka_producer(
         enable_idempotence=True,
         linger_ms=linger_ms,
         transactional_id=transactional_id,
+        max_batch_size=max_batch_size,
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from roadwatch.alerts import AlertPublisher, KafkaAlertPublisher
+from roadwatch.alerts import ALERT_BATCH_BYTES, AlertPublisher, KafkaAlertPublisher
 from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
 from roadwatch.bootstrap.resources import Resources
 from roadwatch.bootstrap.stores import detection_store
@@ -68,7 +68,7 @@ ConsumerFactory = Callable[[Settings, str], AIOKafkaConsumer]
 
 def _indexer_producer(settings: Settings) -> AIOKafkaProducer:
     # The indexer sends alerts in whole batches of its own: lingering for more only delays.
-    return kafka_producer(settings, linger_ms=0)
+    return kafka_producer(settings, linger_ms=0, max_batch_size=ALERT_BATCH_BYTES)
 
 
 def processor_chain(
@@ -153,7 +153,10 @@ async def started_indexer(
             alerts = PendingAlerts()
             commits = PartitionTransactions(
                 lambda transactional_id: kafka_producer(
-                    settings, linger_ms=0, transactional_id=transactional_id
+                    settings,
+                    linger_ms=0,
+                    transactional_id=transactional_id,
+                    max_batch_size=ALERT_BATCH_BYTES,
                 ),
                 alerts_topic=settings.alerts_topic,
                 group=group_id,

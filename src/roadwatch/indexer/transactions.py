@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from roadwatch.alerts import KafkaAlertPublisher
+from roadwatch.alerts import AlertBatchSize, KafkaAlertPublisher
 from roadwatch.domain import Alert
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.types import (
@@ -73,6 +73,8 @@ class PartitionTransactions:
     alerts_topic: str
     group: str
     pending: PendingAlerts
+    # Shared by every partition's producer: a topic that refused one batch refuses all.
+    batch_size: AlertBatchSize = field(default_factory=AlertBatchSize)
     _producers: dict[TopicPartition, AIOKafkaProducer] = field(default_factory=dict, init=False)
     # The partitions held now, each with its producer once started.
     _held: set[TopicPartition] = field(default_factory=set, init=False)
@@ -141,7 +143,10 @@ class PartitionTransactions:
         alerts = self.pending.before(partition, offset.offset)
         try:
             async with producer.transaction():
-                await KafkaAlertPublisher(producer, topic=self.alerts_topic).publish(alerts)
+                publisher = KafkaAlertPublisher(
+                    producer, topic=self.alerts_topic, batch_size=self.batch_size
+                )
+                await publisher.publish(alerts)
                 await producer.send_offsets_to_transaction({partition: offset}, self.group)
         except ProducerFenced:
             # Another indexer holds the partition now, and replays it from the last commit:

@@ -4,7 +4,13 @@ the client (aiokafka), so that the client's surface is known in one place."""
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, ProducerFenced
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerFenced,
+)
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import OffsetAndMetadata
 
@@ -19,6 +25,7 @@ __all__ = [
     "ConsumerRebalanceListener",
     "IllegalStateError",
     "KafkaError",
+    "MessageSizeTooLargeError",
     "OffsetAndMetadata",
     "ProducerFenced",
     "Record",
