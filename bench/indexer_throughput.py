@@ -238,7 +238,14 @@ def render_cpu(t: dict[str, Any]) -> list[str]:
         ("the store alone, with the alerts", "store_same_writes", "store_same_writes_per_second"),
         ("the indexer", "indexer", "per_second"),
     )
-    lines: list[str] = []
+    lines = [
+        "",
+        "CPU a row, medians: the writer's own (the indexer, or the benchmark's process saving "
+        "ready batches), the database's (every PostgreSQL process, and FerretDB's), the Kafka "
+        "broker's; and how busy the machine's cores were. The CPU ratio is the store alone's "
+        "CPU a row over the run's: the share of the store alone's rate that the run would "
+        "reach if every core were busy in both.",
+    ]
     for backend in ("postgres", "mongo"):
         b = t.get(backend, {})
         if "cpu_us_per_row" not in b:
@@ -247,13 +254,8 @@ def render_cpu(t: dict[str, Any]) -> list[str]:
         alone = cpu["store_alone"]["all"]
         lines += [
             "",
-            f"CPU a row into {backend}, medians: the writer's own (the indexer, or the "
-            "benchmark's process saving ready batches), the database's (every PostgreSQL "
-            "process, and FerretDB's), the Kafka broker's; and how busy the machine's cores "
-            "were. The last column is the store alone's CPU a row over the run's: the rate "
-            "it would reach against the store alone if every core were busy in both.",
-            "",
-            "| run | per second | writer | database | Kafka | all | cores busy | CPU ratio |",
+            f"| into {backend} | per second | writer | database | Kafka | all | cores busy "
+            "| CPU ratio |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for name, key, rate in runs:
@@ -263,4 +265,4 @@ def render_cpu(t: dict[str, Any]) -> list[str]:
                 f"| {c['kafka']} µs | {c['all']} µs | {c['machine_busy']:.0%} "
                 f"| {alone / c['all']:.2f} |"
             )
-    return lines
+    return lines if len(lines) > 2 else []
