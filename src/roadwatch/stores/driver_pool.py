@@ -15,6 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from roadwatch.stores.detection_store import StoreBusy, StoreUnreachable
 from roadwatch.stores.sql import UNREACHABLE, postgres_location
+from roadwatch.stores.vanished_hosts import on_new_connection
 
 # The server went away under the connection (a restart, a failover, an administrator's
 # pg_terminate_backend): the statement never ran, or ran to no effect for a read.
@@ -63,6 +64,7 @@ class DriverPool:
             max_size=self._size,
             server_settings=settings,
             reset=_keep_session,
+            init=on_new_connection,
         )
 
     async def close(self) -> None:

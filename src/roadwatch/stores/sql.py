@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from roadwatch.errors import ConfigurationError
 from roadwatch.rejections import RecordsRefused
 from roadwatch.stores.detection_store import StoreBusy, StoreUnreachable
+from roadwatch.stores.vanished_hosts import give_up_on_vanished_host
 
 # One advisory lock for all roadwatch migrations, so that processes starting together wait
 # for each other instead of racing to create the same tables.
@@ -68,7 +69,9 @@ def async_engine(
     async def connect() -> asyncpg.Connection:
         # asyncpg reads the URL itself, as libpq would: sslmode, sslrootcert and the rest
         # of its parameters, which SQLAlchemy would pass on as unknown keywords.
-        return await asyncpg.connect(dsn, server_settings=server_settings)
+        connection = await asyncpg.connect(dsn, server_settings=server_settings)
+        give_up_on_vanished_host(connection)
+        return connection
 
     return create_async_engine(
         "postgresql+asyncpg://",

@@ -1,0 +1,85 @@
+"""A database host gone without a word (a dead route, a failed host): roadwatch's write to it
+fails within about half a minute, and is retried, where it used to wait until the kernel
+gave up on the connection, a quarter of an hour later (stores/vanished_hosts.py)."""
+
+import asyncio
+import socket
+import time
+from contextlib import suppress
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from roadwatch.bootstrap.stores import detection_store
+from roadwatch.stores.driver_pool import DriverPool
+from roadwatch.stores.vanished_hosts import KEEPALIVE_IDLE, UNACKNOWLEDGED_MS
+from tests.helpers.factories import make_detection
+from tests.helpers.servers import Servers, fresh_postgres_database
+from tests.helpers.vanishing_route import VanishingRoute, can_make_namespaces, vanishing_route
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not can_make_namespaces(), reason="needs network namespaces (root)"),
+]
+
+# The longest a write may take to fail once the host is gone: the time its data may go
+# unacknowledged, and a margin for a machine busy with other tests.
+FAILS_WITHIN = UNACKNOWLEDGED_MS / 1000 + 20
+
+
+def _through(url: str, route: VanishingRoute) -> str:
+    """`url`, reaching its server over the route. The server's certificate names 127.0.0.1,
+    not the route's address: it is checked against the authority, not the name."""
+    parts = urlsplit(url)
+    location = f"{parts.username}:{parts.password}@{route.host}:{route.port}"
+    query = parts.query.replace("sslmode=verify-full", "sslmode=verify-ca")
+    return parts._replace(netloc=location, query=query).geturl()
+
+
+def _server(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    return parts.hostname, parts.port
+
+
+async def test_a_write_to_a_vanished_host_fails_rather_than_waiting(servers: Servers) -> None:
+    async with (
+        fresh_postgres_database(servers) as url,
+        vanishing_route(_server(url)) as route,
+    ):
+        store = detection_store(_through(url, route))
+        await store.open()
+        try:
+            await store.save([make_detection()])
+            route.cut()
+            started = time.monotonic()
+            with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever the driver says
+                async with asyncio.timeout(FAILS_WITHIN):
+                    await store.save([make_detection()])
+            took = time.monotonic() - started
+        finally:
+            # Closing says goodbye over the dead route too: not waited for.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await store.close()
+    assert not isinstance(raised.value, TimeoutError), (
+        f"the write still waited after {FAILS_WITHIN:.0f} s"
+    )
+    assert took > KEEPALIVE_IDLE / 2, f"failed at once ({raised.value!r}), not for the route"
+
+
+async def test_the_pool_of_reads_gives_up_on_a_vanished_host_as_well(servers: Servers) -> None:
+    pool = DriverPool(servers.postgres_url)
+    await pool.open()
+    try:
+        async with pool.connection() as connection:
+            # The proxy's connection, and its transport: asyncpg's own attributes.
+            raw: Any = getattr(connection, "_con")  # noqa: B009 - not in its stubs
+            sock = raw._transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+            user_timeout = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+            assert user_timeout == UNACKNOWLEDGED_MS
+    finally:
+        await pool.close()
