@@ -12,6 +12,7 @@ acknowledged, and nothing answers it.
 import asyncio
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,7 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def can_make_namespaces() -> bool:
-    return sys.platform == "linux" and os.geteuid() == 0 and Path("/usr/sbin/ip").exists()
+    """Whether this machine lets the tests make a network namespace: tried, not guessed."""
+    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    probe = f"rwprobe{secrets.token_hex(3)}"
+    try:
+        _ip("netns", "add", probe)
+    except subprocess.CalledProcessError:
+        return False
+    _ip("netns", "del", probe)
+    return True
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

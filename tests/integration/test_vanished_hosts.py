@@ -18,10 +18,7 @@ from tests.helpers.factories import make_detection
 from tests.helpers.servers import Servers, fresh_postgres_database
 from tests.helpers.vanishing_route import VanishingRoute, can_make_namespaces, vanishing_route
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not can_make_namespaces(), reason="needs network namespaces (root)"),
-]
+pytestmark = pytest.mark.postgres
 
 # The longest a write may take to fail once the host is gone: the time its data may go
 # unacknowledged, and a margin for a machine busy with other tests.
@@ -44,6 +41,7 @@ def _server(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
+@pytest.mark.skipif(not can_make_namespaces(), reason="needs network namespaces (root)")
 async def test_a_write_to_a_vanished_host_fails_rather_than_waiting(servers: Servers) -> None:
     async with (
         fresh_postgres_database(servers) as url,
