@@ -80,9 +80,8 @@ lint: install
 	$(BIN)/ruff format --check src tests bench soak
 	$(BIN)/mypy
 
-# The figures in docs/benchmarks.md. A whole run took about 30 minutes on 2 cores (2026-12-05),
-# before two steps were added that took 154 s (connect_sink) and 296 s (growth) alone on
-# 2026-12-06.
+# The figures in docs/benchmarks.md. A whole run took 39 minutes on 2 cores, on a slow day
+# (2026-12-07). `.venv/bin/python -m bench STEP…` runs some steps alone, into bench/results/.
 bench: install
 	./scripts/system-deps --bench
 	$(BIN)/roadwatch infra up
