@@ -157,3 +157,31 @@ async def test_every_days_listing_indexes_hold_a_column_and_the_time_ascending(
             assert f"Index Scan Backward using detections_p20240501_{column}_timestamp_idx" in plan
     finally:
         await connection.close()
+
+
+async def test_the_days_of_the_counts_leave_half_of_each_page_free(
+    postgres_database: str,
+) -> None:
+    await at_revision(postgres_database, "0008")
+    connection = await asyncpg.connect(postgres_database)
+    try:
+        await connection.execute("SELECT roadwatch_create_days($1)", [date(2024, 5, 1)])
+        await at_revision(postgres_database, "head")
+        await connection.execute("SELECT roadwatch_create_days($1)", [date(2024, 5, 2)])
+        rows = await connection.fetch(
+            "SELECT c.relname, c.reloptions FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass",
+            "time_counts",
+        )
+        options = {row["relname"]: row["reloptions"] for row in rows}
+        # A day made before the migration, and one made after it.
+        assert options == {
+            "time_counts_p20240501": ["fillfactor=50"],
+            "time_counts_p20240502": ["fillfactor=50"],
+        }
+        detections_day = await connection.fetchval(
+            "SELECT reloptions FROM pg_class WHERE relname = 'detections_p20240502'"
+        )
+        assert detections_day is None
+    finally:
+        await connection.close()
