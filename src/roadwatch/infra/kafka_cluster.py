@@ -8,6 +8,7 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
@@ -60,12 +61,13 @@ def cluster_id_for(config: InfraConfig, *, nodes: int, node: int) -> str:
 
 
 async def brokers_joined(bootstrap: str, nodes: int, *, service: str) -> None:
-    """Return once `nodes` brokers are in the cluster; InfraError past JOIN_WITHIN."""
+    """Return once `nodes` brokers are in the cluster and each takes connections;
+    InfraError past JOIN_WITHIN."""
     deadline = time.monotonic() + JOIN_WITHIN
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     try:
-        while len((await admin.describe_cluster())["brokers"]) < nodes:
+        while not await _all_answering((await admin.describe_cluster())["brokers"], nodes):
             if time.monotonic() > deadline:
                 raise InfraError(
                     service, f"not all {nodes} brokers joined within {JOIN_WITHIN:.0f} s"
@@ -73,3 +75,22 @@ async def brokers_joined(bootstrap: str, nodes: int, *, service: str) -> None:
             await asyncio.sleep(0.5)
     finally:
         await admin.close()
+
+
+async def _all_answering(brokers: list[dict[str, Any]], nodes: int) -> bool:
+    """Whether `nodes` brokers are listed and each accepts a connection. A broker is listed
+    once it registers, a moment before its listener takes connections: an admin client
+    that picked it then failed at once (NodeNotReadyError), and the cluster did not start."""
+    if len(brokers) < nodes:
+        return False
+    for broker in brokers:
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(broker["host"], broker["port"]), timeout=2
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return True

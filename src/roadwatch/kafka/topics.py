@@ -1,12 +1,14 @@
 """The topics roadwatch uses, with the partitions and configuration each one needs, and
 its consumer groups."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import NodeNotReadyError, TopicAlreadyExistsError, for_code
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from roadwatch.settings import Settings
 
@@ -16,6 +18,8 @@ DELIVER_GROUP = "roadwatch-deliver"
 # Compaction keeps the latest record of every key: a rule's latest version, or its tombstone
 # (for a day, long enough for every follower to see it) once it is deleted.
 COMPACTED = {"cleanup.policy": "compact", "delete.retention.ms": str(24 * 3600 * 1000)}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ async def create_missing_topics(
     admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await _on_a_ready_node(admin.list_topics))
         missing = [spec for spec in wanted if spec.name not in existing]
         for spec in missing:
             new = NewTopic(
@@ -56,7 +60,7 @@ async def create_missing_topics(
                 replica_assignments={} if replication_factor == -1 else None,
                 topic_configs=spec.config,
             )
-            response = await admin.create_topics([new])
+            response = await _on_a_ready_node(partial(admin.create_topics, [new]))
             for _topic, code, *_message in response.topic_errors:
                 # Another process may create it between the listing and now: it is there.
                 if code not in {0, TopicAlreadyExistsError.errno}:
@@ -64,3 +68,16 @@ async def create_missing_topics(
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+async def _on_a_ready_node(call: Callable[[], Awaitable[T]]) -> T:
+    """`call`'s answer. The admin client sends to one node, picked at random (or the
+    controller), and raises at once if that node takes no connection: one of a cluster just
+    started, or one that is down. It is asked again, for up to 10 s."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(NodeNotReadyError),
+        stop=stop_after_delay(10),
+        wait=wait_fixed(0.5),
+        reraise=True,
+    )
+    return await retrying(call)
