@@ -6,7 +6,9 @@ joined to this one by a pair of virtual links, with a relay on each side.
            ─→ the server on 127.0.0.1
 
 `cut()` takes the namespace's end of the link down: what the client sends is never
-acknowledged, and nothing answers it.
+acknowledged, and nothing answers it. `restore()` brings it back up, so that what is still
+connected can close as it would (a client closed over a dead route waits, and cancelling
+it can leave tasks that never end).
 """
 
 import asyncio
@@ -72,6 +74,10 @@ class VanishingRoute:
 
     def cut(self) -> None:
         _ip("netns", "exec", self.namespace, "ip", "link", "set", self.link, "down")
+
+    def restore(self) -> None:
+        """The route back: what was left unacknowledged is sent again, and answered."""
+        _ip("netns", "exec", self.namespace, "ip", "link", "set", self.link, "up")
 
 
 def _ip(*args: str) -> None:

@@ -162,7 +162,7 @@ async def test_a_topic_taking_only_small_batches_gets_them_and_every_alert_once(
     servers: Servers, caplog: pytest.LogCaptureFixture
 ) -> None:
     # An alerts topic made by an operator, taking batches of 64 KiB at most: a partition's
-    # 1,000 alerts (about 290 KB) go in batches of up to 256 KiB at first.
+    # 500 alerts (about 145 KB) go in one batch of up to 256 KiB at first.
     small = 64 * 1024
     detections = await create_topic(servers.kafka, partitions=1)
     topics = Topics(
@@ -174,9 +174,9 @@ async def test_a_topic_taking_only_small_batches_gets_them_and_every_alert_once(
     transactions, pending = topics.holder()
     await transactions.assigned({topics.detections})
     try:
-        alerts = topics.alerts_at(*range(1000))
+        alerts = topics.alerts_at(*range(500))
         await pending.publish(alerts)
-        offsets = {topics.detections: OffsetAndMetadata(1000, "")}
+        offsets = {topics.detections: OffsetAndMetadata(500, "")}
         with pytest.raises(MessageSizeTooLargeError):
             await transactions.commit(offsets)
         assert transactions.batch_size.limit == small
@@ -184,6 +184,6 @@ async def test_a_topic_taking_only_small_batches_gets_them_and_every_alert_once(
         # As the indexer's policy does: the commit again, in batches the topic takes.
         await transactions.commit(offsets)
         assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
-        assert await _committed(servers, topics) == 1000
+        assert await _committed(servers, topics) == 500
     finally:
         await transactions.close()
