@@ -238,6 +238,9 @@ def render_cpu(t: dict[str, Any]) -> list[str]:
         ("the store alone, with the alerts", "store_same_writes", "store_same_writes_per_second"),
         ("the indexer", "indexer", "per_second"),
     )
+    measured = [b for b in ("postgres", "mongo") if "cpu_us_per_row" in t.get(b, {})]
+    if not measured:
+        return []
     lines = [
         "",
         "CPU a row, medians: the writer's own (the indexer, or the benchmark's process saving "
@@ -246,10 +249,8 @@ def render_cpu(t: dict[str, Any]) -> list[str]:
         "CPU a row over the run's: the share of the store alone's rate that the run would "
         "reach if every core were busy in both.",
     ]
-    for backend in ("postgres", "mongo"):
-        b = t.get(backend, {})
-        if "cpu_us_per_row" not in b:
-            continue
+    for backend in measured:
+        b = t[backend]
         cpu = b["cpu_us_per_row"]
         alone = cpu["store_alone"]["all"]
         lines += [
@@ -265,4 +266,4 @@ def render_cpu(t: dict[str, Any]) -> list[str]:
                 f"| {c['kafka']} µs | {c['all']} µs | {c['machine_busy']:.0%} "
                 f"| {alone / c['all']:.2f} |"
             )
-    return lines if len(lines) > 2 else []
+    return lines

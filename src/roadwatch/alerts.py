@@ -176,20 +176,20 @@ class KafkaAlertPublisher:
             batch, room = self._producer.create_batch(), limit
             for alert in in_partition:
                 value, key = encode_alert(alert), alert_key(alert)
-                room -= len(key) + len(value) + RECORD_OVERHEAD
-                full = room < 0 and batch.record_count() > 0
+                size = len(key) + len(value) + RECORD_OVERHEAD
+                full = size > room and batch.record_count() > 0
                 if full or batch.append(key=key, value=value, timestamp=None) is None:
                     deliveries.append(await self._send(batch, partition))
-                    batch = self._producer.create_batch()
-                    room = limit - (len(key) + len(value) + RECORD_OVERHEAD)
+                    batch, room = self._producer.create_batch(), limit
                     batch.append(key=key, value=value, timestamp=None)
+                room -= size
             deliveries.append(await self._send(batch, partition))
         # Every outcome taken, so that no failure is left unretrieved; the first is raised.
         outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
-        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if isinstance(failed, MessageSizeTooLargeError):
+        if any(isinstance(o, MessageSizeTooLargeError) for o in outcomes):
             # Raised all the same: the step is tried again, in smaller batches.
             self._batch_size.refused(self._topic)
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failed is not None:
             raise failed
 

@@ -95,6 +95,7 @@ async def vanishing_route(to: tuple[str, int]) -> AsyncIterator[VanishingRoute]:
     _ip("netns", "add", namespace)
     relay_in_namespace: asyncio.subprocess.Process | None = None
     server: asyncio.Server | None = None
+    route: VanishingRoute | None = None
     try:
         _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
         _ip("link", "set", inside, "netns", namespace)
@@ -114,8 +115,14 @@ async def vanishing_route(to: tuple[str, int]) -> AsyncIterator[VanishingRoute]:
         assert relay_in_namespace.stdout is not None
         ready = await relay_in_namespace.stdout.readline()
         assert ready == b"ready\n", "the relay in the namespace did not start"
-        yield VanishingRoute(there, port, namespace, inside)
+        route = VanishingRoute(there, port, namespace, inside)
+        yield route
     finally:
+        if route is not None:
+            # Up again before the relay ends, so that its end reaches the relay here, and
+            # no connection through them is left waiting for ever.
+            with suppress(subprocess.CalledProcessError):
+                route.restore()
         if relay_in_namespace is not None:
             relay_in_namespace.kill()
             await relay_in_namespace.wait()
