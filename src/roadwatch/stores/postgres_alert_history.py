@@ -13,25 +13,37 @@ from roadwatch.stores.postgres_tables import alerts as alerts_table
 
 
 def history_query(where: AlertFilter, *, limit: int, after: Position | None) -> sa.Select[Any]:
-    # By rule, the rule's own rows give the order; otherwise the alerts' index does.
     if where.rule is None:
-        order = (alerts_table.c.timestamp, alerts_table.c.id)
-        query = sa.select(alerts_table)
-    else:
-        order = (alert_rules.c.timestamp, alert_rules.c.alert_id)
-        query = (
-            sa.select(alerts_table)
-            # By the alerts' key, time and id: the id alone is no key of a partitioned table.
-            .join(
-                alert_rules,
-                sa.and_(
-                    alert_rules.c.timestamp == alerts_table.c.timestamp,
-                    alert_rules.c.alert_id == alerts_table.c.id,
-                ),
-            )
-            .where(alert_rules.c.rule_id == where.rule)
+        return _newest(sa.select(alerts_table), alerts_table.c, where, limit, after)
+    # The page is taken from the rule's own rows first, then its alerts are looked up: as one
+    # join, the planner, once it has statistics, joined the rule's every alert (12,500 of
+    # 1,000,000) to sort them, or every alert when continuing from a cursor (100-250 ms).
+    keys = sa.select(alert_rules.c.timestamp, alert_rules.c.alert_id.label("id")).where(
+        alert_rules.c.rule_id == where.rule
+    )
+    page = _newest(keys, alert_rules.c, where, limit, after).subquery("page")
+    return (
+        sa.select(alerts_table)
+        # By the alerts' key, time and id: the id alone is no key of a partitioned table.
+        .join(
+            page,
+            sa.and_(alerts_table.c.timestamp == page.c.timestamp, alerts_table.c.id == page.c.id),
         )
-    timestamp, id_ = order
+        .order_by(page.c.timestamp.desc(), page.c.id.desc())
+    )
+
+
+def _newest(
+    query: sa.Select[Any],
+    columns: Any,
+    where: AlertFilter,
+    limit: int,
+    after: Position | None,
+) -> sa.Select[Any]:
+    """`query` newest first by the `timestamp` and id of `columns`, within `where`'s times
+    and after the cursor."""
+    timestamp = columns.timestamp
+    id_ = columns.id if "id" in columns else columns.alert_id
     if where.since is not None:
         query = query.where(timestamp >= where.since)
     if where.until is not None:
