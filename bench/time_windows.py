@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 
-from bench.api_scale import latencies, random_detection
+from bench.api_scale import analyzed, latencies, random_detection
 from bench.stack import Bench, running_api
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import load_catalog
@@ -136,6 +136,7 @@ async def measure(bench: Bench, *, count: int, samples: int) -> dict[str, Any]:
                 "days": DAYS,
                 "fill_per_second": round(await fill(store, count)),
             }
+            await analyzed(url)
             settings = await bench.settings_for(store_url=url, users_url=url)
             async with running_api("time-windows-api", settings) as api:
                 headers = {"Authorization": f"Bearer {api.token}"}
