@@ -1,7 +1,6 @@
 """Runs roadwatch's processes side by side, their output prefixed, and stops them together."""
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import signal
@@ -72,9 +71,7 @@ class Supervisor:
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        for echo in self._echoes:
-            with contextlib.suppress(asyncio.CancelledError):
-                await echo
+        await asyncio.gather(*self._echoes, return_exceptions=True)
 
 
 async def _echo(stream: asyncio.StreamReader, prefix: str) -> None:

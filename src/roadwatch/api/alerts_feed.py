@@ -8,7 +8,6 @@ a resume costs; what the window no longer holds, the client is told to read from
 """
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -22,7 +21,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, Record, TopicPartition
-from roadwatch.runtime.lifecycle import started
+from roadwatch.runtime.lifecycle import cancelled, started
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.runtime.retry import retry_until_done
 
@@ -127,9 +126,7 @@ class KafkaAlertFeed:
 
     async def stop(self) -> None:
         if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+            await cancelled(self._pump)
         await self._consumer.close()
 
     async def ping(self) -> None:

@@ -1,7 +1,6 @@
 """The indexer, its processor chain wired from the settings."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
 from roadwatch.rejections import Reason
+from roadwatch.runtime.lifecycle import cancelled
 from roadwatch.runtime.readiness import STUCK_AFTER
 from roadwatch.settings import Settings
 from roadwatch.stores.detection_store import DetectionStore
@@ -169,7 +169,7 @@ async def started_indexer(
         # Before the first batch, so that a restart after a long stop removes old days first.
         await resources.ready("keeping the store's days", days.upkeep)
         upkeep = asyncio.create_task(days.run(stop), name="store upkeep")
-        resources.on_exit(lambda: _cancelled(upkeep), "stopping the store's upkeep")
+        resources.on_exit(lambda: cancelled(upkeep), "stopping the store's upkeep")
         yield Indexer(
             detections,
             topic=settings.detections_topic,
@@ -202,9 +202,3 @@ def accepted_window(settings: Settings) -> timedelta | None:
 def retention_window(settings: Settings) -> timedelta | None:
     days = settings.detections_retention_days
     return None if days is None else timedelta(days=days)
-
-
-async def _cancelled(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

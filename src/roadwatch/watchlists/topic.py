@@ -17,7 +17,7 @@ from roadwatch.kafka.reader import Reader, SkipUnreadable
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, Record, TopicPartition
 from roadwatch.rejections import Reason
-from roadwatch.runtime.lifecycle import started
+from roadwatch.runtime.lifecycle import cancelled, started
 from roadwatch.runtime.retry import retry_until_done
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import (
@@ -189,9 +189,8 @@ class RuleFollower:
     async def stop(self) -> None:
         self._stop.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            with contextlib.suppress(Exception):
+                await cancelled(self._task)
         await self._consumer.close()
 
     async def _follow(self) -> None:

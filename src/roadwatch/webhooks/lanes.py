@@ -1,9 +1,9 @@
 """A subscription's own queue and workers: a slow or dead receiver holds up only itself."""
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
+from roadwatch.runtime.lifecycle import cancelled
 from roadwatch.webhooks.subscriptions import Delivery, Webhook
 
 Attempt = Callable[[Webhook, Delivery], Awaitable[None]]
@@ -59,8 +59,7 @@ class Lane:
         for worker in running:
             worker.cancel()
         for worker in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await cancelled(worker)
 
     async def _work(self) -> None:
         while True:
