@@ -4,12 +4,14 @@ of committed records sees, and a zombie indexer is fenced by the partition's nex
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 import pytest
 
 from roadwatch.alerts import ALERT_BATCH_BYTES
 from roadwatch.bootstrap.clients import kafka_producer
+from roadwatch.bootstrap.indexer import indexer_producer
 from roadwatch.domain import Alert, RuleRef, Source
 from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
 from roadwatch.kafka.types import (
@@ -40,12 +42,7 @@ class Topics:
         pending = PendingAlerts()
         return (
             PartitionTransactions(
-                lambda transactional_id: kafka_producer(
-                    self.settings,
-                    linger_ms=0,
-                    transactional_id=transactional_id,
-                    max_batch_size=ALERT_BATCH_BYTES,
-                ),
+                partial(indexer_producer, self.settings),
                 alerts_topic=self.alerts,
                 group=self.group,
                 pending=pending,

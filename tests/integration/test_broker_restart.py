@@ -14,11 +14,9 @@ from aiokafka import AIOKafkaProducer
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.producer import DetectionProducer
 from roadwatch.catalog.vehicles import Vehicle
-from roadwatch.infra.config import InfraConfig
-from roadwatch.infra.kafka import KafkaService
-from roadwatch.kafka.topics import roadwatch_topics
 from roadwatch.stores.detection_store import DetectionStore
 from tests.helpers.metrics import samples
+from tests.helpers.own_broker import own_broker
 from tests.helpers.ports import free_port
 from tests.helpers.processes import FIRST_USER, indexer_running, start_api
 from tests.helpers.servers import Servers, unique
@@ -38,24 +36,10 @@ VEHICLES = [
 async def test_a_broker_restart_mid_stream_loses_nothing(
     servers: Servers, postgres_database: str, tmp_path: Path
 ) -> None:
-    config = InfraConfig(
-        home=tmp_path / "state",
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        kafka_secured_port=free_port(),
+    kafka, settings = own_broker(servers.settings, tmp_path / "state", prefix="restart")
+    settings = settings.model_copy(
+        update={"detections_db_url": postgres_database, "users_db_url": postgres_database}
     )
-    settings = servers.settings.model_copy(
-        update={
-            "kafka_broker_url": f"127.0.0.1:{config.kafka_port}",
-            "detections_topic": "restart.detections",
-            "alerts_topic": "restart.alerts",
-            "dead_letter_topic": "restart.dlq",
-            "watchlists_topic": "restart.watchlists",
-            "detections_db_url": postgres_database,
-            "users_db_url": postgres_database,
-        }
-    )
-    kafka = KafkaService(config, topics=roadwatch_topics(settings))
     await kafka.up()
     api = await asyncio.to_thread(start_api, settings, port=free_port(), log=tmp_path / "api.log")
     store = detection_store(postgres_database)
@@ -119,7 +103,7 @@ async def test_a_broker_restart_mid_stream_loses_nothing(
         await store.close()
         api.stop()
         kafka.down()
-        shutil.rmtree(config.home, ignore_errors=True)
+        shutil.rmtree(tmp_path / "state", ignore_errors=True)
 
 
 async def _produce(bootstrap: str, count: int) -> None:

@@ -5,6 +5,8 @@ of the transactions, none of which outlives them."""
 import asyncio
 import uuid
 
+import pytest
+
 from roadwatch.domain import Alert, RuleRef, Source
 from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
 from roadwatch.kafka.types import OffsetAndMetadata, TopicPartition
@@ -53,17 +55,14 @@ class Producer:
     async def stop(self) -> None:
         self.running = False
 
-    def transaction(self) -> "Producer":
-        return self
-
-    async def __aenter__(self) -> None:
+    async def begin_transaction(self) -> None:
         assert self.running
 
-    async def __aexit__(self, *_exc: object) -> None:
-        pass
-
     async def send_offsets_to_transaction(self, offsets: object, group: str) -> None:
-        self.committed = offsets
+        self.offsets = offsets
+
+    async def commit_transaction(self) -> None:
+        self.committed = self.offsets
 
 
 def transactions(gate: asyncio.Event, made: list[Producer]) -> PartitionTransactions:
@@ -113,3 +112,49 @@ async def test_a_commit_during_the_assignment_waits_for_its_producer_not_a_secon
     assert len(made) == 1
     assert made[0].committed == {ZERO: OffsetAndMetadata(1, "")}
     await held.close()
+
+
+class Refused(Exception):
+    pass
+
+
+async def test_a_failed_commit_raises_only_once_every_partitions_commit_has_ended() -> None:
+    # The retry would otherwise begin a second transaction on a producer whose first is
+    # still under way, and a second failure would go unread.
+    gate, made = asyncio.Event(), list[Producer]()
+    gate.set()
+    by_id: dict[str, Producer] = {}
+
+    def producer(transactional_id: str) -> Producer:
+        by_id[transactional_id] = Producer(gate, made)
+        return by_id[transactional_id]
+
+    held = PartitionTransactions(
+        producer, alerts_topic="alerts", group="g", pending=PendingAlerts()
+    )
+    await held.assigned({ZERO, ONE})
+    slow, refusing = by_id[held.transactional_id(ZERO)], by_id[held.transactional_id(ONE)]
+    let_go = asyncio.Event()
+
+    async def held_up(offsets: object, group: str) -> None:
+        await let_go.wait()
+        slow.offsets = offsets
+
+    async def refused(offsets: object, group: str) -> None:
+        raise Refused
+
+    slow.send_offsets_to_transaction = held_up  # type: ignore[method-assign]
+    refusing.send_offsets_to_transaction = refused  # type: ignore[method-assign]
+    committing = asyncio.create_task(
+        held.commit({ZERO: OffsetAndMetadata(1, ""), ONE: OffsetAndMetadata(1, "")})
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not refusing.running, "the refused partition's producer was not let go"
+    assert not committing.done(), "raised while another partition's commit was under way"
+    let_go.set()
+    with pytest.raises(Refused):
+        await committing
+    assert slow.committed == {ZERO: OffsetAndMetadata(1, "")}
+    await held.close()
+    assert not any(p.running for p in made)

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from prometheus_client import CollectorRegistry
 
@@ -66,9 +67,13 @@ ProducerFactory = Callable[[Settings], AIOKafkaProducer]
 ConsumerFactory = Callable[[Settings, str], AIOKafkaConsumer]
 
 
-def _indexer_producer(settings: Settings) -> AIOKafkaProducer:
+def indexer_producer(settings: Settings, transactional_id: str | None = None) -> AIOKafkaProducer:
+    """The indexer's producer: of dead letters and alerts, or of one partition's alerts in
+    transactions."""
     # The indexer sends alerts in whole batches of its own: lingering for more only delays.
-    return kafka_producer(settings, linger_ms=0, max_batch_size=ALERT_BATCH_BYTES)
+    return kafka_producer(
+        settings, linger_ms=0, transactional_id=transactional_id, max_batch_size=ALERT_BATCH_BYTES
+    )
 
 
 def processor_chain(
@@ -110,7 +115,7 @@ async def started_indexer(
     max_batch: int = MAX_BATCH,
     registry: CollectorRegistry | None = None,
     stuck_after: float = STUCK_AFTER,
-    producer_factory: ProducerFactory = _indexer_producer,
+    producer_factory: ProducerFactory = indexer_producer,
     consumer_factory: ConsumerFactory = kafka_consumer,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AsyncIterator[Indexer]:
@@ -152,12 +157,7 @@ async def started_indexer(
         if settings.alerts_exactly_once:
             alerts = PendingAlerts()
             commits = PartitionTransactions(
-                lambda transactional_id: kafka_producer(
-                    settings,
-                    linger_ms=0,
-                    transactional_id=transactional_id,
-                    max_batch_size=ALERT_BATCH_BYTES,
-                ),
+                partial(indexer_producer, settings),
                 alerts_topic=settings.alerts_topic,
                 group=group_id,
                 pending=alerts,

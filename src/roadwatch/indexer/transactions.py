@@ -85,6 +85,8 @@ class PartitionTransactions:
     _opening: dict[TopicPartition, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock), init=False
     )
+    # Producers let go of after a failed commit, stopping in the background.
+    _stopping: set["asyncio.Task[None]"] = field(default_factory=set, init=False)
 
     def transactional_id(self, partition: TopicPartition) -> str:
         return f"{self.group}.{partition.topic}.{partition.partition}"
@@ -111,11 +113,20 @@ class PartitionTransactions:
     async def close(self) -> None:
         self._closed = True
         await self.revoked(list(self._held))
+        await asyncio.gather(*self._stopping)
 
     async def commit(self, offsets: Offsets) -> None:
         """Publish the alerts below each offset and commit the offset, in one transaction a
-        partition; raises for the policy to retry if the broker did not take it."""
-        await asyncio.gather(*(self._commit(tp, offset) for tp, offset in offsets.items()))
+        partition; raises for the policy to retry if the broker did not take it.
+
+        Every partition's commit has ended when this returns or raises: the retry would
+        otherwise open a second transaction on a producer whose first is still under way."""
+        outcomes = await asyncio.gather(
+            *(self._commit(tp, offset) for tp, offset in offsets.items()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _open(self, partition: TopicPartition) -> None:
         async with self._opening[partition]:
@@ -141,13 +152,17 @@ class PartitionTransactions:
             # Closed as the indexer stops: the batch is replayed by the next start.
             raise TransactionsClosed(f"no transactions for {partition} any more")
         alerts = self.pending.before(partition, offset.offset)
+        publisher = KafkaAlertPublisher(
+            producer, topic=self.alerts_topic, batch_size=self.batch_size
+        )
+        # Never aborted here: aiokafka's abort waits on the broker with no bound, for ever if
+        # its sender has died, and a commit cancelled as the indexer stops would wait with it.
+        # The next producer of the same id aborts whatever this one left open.
         try:
-            async with producer.transaction():
-                publisher = KafkaAlertPublisher(
-                    producer, topic=self.alerts_topic, batch_size=self.batch_size
-                )
-                await publisher.publish(alerts)
-                await producer.send_offsets_to_transaction({partition: offset}, self.group)
+            await producer.begin_transaction()
+            await publisher.publish(alerts)
+            await producer.send_offsets_to_transaction({partition: offset}, self.group)
+            await producer.commit_transaction()
         except ProducerFenced:
             # Another indexer holds the partition now, and replays it from the last commit:
             # what this one published in the transaction is aborted, never read.
@@ -156,15 +171,27 @@ class PartitionTransactions:
             await self._close(partition)
             self.pending.forget([partition])
             return
-        except Exception:
-            # Whatever it left open is aborted by the next producer of the same id, which the
-            # retry starts: it publishes the alerts again, in a transaction of its own.
-            await self._close(partition)
+        except BaseException:
+            # The retry starts the next producer: it publishes the alerts again, in a
+            # transaction of its own. This one's stop waits for its batches, so for the
+            # broker: it stops in the background, and the next one fences it if need be.
+            self._let_go(partition)
             raise
         self.pending.settled(partition, offset.offset)
 
     async def _close(self, partition: TopicPartition) -> None:
         producer = self._producers.pop(partition, None)
         if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
+            await _stopped(producer)
+
+    def _let_go(self, partition: TopicPartition) -> None:
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            stopping = asyncio.create_task(_stopped(producer), name=f"stopping {partition}")
+            self._stopping.add(stopping)
+            stopping.add_done_callback(self._stopping.discard)
+
+
+async def _stopped(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await producer.stop()
