@@ -67,7 +67,9 @@ async def add(
                 group.records += records
                 _add_counts(group.counts, counts)
                 group.first_offset = min(group.first_offset, first)
-    await asyncio.gather(
+    # Every update ends before a failure is raised: none may still run when the batch is
+    # counted again.
+    outcomes = await asyncio.gather(
         *(
             _add_to_document(
                 collection,
@@ -80,8 +82,12 @@ async def add(
                 keys=keys,
             )
             for (topic, partition, bucket, start), counted in grouped.items()
-        )
+        ),
+        return_exceptions=True,
     )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _add_to_document(
