@@ -1,5 +1,6 @@
 import asyncio
 import os
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -104,3 +105,19 @@ async def postgres_database(servers: Servers) -> AsyncIterator[str]:
 @pytest.fixture
 def mongo_database_url(servers: Servers) -> str:
     return fresh_mongo_database_url(servers)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _every_task_ends() -> AsyncIterator[None]:
+    """What the tests left running is cancelled at the end of the session, and must end: a
+    task that refuses would hang the closing event loop with nothing to say which it is."""
+    yield
+    me = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not me]
+    for task in left:
+        task.cancel()
+    stuck = (await asyncio.wait(left, timeout=30))[1] if left else set()
+    for task in stuck:
+        task.print_stack(file=sys.stderr)
+    if stuck:
+        pytest.fail(f"tasks that would not end when cancelled: {[t.get_coro() for t in stuck]}")
