@@ -1,10 +1,14 @@
 """Exactly-once alerts against a real broker: a batch's alerts and its offsets commit in one
 transaction a partition; a crash between publishing and committing leaves nothing a reader
-of committed records sees, and a zombie indexer is fenced by the partition's next holder."""
+of committed records sees, and a zombie indexer is fenced by the partition's next holder,
+while the holder whose transaction the broker timed out makes it again."""
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import orjson
 import pytest
@@ -13,21 +17,26 @@ from roadwatch.alerts import ALERT_BATCH_BYTES
 from roadwatch.bootstrap.clients import kafka_producer
 from roadwatch.bootstrap.indexer import indexer_producer
 from roadwatch.domain import Alert, RuleRef, Source
-from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
+from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions, PendingAlerts
+from roadwatch.kafka.ownership import still_holds
 from roadwatch.kafka.types import (
     AIOKafkaConsumer,
+    AIOKafkaProducer,
     MessageSizeTooLargeError,
     OffsetAndMetadata,
     TopicPartition,
 )
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
-from tests.helpers.kafka import read_topic
+from tests.helpers.kafka import no_member_of_the_group, read_topic
 from tests.helpers.servers import Servers, create_topic, unique
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
 RULE = RuleRef(uuid.uuid4(), "SUVs")
+# The broker's default transaction.abort.timed.out.transaction.cleanup.interval.ms, in s.
+TIMED_OUT_SWEEP = 10
 
 
 @dataclass
@@ -37,15 +46,21 @@ class Topics:
     alerts: str
     group: str
 
-    def holder(self) -> tuple[PartitionTransactions, PendingAlerts]:
+    def holder(
+        self,
+        *,
+        holds: Callable[[TopicPartition], Awaitable[bool]] = no_member_of_the_group,
+        make_producer: Callable[[str], AIOKafkaProducer] | None = None,
+    ) -> tuple[PartitionTransactions, PendingAlerts]:
         """An indexer's transactions over the partition, not yet assigned it."""
         pending = PendingAlerts()
         return (
             PartitionTransactions(
-                partial(indexer_producer, self.settings),
+                make_producer or partial(indexer_producer, self.settings),
                 alerts_topic=self.alerts,
                 group=self.group,
                 pending=pending,
+                holds=holds,
             ),
             pending,
         )
@@ -184,3 +199,63 @@ async def test_a_topic_taking_only_small_batches_gets_them_and_every_alert_once(
         assert await _committed(servers, topics) == 500
     finally:
         await transactions.close()
+
+
+class PausedProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A real producer whose first transaction pauses before its offsets, past the
+    transaction's timeout (1 s) and the broker's next sweep of timed-out transactions."""
+
+    paused = False
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
+        if not PausedProducer.paused:
+            PausedProducer.paused = True
+            await asyncio.sleep(TIMED_OUT_SWEEP + 3)
+        await super().send_offsets_to_transaction(offsets, group_id)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_a_transaction_the_broker_timed_out_is_made_again_by_the_partitions_holder(
+    servers: Servers, topics: Topics
+) -> None:
+    # The broker fences a producer whose transaction outlived its timeout (an outage, a
+    # long pause) as it fences a zombie's: taken for a zombie, the partition's alerts and
+    # offsets stayed uncommitted until the next rebalance.
+    member = AIOKafkaConsumer(
+        topics.detections.topic,
+        bootstrap_servers=servers.kafka,
+        group_id=topics.group,
+        enable_auto_commit=False,
+    )
+    await member.start()
+    try:
+        await eventually(
+            lambda: _joined(member, topics.detections), within=30, what="the group joined"
+        )
+        transactions, pending = topics.holder(
+            holds=partial(still_holds, member),
+            make_producer=lambda transactional_id: PausedProducer(
+                bootstrap_servers=servers.kafka,
+                transactional_id=transactional_id,
+                transaction_timeout_ms=1000,
+            ),
+        )
+        await transactions.assigned({topics.detections})
+        alerts = topics.alerts_at(0, 1, 2)
+        await pending.publish(alerts)
+        offsets = {topics.detections: OffsetAndMetadata(3, "")}
+        with pytest.raises(FencedButHeld):
+            await transactions.commit(offsets)
+        # As the indexer's policy does: the commit again.
+        await transactions.commit(offsets)
+        await transactions.close()
+        assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
+        assert await _committed(servers, topics) == 3
+    finally:
+        await member.stop()
+
+
+async def _joined(member: AIOKafkaConsumer, partition: TopicPartition) -> bool:
+    await member.getmany(timeout_ms=100)
+    return partition in member.assignment()

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from roadwatch.domain import Alert, RuleRef, Source
-from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
-from roadwatch.kafka.types import OffsetAndMetadata, TopicPartition
+from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions, PendingAlerts
+from roadwatch.kafka.types import OffsetAndMetadata, ProducerFenced, TopicPartition
 from tests.helpers.factories import make_detection
 
 RULE = RuleRef(uuid.uuid4(), "SUVs")
@@ -41,11 +41,13 @@ async def test_a_partition_given_up_forgets_its_alerts() -> None:
 
 
 class Producer:
-    """Counts its starts and stops; each start waits for `gate`."""
+    """Counts its starts and stops; each start waits for `gate`. Once `fenced`, its commits
+    fail as the broker's fence makes them."""
 
     def __init__(self, gate: asyncio.Event, made: list["Producer"]) -> None:
         self.gate = gate
         self.running = False
+        self.fenced = False
         made.append(self)
 
     async def start(self) -> None:
@@ -62,15 +64,36 @@ class Producer:
         self.offsets = offsets
 
     async def commit_transaction(self) -> None:
+        if self.fenced:
+            raise ProducerFenced()
         self.committed = self.offsets
 
 
-def transactions(gate: asyncio.Event, made: list[Producer]) -> PartitionTransactions:
+class Group:
+    """The group coordinator's answer to whether this indexer holds a partition; raises
+    `down` while it is set."""
+
+    def __init__(self, *, holds: bool) -> None:
+        self.holds = holds
+        self.asked = 0
+        self.down: Exception | None = None
+
+    async def __call__(self, _partition: TopicPartition) -> bool:
+        self.asked += 1
+        if self.down is not None:
+            raise self.down
+        return self.holds
+
+
+def transactions(
+    gate: asyncio.Event, made: list[Producer], group: Group | None = None
+) -> PartitionTransactions:
     return PartitionTransactions(
         lambda _id: Producer(gate, made),
         alerts_topic="alerts",
         group="g",
         pending=PendingAlerts(),
+        holds=group or Group(holds=True),
     )
 
 
@@ -130,7 +153,7 @@ async def test_a_failed_commit_raises_only_once_every_partitions_commit_has_ende
         return by_id[transactional_id]
 
     held = PartitionTransactions(
-        producer, alerts_topic="alerts", group="g", pending=PendingAlerts()
+        producer, alerts_topic="alerts", group="g", pending=PendingAlerts(), holds=Group(holds=True)
     )
     await held.assigned({ZERO, ONE})
     slow, refusing = by_id[held.transactional_id(ZERO)], by_id[held.transactional_id(ONE)]
@@ -158,3 +181,56 @@ async def test_a_failed_commit_raises_only_once_every_partitions_commit_has_ende
     assert slow.committed == {ZERO: OffsetAndMetadata(1, "")}
     await held.close()
     assert not any(p.running for p in made)
+
+
+async def _fenced_holder(group: Group) -> tuple[PartitionTransactions, list[Producer]]:
+    """Transactions holding ZERO, whose producer is fenced, with an alert at offset 5 (the
+    fake publishes none: its commits are of offset 1)."""
+    gate, made = asyncio.Event(), list[Producer]()
+    gate.set()
+    held = transactions(gate, made, group)
+    await held.assigned({ZERO})
+    await held.pending.publish([alert(ZERO, 5)])
+    made[0].fenced = True
+    return held, made
+
+
+async def test_fenced_while_the_group_still_gives_the_partition_the_retry_commits() -> None:
+    # The broker fences a transaction that outlived its timeout too: the partition then
+    # stalled, its alerts held, until the next rebalance.
+    held, made = await _fenced_holder(Group(holds=True))
+    with pytest.raises(FencedButHeld):
+        await held.commit({ZERO: OffsetAndMetadata(1, "")})
+    await held.commit({ZERO: OffsetAndMetadata(1, "")})
+    assert len(made) == 2
+    assert made[1].committed == {ZERO: OffsetAndMetadata(1, "")}
+    assert len(held.pending.before(ZERO, 10)) == 1
+    await held.close()
+    assert not any(producer.running for producer in made)
+
+
+async def test_fenced_by_the_partitions_next_holder_it_is_let_go_with_its_alerts() -> None:
+    held, made = await _fenced_holder(Group(holds=False))
+    await held.commit({ZERO: OffsetAndMetadata(1, "")})
+    assert held.pending.before(ZERO, 10) == []
+    # No other producer: it would fence the partition's rightful holder.
+    await held.commit({ZERO: OffsetAndMetadata(2, "")})
+    assert len(made) == 1
+    await held.close()
+
+
+async def test_no_producer_starts_after_a_fence_until_the_group_says_the_partition_is_held() -> (
+    None
+):
+    group = Group(holds=True)
+    group.down = ConnectionError("no coordinator")
+    held, made = await _fenced_holder(group)
+    for _attempt in range(2):
+        with pytest.raises(ConnectionError):
+            await held.commit({ZERO: OffsetAndMetadata(1, "")})
+    assert (len(made), group.asked) == (1, 2)
+    group.down = None
+    await held.commit({ZERO: OffsetAndMetadata(1, "")})
+    assert len(made) == 2
+    assert made[1].committed == {ZERO: OffsetAndMetadata(1, "")}
+    await held.close()

@@ -30,6 +30,7 @@ from roadwatch.indexer.runner import Indexer
 from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.ownership import still_holds
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.topics import INDEXER_GROUP
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
@@ -161,6 +162,7 @@ async def started_indexer(
                 alerts_topic=settings.alerts_topic,
                 group=group_id,
                 pending=alerts,
+                holds=partial(still_holds, detections),
             )
             resources.on_exit(commits.close, "closing the partitions' transactions")
 

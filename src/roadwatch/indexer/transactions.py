@@ -7,13 +7,17 @@ Fencing: aiokafka commits a transaction's offsets without the consumer group's g
 partition of detections therefore gets a producer of its own, whose transactional id names
 the partition: the indexer that takes a partition over starts a producer with the same id,
 and the broker fences the one before, which can then commit nothing.
+
+The broker also fences a producer whose transaction outlived its timeout (an outage, a long
+pause). So a fenced indexer asks the group whether the partition is still its own before it
+starts another producer, which would fence the partition's rightful holder in turn.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from roadwatch.alerts import AlertBatchSize, KafkaAlertPublisher
@@ -32,6 +36,11 @@ log = logging.getLogger(__name__)
 
 class TransactionsClosed(RoadwatchError):
     """A commit came after the indexer closed its transactions, as it stops."""
+
+
+class FencedButHeld(RoadwatchError):
+    """The broker fenced a partition's producer, and the group still gives the partition to
+    this indexer: the retry starts another producer."""
 
 
 Offsets = dict[TopicPartition, OffsetAndMetadata]
@@ -73,6 +82,8 @@ class PartitionTransactions:
     alerts_topic: str
     group: str
     pending: PendingAlerts
+    # Whether the group, as its coordinator sees it, still gives this indexer the partition.
+    holds: Callable[[TopicPartition], Awaitable[bool]]
     # Shared by every partition's producer: a topic that refused one batch refuses all.
     batch_size: AlertBatchSize = field(default_factory=AlertBatchSize)
     _producers: dict[TopicPartition, AIOKafkaProducer] = field(default_factory=dict, init=False)
@@ -85,6 +96,8 @@ class PartitionTransactions:
     _opening: dict[TopicPartition, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock), init=False
     )
+    # Partitions whose producer was fenced, not yet known to be this indexer's still.
+    _fenced: set[TopicPartition] = field(default_factory=set, init=False)
     # Producers let go of after a failed commit, stopping in the background.
     _stopping: set["asyncio.Task[None]"] = field(default_factory=set, init=False)
 
@@ -107,6 +120,7 @@ class PartitionTransactions:
     async def revoked(self, partitions: Iterable[TopicPartition]) -> None:
         gone = [tp for tp in partitions if tp in self._held]
         self._held.difference_update(gone)
+        self._fenced.difference_update(gone)
         await asyncio.gather(*(self._close(tp) for tp in gone))
         self.pending.forget(gone)
 
@@ -145,6 +159,8 @@ class PartitionTransactions:
             # commit.
             self.pending.settled(partition, offset.offset)
             return
+        if partition in self._fenced and not await self._still_held(partition):
+            return
         if partition not in self._producers:
             await self._open(partition)
         producer = self._producers.get(partition)
@@ -164,12 +180,14 @@ class PartitionTransactions:
             await producer.send_offsets_to_transaction({partition: offset}, self.group)
             await producer.commit_transaction()
         except ProducerFenced:
-            # Another indexer holds the partition now, and replays it from the last commit:
-            # what this one published in the transaction is aborted, never read.
-            log.warning("alerts of %s not committed: the partition moved on", partition)
-            self._held.discard(partition)
-            await self._close(partition)
-            self.pending.forget([partition])
+            # What this producer published in the transaction is aborted, never read.
+            self._let_go(partition)
+            self._fenced.add(partition)
+            if await self._still_held(partition):
+                raise FencedButHeld(
+                    f"the broker fenced the transactions of {partition}, which is still this "
+                    "indexer's (a transaction that outlived its timeout)"
+                ) from None
             return
         except BaseException:
             # The retry starts the next producer: it publishes the alerts again, in a
@@ -178,6 +196,18 @@ class PartitionTransactions:
             self._let_go(partition)
             raise
         self.pending.settled(partition, offset.offset)
+
+    async def _still_held(self, partition: TopicPartition) -> bool:
+        """Asked after a fence; if the group has given the partition to another indexer,
+        which replays it from the last commit, it is let go of here."""
+        if await self.holds(partition):
+            self._fenced.discard(partition)
+            return True
+        log.warning("alerts of %s not committed: the partition moved on", partition)
+        self._fenced.discard(partition)
+        self._held.discard(partition)
+        self.pending.forget([partition])
+        return False
 
     async def _close(self, partition: TopicPartition) -> None:
         producer = self._producers.pop(partition, None)
