@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -130,3 +130,21 @@ async def no_member_of_the_group(_partition: TopicPartition) -> bool:
     """What a consumer group says of an indexer's transactions with no consumer in it:
     they hold no partition."""
     return False
+
+
+def committed_of_group(
+    bootstrap: str, group: str
+) -> Callable[[TopicPartition], Awaitable[int | None]]:
+    """The group's committed offset of a partition, asked by a consumer of the group that
+    joins nothing."""
+
+    async def committed(partition: TopicPartition) -> int | None:
+        asking = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+        await asking.start()
+        try:
+            offset: int | None = await asking.committed(partition)
+            return offset
+        finally:
+            await asking.stop()
+
+    return committed

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from roadwatch.alerts import ALERT_BATCH_BYTES
 from roadwatch.bootstrap.clients import kafka_producer
@@ -28,7 +29,7 @@ from roadwatch.kafka.types import (
 )
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
-from tests.helpers.kafka import no_member_of_the_group, read_topic
+from tests.helpers.kafka import committed_of_group, no_member_of_the_group, read_topic
 from tests.helpers.servers import Servers, create_topic, unique
 from tests.helpers.waiting import eventually
 
@@ -61,6 +62,7 @@ class Topics:
                 group=self.group,
                 pending=pending,
                 holds=holds,
+                committed=committed_of_group(self.settings.kafka_broker_url, self.group),
             ),
             pending,
         )
@@ -92,13 +94,7 @@ async def _alert_ids(servers: Servers, topic: str, *, committed: bool = True) ->
 
 
 async def _committed(servers: Servers, topics: Topics) -> int | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers.kafka, group_id=topics.group)
-    await consumer.start()
-    try:
-        offset: int | None = await consumer.committed(topics.detections)
-        return offset
-    finally:
-        await consumer.stop()
+    return await committed_of_group(servers.kafka, topics.group)(topics.detections)
 
 
 async def test_alerts_and_offsets_commit_together(servers: Servers, topics: Topics) -> None:
@@ -242,16 +238,12 @@ async def test_a_transaction_the_broker_timed_out_is_made_again_by_the_partition
             ),
         )
         await transactions.assigned({topics.detections})
-        alerts = topics.alerts_at(0, 1, 2)
-        await pending.publish(alerts)
-        offsets = {topics.detections: OffsetAndMetadata(3, "")}
-        with pytest.raises(FencedButHeld):
-            await transactions.commit(offsets)
-        # As the indexer's policy does: the commit again.
-        await transactions.commit(offsets)
-        await transactions.close()
-        assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
-        assert await _committed(servers, topics) == 3
+        try:
+            await _fails_then_commits_each_alert_once(
+                servers, topics, transactions, pending, FencedButHeld
+            )
+        finally:
+            await transactions.close()
     finally:
         await member.stop()
 
@@ -259,3 +251,52 @@ async def test_a_transaction_the_broker_timed_out_is_made_again_by_the_partition
 async def _joined(member: AIOKafkaConsumer, partition: TopicPartition) -> bool:
     await member.getmany(timeout_ms=100)
     return partition in member.assignment()
+
+
+class AnswerLostProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A real producer whose first transaction commits, and whose caller then hears of a
+    failure all the same: the broker's answer lost, or the sender dead after sending it."""
+
+    failed = False
+
+    async def commit_transaction(self) -> None:
+        await super().commit_transaction()
+        if not AnswerLostProducer.failed:
+            AnswerLostProducer.failed = True
+            raise KafkaConnectionError("the answer to EndTxn was lost")
+
+
+async def test_a_commit_heard_as_failed_that_committed_publishes_its_alerts_once(
+    servers: Servers, topics: Topics
+) -> None:
+    transactions, pending = topics.holder(
+        make_producer=lambda transactional_id: AnswerLostProducer(
+            bootstrap_servers=servers.kafka, transactional_id=transactional_id
+        )
+    )
+    await transactions.assigned({topics.detections})
+    try:
+        await _fails_then_commits_each_alert_once(
+            servers, topics, transactions, pending, KafkaConnectionError
+        )
+    finally:
+        await transactions.close()
+
+
+async def _fails_then_commits_each_alert_once(
+    servers: Servers,
+    topics: Topics,
+    transactions: PartitionTransactions,
+    pending: PendingAlerts,
+    failure: type[Exception],
+) -> None:
+    """A batch of three alerts whose first commit raises `failure`, and whose retry (as the
+    indexer's policy makes it) publishes each alert once and commits the offset."""
+    alerts = topics.alerts_at(0, 1, 2)
+    await pending.publish(alerts)
+    offsets = {topics.detections: OffsetAndMetadata(3, "")}
+    with pytest.raises(failure):
+        await transactions.commit(offsets)
+    await transactions.commit(offsets)
+    assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
+    assert await _committed(servers, topics) == 3

@@ -20,7 +20,7 @@ from roadwatch.infra.kafka import KafkaService
 from roadwatch.kafka.types import OffsetAndMetadata, TopicPartition
 from roadwatch.settings import Settings
 from tests.helpers.factories import make_detection
-from tests.helpers.kafka import no_member_of_the_group, read_topic
+from tests.helpers.kafka import committed_of_group, no_member_of_the_group, read_topic
 from tests.helpers.own_broker import own_broker
 from tests.helpers.servers import Servers, unique
 
@@ -49,13 +49,14 @@ async def test_a_commit_cancelled_while_the_broker_is_away_ends_and_the_retry_lo
 ) -> None:
     kafka, settings = broker
     partition = TopicPartition(settings.detections_topic, 0)
-    pending = PendingAlerts()
+    pending, group = PendingAlerts(), unique("indexer")
     transactions = PartitionTransactions(
         partial(indexer_producer, settings),
         alerts_topic=settings.alerts_topic,
-        group=unique("indexer"),
+        group=group,
         pending=pending,
         holds=no_member_of_the_group,
+        committed=committed_of_group(settings.kafka_broker_url, group),
     )
     await transactions.assigned({partition})
     alerts = [

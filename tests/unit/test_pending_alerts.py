@@ -70,19 +70,23 @@ class Producer:
 
 
 class Group:
-    """The group coordinator's answer to whether this indexer holds a partition; raises
-    `down` while it is set."""
+    """The group coordinator's answers: whether this indexer holds a partition (raising
+    `down` while it is set), and the offset committed."""
 
-    def __init__(self, *, holds: bool) -> None:
-        self.holds = holds
+    def __init__(self, *, gives: bool, committed: int | None = None) -> None:
+        self.gives = gives
+        self.offset = committed
         self.asked = 0
         self.down: Exception | None = None
 
-    async def __call__(self, _partition: TopicPartition) -> bool:
+    async def holds(self, _partition: TopicPartition) -> bool:
         self.asked += 1
         if self.down is not None:
             raise self.down
-        return self.holds
+        return self.gives
+
+    async def committed(self, _partition: TopicPartition) -> int | None:
+        return self.offset
 
 
 def transactions(
@@ -93,7 +97,8 @@ def transactions(
         alerts_topic="alerts",
         group="g",
         pending=PendingAlerts(),
-        holds=group or Group(holds=True),
+        holds=(group := group or Group(gives=True)).holds,
+        committed=group.committed,
     )
 
 
@@ -152,8 +157,14 @@ async def test_a_failed_commit_raises_only_once_every_partitions_commit_has_ende
         by_id[transactional_id] = Producer(gate, made)
         return by_id[transactional_id]
 
+    group = Group(gives=True)
     held = PartitionTransactions(
-        producer, alerts_topic="alerts", group="g", pending=PendingAlerts(), holds=Group(holds=True)
+        producer,
+        alerts_topic="alerts",
+        group="g",
+        pending=PendingAlerts(),
+        holds=group.holds,
+        committed=group.committed,
     )
     await held.assigned({ZERO, ONE})
     slow, refusing = by_id[held.transactional_id(ZERO)], by_id[held.transactional_id(ONE)]
@@ -198,7 +209,7 @@ async def _fenced_holder(group: Group) -> tuple[PartitionTransactions, list[Prod
 async def test_fenced_while_the_group_still_gives_the_partition_the_retry_commits() -> None:
     # The broker fences a transaction that outlived its timeout too: the partition then
     # stalled, its alerts held, until the next rebalance.
-    held, made = await _fenced_holder(Group(holds=True))
+    held, made = await _fenced_holder(Group(gives=True))
     with pytest.raises(FencedButHeld):
         await held.commit({ZERO: OffsetAndMetadata(1, "")})
     await held.commit({ZERO: OffsetAndMetadata(1, "")})
@@ -210,7 +221,7 @@ async def test_fenced_while_the_group_still_gives_the_partition_the_retry_commit
 
 
 async def test_fenced_by_the_partitions_next_holder_it_is_let_go_with_its_alerts() -> None:
-    held, made = await _fenced_holder(Group(holds=False))
+    held, made = await _fenced_holder(Group(gives=False))
     await held.commit({ZERO: OffsetAndMetadata(1, "")})
     assert held.pending.before(ZERO, 10) == []
     # No other producer: it would fence the partition's rightful holder.
@@ -222,7 +233,7 @@ async def test_fenced_by_the_partitions_next_holder_it_is_let_go_with_its_alerts
 async def test_no_producer_starts_after_a_fence_until_the_group_says_the_partition_is_held() -> (
     None
 ):
-    group = Group(holds=True)
+    group = Group(gives=True)
     group.down = ConnectionError("no coordinator")
     held, made = await _fenced_holder(group)
     for _attempt in range(2):

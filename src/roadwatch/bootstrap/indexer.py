@@ -163,6 +163,7 @@ async def started_indexer(
                 group=group_id,
                 pending=alerts,
                 holds=partial(still_holds, detections),
+                committed=detections.committed,
             )
             resources.on_exit(commits.close, "closing the partitions' transactions")
 

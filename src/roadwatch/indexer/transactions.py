@@ -84,6 +84,8 @@ class PartitionTransactions:
     pending: PendingAlerts
     # Whether the group, as its coordinator sees it, still gives this indexer the partition.
     holds: Callable[[TopicPartition], Awaitable[bool]]
+    # The group's committed offset of the partition, as its coordinator has it.
+    committed: Callable[[TopicPartition], Awaitable[int | None]]
     # Shared by every partition's producer: a topic that refused one batch refuses all.
     batch_size: AlertBatchSize = field(default_factory=AlertBatchSize)
     _producers: dict[TopicPartition, AIOKafkaProducer] = field(default_factory=dict, init=False)
@@ -98,6 +100,8 @@ class PartitionTransactions:
     )
     # Partitions whose producer was fenced, not yet known to be this indexer's still.
     _fenced: set[TopicPartition] = field(default_factory=set, init=False)
+    # Partitions whose last commit failed after its transaction may have committed.
+    _unsure: set[TopicPartition] = field(default_factory=set, init=False)
     # Producers let go of after a failed commit, stopping in the background.
     _stopping: set["asyncio.Task[None]"] = field(default_factory=set, init=False)
 
@@ -121,6 +125,7 @@ class PartitionTransactions:
         gone = [tp for tp in partitions if tp in self._held]
         self._held.difference_update(gone)
         self._fenced.difference_update(gone)
+        self._unsure.difference_update(gone)
         await asyncio.gather(*(self._close(tp) for tp in gone))
         self.pending.forget(gone)
 
@@ -167,6 +172,8 @@ class PartitionTransactions:
         if producer is None:
             # Closed as the indexer stops: the batch is replayed by the next start.
             raise TransactionsClosed(f"no transactions for {partition} any more")
+        if partition in self._unsure and await self._committed_already(partition, offset):
+            return
         alerts = self.pending.before(partition, offset.offset)
         publisher = KafkaAlertPublisher(
             producer, topic=self.alerts_topic, batch_size=self.batch_size
@@ -194,8 +201,22 @@ class PartitionTransactions:
             # transaction of its own. This one's stop waits for its batches, so for the
             # broker: it stops in the background, and the next one fences it if need be.
             self._let_go(partition)
+            self._unsure.add(partition)
             raise
         self.pending.settled(partition, offset.offset)
+
+    async def _committed_already(
+        self, partition: TopicPartition, offset: OffsetAndMetadata
+    ) -> bool:
+        """After a failed commit, whether its transaction committed all the same (its answer
+        lost, or its sender dead after the broker had it): asked once the next producer has
+        started, which waits for that transaction to end. Its alerts are not published again."""
+        done = await self.committed(partition)
+        self._unsure.discard(partition)
+        if done is None:
+            return False
+        self.pending.settled(partition, done)
+        return done >= int(offset.offset)
 
     async def _still_held(self, partition: TopicPartition) -> bool:
         """Asked after a fence; if the group has given the partition to another indexer,
