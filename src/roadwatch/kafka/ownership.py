@@ -25,4 +25,6 @@ async def still_holds(consumer: AIOKafkaConsumer, partition: TopicPartition) -> 
         await consumer.commit({partition: OffsetAndMetadata(committed, "")})
     except (CommitFailedError, IllegalStateError):
         return False
-    return True
+    # The commit goes with the generation current when it is sent: a rejoin while it waited
+    # (the member told by a heartbeat that it was dropped) gives the latest assignment.
+    return partition in consumer.assignment()
