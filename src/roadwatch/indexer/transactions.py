@@ -29,6 +29,7 @@ from roadwatch.kafka.types import (
     ProducerFenced,
     TopicPartition,
 )
+from roadwatch.runtime.gathering import all_ended
 from roadwatch.runtime.lifecycle import started
 
 log = logging.getLogger(__name__)
@@ -140,12 +141,7 @@ class PartitionTransactions:
 
         Every partition's commit has ended when this returns or raises: the retry would
         otherwise open a second transaction on a producer whose first is still under way."""
-        outcomes = await asyncio.gather(
-            *(self._commit(tp, offset) for tp, offset in offsets.items()), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await all_ended(*(self._commit(tp, offset) for tp, offset in offsets.items()))
 
     async def _open(self, partition: TopicPartition) -> None:
         async with self._opening[partition]:
@@ -221,11 +217,11 @@ class PartitionTransactions:
     async def _still_held(self, partition: TopicPartition) -> bool:
         """Asked after a fence; if the group has given the partition to another indexer,
         which replays it from the last commit, it is let go of here."""
-        if await self.holds(partition):
-            self._fenced.discard(partition)
+        held = await self.holds(partition)
+        self._fenced.discard(partition)
+        if held:
             return True
         log.warning("alerts of %s not committed: the partition moved on", partition)
-        self._fenced.discard(partition)
         self._held.discard(partition)
         self.pending.forget([partition])
         return False

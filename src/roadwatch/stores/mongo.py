@@ -1,4 +1,3 @@
-import asyncio
 import builtins
 import logging
 from collections import Counter
@@ -14,6 +13,7 @@ from pymongo.errors import (
 
 from roadwatch.domain import Alert, Detection, Source
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
+from roadwatch.runtime.gathering import all_ended
 from roadwatch.stores import mongo_time_counts
 from roadwatch.stores.detection_store import (
     AlertFilter,
@@ -116,20 +116,12 @@ class MongoDetectionStore(DetectionStore):
             return 0
         documents = [detection_document(detection) for detection in batch]
         size = -(-len(documents) // INSERTS_AT_ONCE)
-        # Every insert ends before a failure is raised: none may still run when the batch
-        # is saved again.
-        outcomes = await asyncio.gather(
+        found = await all_ended(
             *(
                 insert_new(self._detections, documents[start : start + size], start)
                 for start in range(0, len(documents), size)
-            ),
-            return_exceptions=True,
+            )
         )
-        found = []
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            found.append(outcome)
         duplicates: set[int] = set().union(*(duplicate for duplicate, _refused in found))
         refused = {index: why for _duplicate, by_index in found for index, why in by_index.items()}
         replays, held = await self._sort_duplicates([(i, batch[i]) for i in sorted(duplicates)])

@@ -6,7 +6,6 @@ minutes, hours and days. A batch adds to a document only what lies past its offs
 conditional replace, so a batch replayed after a crash adds nothing twice.
 """
 
-import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from roadwatch.domain import FromRecord
+from roadwatch.runtime.gathering import all_ended
 from roadwatch.time_buckets import Bucket
 
 Document = dict[str, Any]
@@ -67,9 +67,7 @@ async def add(
                 group.records += records
                 _add_counts(group.counts, counts)
                 group.first_offset = min(group.first_offset, first)
-    # Every update ends before a failure is raised: none may still run when the batch is
-    # counted again.
-    outcomes = await asyncio.gather(
+    await all_ended(
         *(
             _add_to_document(
                 collection,
@@ -82,12 +80,8 @@ async def add(
                 keys=keys,
             )
             for (topic, partition, bucket, start), counted in grouped.items()
-        ),
-        return_exceptions=True,
+        )
     )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 async def _add_to_document(

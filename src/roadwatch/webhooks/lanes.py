@@ -56,10 +56,7 @@ class Lane:
         if not self._workers:
             return
         _done, running = await asyncio.wait(self._workers, timeout=within)
-        for worker in running:
-            worker.cancel()
-        for worker in running:
-            await cancelled(worker)
+        await asyncio.gather(*(cancelled(worker) for worker in running))
 
     async def _work(self) -> None:
         while True:
