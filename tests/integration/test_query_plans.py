@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores.detection_store import AlertFilter, Position
@@ -80,12 +79,8 @@ async def _pages_of_a_rule(connection: asyncpg.Connection, middle: Position) -> 
         (AlertFilter(rule=rule), middle),
         (AlertFilter(rule, EPOCH + timedelta(days=1), EPOCH + timedelta(days=2)), None),
     ):
-        # As the store sends it: asyncpg's numbered parameters.
-        query = history_query(where, limit=PAGE, after=after).compile(
-            dialect=PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-        )
-        arguments = [query.params[name] for name in query.positiontup or ()]
-        plan = await _explained(connection, str(query), *arguments)
+        sql, arguments = history_query(where, limit=PAGE, after=after)
+        plan = await _explained(connection, sql, *arguments)
         assert plan["Actual Rows"] == PAGE
         read = _read_from(plan, "alerts")
         assert read <= PAGE, f"{read} alerts read for a page of {PAGE} ({where}, {after})"

@@ -161,10 +161,8 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         limit: int = 50,
         after: Position | None = None,
     ) -> builtins.list[Alert]:
-        query = history_query(where, limit=limit, after=after)
-        async with self.reading() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-        return [alert_of(row) for row in rows]
+        sql, args = history_query(where, limit=limit, after=after)
+        return [alert_of(row) for row in await self._reads.fetch(sql, *args)]
 
     async def _prepare_new_days(self, batch: Sequence[Detection]) -> None:
         """The days of the batch's detections not stored yet, of those this process does not

@@ -1,60 +1,77 @@
-"""The alert history in PostgreSQL, as a query: newest first, by time and by rule."""
+"""The alert history in PostgreSQL, as a query: newest first, by time and by rule.
+
+Read straight through asyncpg (stores/driver_pool.py), as a page of detections is: through
+SQLAlchemy each page cost a pre-ping round trip and the engine's Python around the statement.
+"""
 
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
+import orjson
 
-from roadwatch.domain import Alert, RuleRef
+from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores.detection_store import AlertFilter, Position
-from roadwatch.stores.postgres_rows import detection_of
-from roadwatch.stores.postgres_tables import alert_rules
-from roadwatch.stores.postgres_tables import alerts as alerts_table
+from roadwatch.stores.postgres_statements import FilterQuery
+
+# In the order of Detection's fields, then the rules as JSON text.
+_ALERT_COLUMNS = (
+    'a.id, a."timestamp", a.year, a.make, a.model, a.category, '
+    "a.source_topic, a.source_partition, a.source_offset, a.rules::text"
+)
 
 
-def history_query(where: AlertFilter, *, limit: int, after: Position | None) -> sa.Select[Any]:
+def history_query(
+    where: AlertFilter, *, limit: int, after: Position | None
+) -> tuple[str, list[Any]]:
+    """The page's statement and its arguments ($1, $2…)."""
+    query = FilterQuery()
     if where.rule is None:
-        alerts = alerts_table.c
-        return _newest(sa.select(alerts_table), (alerts.timestamp, alerts.id), where, limit, after)
+        conditions = _window(query, where, after, timestamp='"timestamp"', id_="id")
+        # Column names and placeholders only: the values travel as arguments.
+        sql = (
+            f"SELECT {_ALERT_COLUMNS} FROM alerts AS a{conditions}"  # noqa: S608
+            f' ORDER BY a."timestamp" DESC, a.id DESC LIMIT {query.arg(limit)}'
+        )
+        return sql, query.args
     # The page is taken from the rule's own rows first, then its alerts are looked up: as one
     # join, the planner, once it has statistics, joined the rule's every alert (12,500 of
     # 1,000,000) to sort them, or every alert when continuing from a cursor (100-250 ms).
-    keys = sa.select(alert_rules.c.timestamp, alert_rules.c.alert_id.label("id")).where(
-        alert_rules.c.rule_id == where.rule
-    )
-    order = (alert_rules.c.timestamp, alert_rules.c.alert_id)
-    page = _newest(keys, order, where, limit, after).subquery("page")
-    return (
-        sa.select(alerts_table)
+    rule = f"rule_id = {query.arg(where.rule)}"
+    conditions = _window(query, where, after, timestamp='"timestamp"', id_="alert_id", also=rule)
+    sql = (
+        f'SELECT {_ALERT_COLUMNS} FROM (SELECT "timestamp", alert_id FROM alert_rules'  # noqa: S608
+        f'{conditions} ORDER BY "timestamp" DESC, alert_id DESC LIMIT {query.arg(limit)})'
         # By the alerts' key, time and id: the id alone is no key of a partitioned table.
-        .join(
-            page,
-            sa.and_(alerts_table.c.timestamp == page.c.timestamp, alerts_table.c.id == page.c.id),
-        )
-        .order_by(page.c.timestamp.desc(), page.c.id.desc())
+        ' AS page JOIN alerts AS a ON a."timestamp" = page."timestamp" AND a.id = page.alert_id'
+        ' ORDER BY page."timestamp" DESC, page.alert_id DESC'
     )
+    return sql, query.args
 
 
-def _newest(
-    query: sa.Select[Any],
-    order: tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]],
+def _window(
+    query: FilterQuery,
     where: AlertFilter,
-    limit: int,
     after: Position | None,
-) -> sa.Select[Any]:
-    """`query` newest first by `order` (a time and an id), within `where`'s times and after
-    the cursor."""
-    timestamp, id_ = order
+    *,
+    timestamp: str,
+    id_: str,
+    also: str | None = None,
+) -> str:
+    """The WHERE clause: `also`, then `where`'s times, then past the cursor."""
+    clauses = [] if also is None else [also]
     if where.since is not None:
-        query = query.where(timestamp >= where.since)
+        clauses.append(f"{timestamp} >= {query.arg(where.since)}")
     if where.until is not None:
-        query = query.where(timestamp < where.until)
+        clauses.append(f"{timestamp} < {query.arg(where.until)}")
     if after is not None:
-        query = query.where(
-            sa.tuple_(timestamp, id_) < sa.tuple_(sa.literal(after.timestamp), sa.literal(after.id))
-        )
-    return query.order_by(timestamp.desc(), id_.desc()).limit(limit)
+        at, past = query.arg(after.timestamp), query.arg(after.id)
+        clauses.append(f"({timestamp}, {id_}) < ({at}, {past})")
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
 def alert_of(row: Any) -> Alert:
-    return Alert(detection_of(row), tuple(RuleRef(UUID(r["id"]), r["name"]) for r in row["rules"]))
+    id_, at, year, make, model, category, topic, partition, offset, rules = row
+    return Alert(
+        Detection(id_, at, year, make, model, category, Source(topic, partition, offset)),
+        tuple(RuleRef(UUID(rule["id"]), rule["name"]) for rule in orjson.loads(rules)),
+    )

@@ -56,15 +56,3 @@ def detection_row(d: Detection) -> tuple[Any, ...]:
 def alert_row(alert: Alert) -> tuple[Any, ...]:
     # A rule is written as {"id": …, "name": …}.
     return (*detection_row(alert.detection), _encode(alert.rules).decode())
-
-
-def detection_of(row: Any) -> Detection:
-    return Detection(
-        id=row["id"],
-        timestamp=row["timestamp"],
-        year=row["year"],
-        make=row["make"],
-        model=row["model"],
-        category=row["category"],
-        source=Source(row["source_topic"], row["source_partition"], row["source_offset"]),
-    )
