@@ -18,6 +18,7 @@ import orjson
 
 from roadwatch.alerts import encode_alert
 from roadwatch.domain import Alert, RuleRef
+from roadwatch.runtime.lifecycle import cancelled
 from roadwatch.settings import Settings
 from roadwatch.watchlists.rules import Rule, rule_to_json
 from tests.helpers.api_stack import AdminStack, admin_stack
@@ -186,9 +187,8 @@ async def system_running(servers: Servers, *, logs: Path) -> AsyncIterator[Syste
             await deliverer.alive_and_ready()
             yield system
         finally:
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-                await following
+            with contextlib.suppress(httpx.HTTPError):
+                await cancelled(following)
             await sse.aclose()
             for process in (indexer, deliverer):
                 process.popen.terminate()
