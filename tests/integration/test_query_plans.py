@@ -6,6 +6,8 @@ batch, whatever the planner knows: before the tables have statistics, and after 
   the planner joined every alert to sort them: 100-250 ms a page at 1,000,000 alerts,
   growing with the history. The page is now taken from the rule's rows first
   (stores/postgres_alert_history.py).
+- Before a day's tables are made, the batch's ids are looked up, so that a replay makes no
+  tables: by key, however large the table of ids (FIND_HELD_IDS).
 - The check for ids held by other records, run for every replayed batch, scanned every
   stored detection for each row of the batch: five minutes for a batch of 10,000 over
   300,000 stored. Each row now looks its id up by key (FIND_CONFLICTS).
@@ -13,7 +15,7 @@ batch, whatever the planner knows: before the tables have statistics, and after 
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,8 +27,19 @@ from roadwatch.stores.detection_store import AlertFilter, Position
 from roadwatch.stores.postgres import PostgresDetectionStore
 from roadwatch.stores.postgres_alert_history import history_query
 from roadwatch.stores.postgres_rows import detection_row
-from roadwatch.stores.postgres_statements import COLUMNS, CREATE_INCOMING, FIND_CONFLICTS, INCOMING
-from tests.helpers.factories import EPOCH, make_detection
+from roadwatch.stores.postgres_statements import (
+    COLUMNS,
+    CREATE_INCOMING,
+    FIND_CONFLICTS,
+    FIND_HELD_IDS,
+    INCOMING,
+)
+from roadwatch.stores.webhook_tables import SEEN
+from roadwatch.stores.webhooks_postgres import PostgresWebhookStore
+from roadwatch.webhooks.retries import Outcome
+from roadwatch.webhooks.store import Attempt
+from roadwatch.webhooks.subscriptions import Delivery
+from tests.helpers.factories import EPOCH, make_detection, make_webhook
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -37,10 +50,13 @@ REPLAYED = 2_000
 
 
 def _read_from(plan: Any, table: str) -> int:
-    """Rows the plan's scans of `table`'s partitions returned, over all their loops."""
+    """Rows the plan's scans of `table` (or of its partitions) read, kept or filtered out,
+    over all their loops."""
     read = 0
-    if str(plan.get("Relation Name", "")).startswith(f"{table}_p"):
-        read += int(plan["Actual Rows"]) * int(plan["Actual Loops"])
+    relation = str(plan.get("Relation Name", ""))
+    if relation == table or relation.startswith(f"{table}_p"):
+        rows = int(plan["Actual Rows"]) + int(plan.get("Rows Removed by Filter", 0))
+        read += rows * int(plan["Actual Loops"])
     for child in plan.get("Plans", []):
         read += _read_from(child, table)
     return read
@@ -129,5 +145,61 @@ async def test_a_replayed_batch_looks_up_its_own_rows_only(postgres_database: st
         await _conflicts_of_a_replay(connection, replayed, conflicting)
         await connection.execute("ANALYZE")
         await _conflicts_of_a_replay(connection, replayed, conflicting)
+    finally:
+        await connection.close()
+
+
+async def test_the_ids_of_a_batch_for_a_new_day_are_looked_up_by_key(
+    postgres_database: str,
+) -> None:
+    stored = await _stored(postgres_database, alerting=False)
+    # A batch as a replay over a day the process has not seen brings: half held already.
+    held = [d.id for d in stored[STORED // 2 : STORED // 2 + REPLAYED // 20]]
+    batch = held + [uuid.uuid4() for _ in held]
+    connection = await asyncpg.connect(postgres_database)
+    try:
+        for _ in ("before ANALYZE", "after"):
+            plan = await _explained(connection, FIND_HELD_IDS, batch)
+            assert plan["Actual Rows"] == len(held)
+            read = _read_from(plan, "detection_ids")
+            assert read <= len(batch), f"{read} ids read for a batch of {len(batch)}"
+            await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def _delivered(url: str, count: int) -> list[uuid.UUID]:
+    """`count` deliveries of one webhook, each made once; their ids."""
+    store = PostgresWebhookStore(url)
+    await store.open()
+    try:
+        webhook = await store.create(make_webhook(), created_by="admin")
+        now = datetime.now(UTC)
+        made = [Delivery(uuid.uuid4(), webhook.id, b"{}", now, attempts=1) for _ in range(count)]
+        for first in range(0, count, 5000):
+            batch = made[first : first + 5000]
+            await store.record([Attempt(d, now, Outcome.DELIVERED, 200, 1.0, None) for d in batch])
+    finally:
+        await store.close()
+    return [d.id for d in made]
+
+
+async def test_the_deliveries_of_replayed_alerts_are_looked_up_by_key(
+    postgres_database: str,
+) -> None:
+    made = await _delivered(postgres_database, STORED)
+    replayed = made[STORED // 2 : STORED // 2 + REPLAYED // 20]
+    ids = replayed + [uuid.uuid4() for _ in replayed]
+    # As SQLAlchemy sends it to asyncpg: the one named parameter, numbered.
+    sql = str(SEEN).replace(":ids", "$1")
+    connection = await asyncpg.connect(postgres_database)
+    try:
+        for _ in ("before ANALYZE", "after"):
+            plan = await _explained(connection, sql, ids)
+            assert plan["Actual Rows"] == len(replayed)
+            for table in ("webhook_attempts", "webhook_deliveries"):
+                read = _read_from(plan, table)
+                assert read <= len(ids), f"{read} rows of {table} read for {len(ids)} ids"
+            await connection.execute("ANALYZE")
     finally:
         await connection.close()

@@ -143,8 +143,12 @@ SAVE_ALERTS = _save_alerts(skipping_kept=True, source=GIVEN_ALERTS)
 SAVE_NEW_INCOMING_ALERTS = _save_alerts(skipping_kept=False, source=INCOMING_ALERTS)
 SAVE_INCOMING_ALERTS = _save_alerts(skipping_kept=True, source=INCOMING_ALERTS)
 
-# Looked up only for detections of days this process has not made or seen made.
-FIND_HELD_IDS = "SELECT id FROM detection_ids WHERE id = ANY($1::uuid[])"
+# Looked up only for detections of days this process has not made or seen made. Each id by
+# its key: as `id = ANY($1)`, a batch of 10,000 ids was a scan of every id stored (156 ms at
+# 3,000,000 ids, 33 ms by key), the planner pricing 10,000 probes above one pass.
+FIND_HELD_IDS = """
+SELECT k.id FROM unnest($1::uuid[]) AS i(id)
+CROSS JOIN LATERAL (SELECT id FROM detection_ids k WHERE k.id = i.id LIMIT 1) AS k"""
 # PostgreSQL's words for a row whose day has no partition (SQLSTATE 23514, a check).
 NO_PARTITION = "no partition of relation"
 

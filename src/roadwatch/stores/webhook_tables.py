@@ -94,10 +94,14 @@ UPSERT_DELIVERIES = sa.text(
     " next_attempt_at = EXCLUDED.next_attempt_at, updated_at = EXCLUDED.updated_at"
 )
 INSERT_ATTEMPTS = sa.text(unnest_insert("webhook_attempts", ATTEMPT_COLUMNS))
+# Each id looked up by its key: as `id = ANY(:ids)`, the planner may price a replay's
+# thousands of ids above one pass over every delivery ever made, and scan them all.
 SEEN = sa.text(
+    "SELECT a.delivery_id FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
     "SELECT delivery_id FROM webhook_attempts"
-    " WHERE delivery_id = ANY(CAST(:ids AS uuid[])) AND outcome = 'delivered'"
-    " UNION SELECT id FROM webhook_deliveries WHERE id = ANY(CAST(:ids AS uuid[]))"
+    " WHERE delivery_id = i.id AND outcome = 'delivered' LIMIT 1) AS a"
+    " UNION SELECT d.id FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
+    "SELECT id FROM webhook_deliveries WHERE id = i.id LIMIT 1) AS d"
 )
 NEXT_VERSION = sa.text("nextval('webhook_versions')")
 PENDING = "pending"
