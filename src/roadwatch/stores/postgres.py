@@ -14,7 +14,7 @@ from tenacity import (
     wait_incrementing,
 )
 
-from roadwatch.domain import Alert, Detection, Source
+from roadwatch.domain import Alert, Detection
 from roadwatch.rejections import RecordsRefused
 from roadwatch.stores import postgres_days, postgres_time_counts
 from roadwatch.stores.detection_store import (
@@ -31,6 +31,7 @@ from roadwatch.stores.postgres_alert_history import alert_of, history_query
 from roadwatch.stores.postgres_alert_saves import save_alerts
 from roadwatch.stores.postgres_rows import (
     alert_row,
+    detection_of,
     detection_row,
     refuse_conflicts,
     utc_day,
@@ -261,9 +262,4 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
             f'{SELECT_DETECTIONS}{conditions} ORDER BY "timestamp" DESC, id DESC'
             f" OFFSET {query.arg(skip)} LIMIT {query.arg(limit)}"
         )
-        return [
-            Detection(id_, at, year, make, model, category, Source(topic, partition, offset))
-            for id_, at, year, make, model, category, topic, partition, offset in (
-                await self._reads.fetch(sql, *query.args)
-            )
-        ]
+        return [detection_of(row) for row in await self._reads.fetch(sql, *query.args)]

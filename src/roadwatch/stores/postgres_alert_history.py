@@ -7,13 +7,15 @@ SQLAlchemy each page cost a pre-ping round trip and the engine's Python around t
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import orjson
 
-from roadwatch.domain import Alert, Detection, RuleRef, Source
+from roadwatch.domain import Alert, RuleRef
 from roadwatch.stores.detection_store import AlertFilter, Position
+from roadwatch.stores.postgres_rows import detection_of
 from roadwatch.stores.postgres_statements import FilterQuery
 
-# In the order of Detection's fields, then the rules as JSON text.
+# The columns detection_of reads, then the rules as JSON text.
 _ALERT_COLUMNS = (
     'a.id, a."timestamp", a.year, a.make, a.model, a.category, '
     "a.source_topic, a.source_partition, a.source_offset, a.rules::text"
@@ -26,7 +28,7 @@ def history_query(
     """The page's statement and its arguments ($1, $2…)."""
     query = FilterQuery()
     if where.rule is None:
-        conditions = _window(query, where, after, timestamp='"timestamp"', id_="id")
+        conditions = query.where([], since=where.since, until=where.until, after=after)
         # Column names and placeholders only: the values travel as arguments.
         sql = (
             f"SELECT {_ALERT_COLUMNS} FROM alerts AS a{conditions}"  # noqa: S608
@@ -37,7 +39,9 @@ def history_query(
     # join, the planner, once it has statistics, joined the rule's every alert (12,500 of
     # 1,000,000) to sort them, or every alert when continuing from a cursor (100-250 ms).
     rule = f"rule_id = {query.arg(where.rule)}"
-    conditions = _window(query, where, after, timestamp='"timestamp"', id_="alert_id", also=rule)
+    conditions = query.where(
+        [rule], since=where.since, until=where.until, after=after, id_column="alert_id"
+    )
     sql = (
         f'SELECT {_ALERT_COLUMNS} FROM (SELECT "timestamp", alert_id FROM alert_rules'  # noqa: S608
         f'{conditions} ORDER BY "timestamp" DESC, alert_id DESC LIMIT {query.arg(limit)})'
@@ -48,30 +52,8 @@ def history_query(
     return sql, query.args
 
 
-def _window(
-    query: FilterQuery,
-    where: AlertFilter,
-    after: Position | None,
-    *,
-    timestamp: str,
-    id_: str,
-    also: str | None = None,
-) -> str:
-    """The WHERE clause: `also`, then `where`'s times, then past the cursor."""
-    clauses = [] if also is None else [also]
-    if where.since is not None:
-        clauses.append(f"{timestamp} >= {query.arg(where.since)}")
-    if where.until is not None:
-        clauses.append(f"{timestamp} < {query.arg(where.until)}")
-    if after is not None:
-        at, past = query.arg(after.timestamp), query.arg(after.id)
-        clauses.append(f"({timestamp}, {id_}) < ({at}, {past})")
-    return " WHERE " + " AND ".join(clauses) if clauses else ""
-
-
-def alert_of(row: Any) -> Alert:
-    id_, at, year, make, model, category, topic, partition, offset, rules = row
+def alert_of(row: asyncpg.Record) -> Alert:
     return Alert(
-        Detection(id_, at, year, make, model, category, Source(topic, partition, offset)),
-        tuple(RuleRef(UUID(rule["id"]), rule["name"]) for rule in orjson.loads(rules)),
+        detection_of(row),
+        tuple(RuleRef(UUID(rule["id"]), rule["name"]) for rule in orjson.loads(row[9])),
     )

@@ -56,3 +56,9 @@ def detection_row(d: Detection) -> tuple[Any, ...]:
 def alert_row(alert: Alert) -> tuple[Any, ...]:
     # A rule is written as {"id": …, "name": …}.
     return (*detection_row(alert.detection), _encode(alert.rules).decode())
+
+
+def detection_of(row: asyncpg.Record) -> Detection:
+    """A detection from a row whose first columns are COLUMNS, in their order."""
+    id_, at, year, make, model, category, topic, partition, offset = row[:9]
+    return Detection(id_, at, year, make, model, category, Source(topic, partition, offset))

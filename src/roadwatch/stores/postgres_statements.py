@@ -1,6 +1,7 @@
 """The SQL of the PostgreSQL detection store: how a batch goes in, and how filters become
 conditions."""
 
+from datetime import datetime
 from typing import Any
 
 from roadwatch.stores.detection_store import DetectionFilter, Position
@@ -176,11 +177,24 @@ class FilterQuery:
             for column in ("make", "model", "category", "year")
             if getattr(where, column) is not None
         ]
-        if where.since is not None:
-            clauses.append(f'"timestamp" >= {self.arg(where.since)}')
-        if where.until is not None:
-            clauses.append(f'"timestamp" < {self.arg(where.until)}')
+        return self.where(clauses, since=where.since, until=where.until, after=after)
+
+    def where(
+        self,
+        clauses: list[str],
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        after: Position | None,
+        id_column: str = "id",
+    ) -> str:
+        """`clauses`, then a window of times and past a cursor (rows newest first by time,
+        then by `id_column`), as one WHERE clause; empty if there is nothing to ask."""
+        if since is not None:
+            clauses.append(f'"timestamp" >= {self.arg(since)}')
+        if until is not None:
+            clauses.append(f'"timestamp" < {self.arg(until)}')
         if after is not None:
             timestamp, id_ = self.arg(after.timestamp), self.arg(after.id)
-            clauses.append(f'("timestamp", id) < ({timestamp}, {id_})')
+            clauses.append(f'("timestamp", {id_column}) < ({timestamp}, {id_})')
         return " WHERE " + " AND ".join(clauses) if clauses else ""
