@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from roadwatch.runtime.gathering import all_ended
 from roadwatch.runtime.lifecycle import cancelled
 from roadwatch.webhooks.subscriptions import Delivery, Webhook
 
@@ -56,7 +57,7 @@ class Lane:
         if not self._workers:
             return
         _done, running = await asyncio.wait(self._workers, timeout=within)
-        await asyncio.gather(*(cancelled(worker) for worker in running))
+        await all_ended(*(cancelled(worker) for worker in running))
 
     async def _work(self) -> None:
         while True:
