@@ -197,15 +197,28 @@ async def test_a_topic_taking_only_small_batches_gets_them_and_every_alert_once(
         await transactions.close()
 
 
+class Once:
+    """True the first time it is asked, then never: only a test's first producer misbehaves,
+    and the retry's producer, made anew, does not."""
+
+    def __init__(self) -> None:
+        self._asked = False
+
+    def __call__(self) -> bool:
+        first, self._asked = not self._asked, True
+        return first
+
+
 class PausedProducer(AIOKafkaProducer):  # type: ignore[misc]
     """A real producer whose first transaction pauses before its offsets, past the
     transaction's timeout (1 s) and the broker's next sweep of timed-out transactions."""
 
-    paused = False
+    def __init__(self, *, first: Once, **options: Any) -> None:
+        super().__init__(transaction_timeout_ms=1000, **options)
+        self._first = first
 
     async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
-        if not PausedProducer.paused:
-            PausedProducer.paused = True
+        if self._first():
             await asyncio.sleep(TIMED_OUT_SWEEP + 3)
         await super().send_offsets_to_transaction(offsets, group_id)
 
@@ -229,21 +242,13 @@ async def test_a_transaction_the_broker_timed_out_is_made_again_by_the_partition
         await eventually(
             lambda: _joined(member, topics.detections), within=30, what="the group joined"
         )
-        transactions, pending = topics.holder(
+        await _fails_then_commits_each_alert_once(
+            servers,
+            topics,
+            FencedButHeld,
+            producer=partial(PausedProducer, first=Once(), bootstrap_servers=servers.kafka),
             holds=partial(still_holds, member),
-            make_producer=lambda transactional_id: PausedProducer(
-                bootstrap_servers=servers.kafka,
-                transactional_id=transactional_id,
-                transaction_timeout_ms=1000,
-            ),
         )
-        await transactions.assigned({topics.detections})
-        try:
-            await _fails_then_commits_each_alert_once(
-                servers, topics, transactions, pending, FencedButHeld
-            )
-        finally:
-            await transactions.close()
     finally:
         await member.stop()
 
@@ -257,46 +262,51 @@ class AnswerLostProducer(AIOKafkaProducer):  # type: ignore[misc]
     """A real producer whose first transaction commits, and whose caller then hears of a
     failure all the same: the broker's answer lost, or the sender dead after sending it."""
 
-    failed = False
+    def __init__(self, *, first: Once, **options: Any) -> None:
+        super().__init__(**options)
+        self._first = first
 
     async def commit_transaction(self) -> None:
         await super().commit_transaction()
-        if not AnswerLostProducer.failed:
-            AnswerLostProducer.failed = True
+        if self._first():
             raise KafkaConnectionError("the answer to EndTxn was lost")
 
 
 async def test_a_commit_heard_as_failed_that_committed_publishes_its_alerts_once(
     servers: Servers, topics: Topics
 ) -> None:
-    transactions, pending = topics.holder(
-        make_producer=lambda transactional_id: AnswerLostProducer(
-            bootstrap_servers=servers.kafka, transactional_id=transactional_id
-        )
+    await _fails_then_commits_each_alert_once(
+        servers,
+        topics,
+        KafkaConnectionError,
+        producer=partial(AnswerLostProducer, first=Once(), bootstrap_servers=servers.kafka),
     )
-    await transactions.assigned({topics.detections})
-    try:
-        await _fails_then_commits_each_alert_once(
-            servers, topics, transactions, pending, KafkaConnectionError
-        )
-    finally:
-        await transactions.close()
 
 
 async def _fails_then_commits_each_alert_once(
     servers: Servers,
     topics: Topics,
-    transactions: PartitionTransactions,
-    pending: PendingAlerts,
     failure: type[Exception],
+    *,
+    producer: Callable[..., AIOKafkaProducer],
+    holds: Callable[[TopicPartition], Awaitable[bool]] = no_member_of_the_group,
 ) -> None:
-    """A batch of three alerts whose first commit raises `failure`, and whose retry (as the
-    indexer's policy makes it) publishes each alert once and commits the offset."""
-    alerts = topics.alerts_at(0, 1, 2)
-    await pending.publish(alerts)
-    offsets = {topics.detections: OffsetAndMetadata(3, "")}
-    with pytest.raises(failure):
+    """A holder of the partition whose producers `producer` makes (given a transactional
+    id), with a batch of three alerts: the first commit raises `failure`, and the retry (as
+    the indexer's policy makes it) publishes each alert once and commits the offset."""
+    transactions, pending = topics.holder(
+        holds=holds,
+        make_producer=lambda transactional_id: producer(transactional_id=transactional_id),
+    )
+    await transactions.assigned({topics.detections})
+    try:
+        alerts = topics.alerts_at(0, 1, 2)
+        await pending.publish(alerts)
+        offsets = {topics.detections: OffsetAndMetadata(3, "")}
+        with pytest.raises(failure):
+            await transactions.commit(offsets)
         await transactions.commit(offsets)
-    await transactions.commit(offsets)
-    assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
-    assert await _committed(servers, topics) == 3
+        assert await _alert_ids(servers, topics.alerts) == [str(a.detection.id) for a in alerts]
+        assert await _committed(servers, topics) == 3
+    finally:
+        await transactions.close()
