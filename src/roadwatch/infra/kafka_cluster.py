@@ -8,11 +8,12 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from roadwatch.infra.config import InfraConfig
 from roadwatch.infra.errors import InfraError
-from roadwatch.kafka.types import AIOKafkaAdminClient
+from roadwatch.kafka.types import AIOKafkaAdminClient, KafkaError
 
 # The first node's data directory.
 FIRST = "kafka"
@@ -63,18 +64,37 @@ def cluster_id_for(config: InfraConfig, *, nodes: int, node: int) -> str:
 async def brokers_joined(bootstrap: str, nodes: int, *, service: str) -> None:
     """Return once `nodes` brokers are in the cluster and each takes connections;
     InfraError past JOIN_WITHIN."""
-    deadline = time.monotonic() + JOIN_WITHIN
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     try:
-        while not await _all_answering((await admin.describe_cluster())["brokers"], nodes):
-            if time.monotonic() > deadline:
-                raise InfraError(
-                    service, f"not all {nodes} brokers joined within {JOIN_WITHIN:.0f} s"
-                )
-            await asyncio.sleep(0.5)
+        await joined(admin.describe_cluster, nodes, service=service, within=JOIN_WITHIN)
     finally:
         await admin.close()
+
+
+async def joined(
+    describe: Callable[[], Awaitable[dict[str, Any]]],
+    nodes: int,
+    *,
+    service: str,
+    within: float,
+    every: float = 0.5,
+) -> None:
+    """Ask `describe` (the admin client's describe_cluster) until `nodes` brokers are listed
+    and each takes connections; InfraError past `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            brokers, last = (await describe())["brokers"], ""
+        except KafkaError as error:
+            # The client asks any broker it knows, one listed a moment before it takes
+            # connections too (NodeNotReadyError): not yet.
+            brokers, last = [], f": {error}"
+        if await _all_answering(brokers, nodes):
+            return
+        if time.monotonic() > deadline:
+            raise InfraError(service, f"not all {nodes} brokers joined within {within:.0f} s{last}")
+        await asyncio.sleep(every)
 
 
 async def _all_answering(brokers: list[dict[str, Any]], nodes: int) -> bool:
