@@ -14,7 +14,6 @@ from pymongo.errors import (
 from roadwatch.domain import Alert, Detection, Source
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.runtime.gathering import all_ended
-from roadwatch.stores import mongo_time_counts
 from roadwatch.stores.detection_store import (
     AlertFilter,
     DetectionFilter,
@@ -47,6 +46,7 @@ from roadwatch.stores.mongo_errors import (
     refused_for_the_data_held,
 )
 from roadwatch.stores.mongo_make_counts import PartitionMakeCounts
+from roadwatch.stores.mongo_time_counts import TimeCounts
 from roadwatch.time_buckets import Bucket, cover
 
 log = logging.getLogger(__name__)
@@ -77,18 +77,14 @@ class MongoDetectionStore(DetectionStore):
         self._detections: AsyncCollection[Document] = database["detections"]
         self._make_counts = PartitionMakeCounts(database["make_counts"])
         self._alerts: AsyncCollection[Document] = database["alerts"]
-        self._time_counts: AsyncCollection[Document] = database["time_counts"]
-        self._alert_time_counts: AsyncCollection[Document] = database["alert_time_counts"]
+        self._time_counts = TimeCounts(database, "time_counts")
+        self._alert_time_counts = TimeCounts(database, "alert_time_counts")
         self._days = DayRemover(
             removed=database["removed_counts"],
             counts=self._time_counts,
             # Every collection whose documents are dated, with the field of their date.
-            dated=[
-                (self._time_counts, "start"),
-                (self._alert_time_counts, "start"),
-                (self._detections, "timestamp"),
-                (self._alerts, "timestamp"),
-            ],
+            dated=[(self._detections, "timestamp"), (self._alerts, "timestamp")],
+            counted=[self._time_counts, self._alert_time_counts],
         )
 
     async def open(self) -> None:
@@ -103,7 +99,7 @@ class MongoDetectionStore(DetectionStore):
             [("rule_ids", ASCENDING), *NEWEST_FIRST], name="rule_newest"
         )
         for counts in (self._time_counts, self._alert_time_counts):
-            await counts.create_index([("bucket", ASCENDING), ("start", ASCENDING)], name="bucket")
+            await counts.adopt_unsplit()
 
     async def close(self) -> None:
         await self._client.close()
@@ -137,8 +133,7 @@ class MongoDetectionStore(DetectionStore):
         ]
         stored_by_this_record += replays
         await self._make_counts.add(batch, stored_by_this_record)
-        await mongo_time_counts.add(
-            self._time_counts,
+        await self._time_counts.add(
             batch,
             stored_by_this_record,
             time_of=lambda d: d.timestamp,
@@ -194,8 +189,7 @@ class MongoDetectionStore(DetectionStore):
             kept_already = len(errors)
         # An alert's id is its detection's, which no other record holds: every alert here
         # was kept by its own record, and the counts' offsets keep a replay from counting.
-        await mongo_time_counts.add(
-            self._alert_time_counts,
+        await self._alert_time_counts.add(
             alerts,
             alerts,
             time_of=lambda a: a.detection.timestamp,
@@ -227,9 +221,7 @@ class MongoDetectionStore(DetectionStore):
 
     async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
         with busy_when_slow():
-            per_start = await mongo_time_counts.sums(
-                self._time_counts, cover(since, until), Dimension.MAKE.value
-            )
+            per_start = await self._time_counts.sums(cover(since, until), Dimension.MAKE.value)
         totals: Counter[str] = Counter()
         for counts in per_start.values():
             totals.update(counts)
@@ -243,8 +235,8 @@ class MongoDetectionStore(DetectionStore):
             return []
         span = [(bucket, starts[0], starts[-1] + bucket.length)]
         with busy_when_slow():
-            counts = await mongo_time_counts.sums(self._time_counts, span, by.value)
-            alerts = await mongo_time_counts.sums(self._alert_time_counts, span, ALL_ALERTS[0])
+            counts = await self._time_counts.sums(span, by.value)
+            alerts = await self._alert_time_counts.sums(span, ALL_ALERTS[0])
         return [
             TimelineBucket(
                 start,

@@ -14,7 +14,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from roadwatch.stores import mongo_time_counts
 from roadwatch.stores.detection_store import Dimension
-from roadwatch.time_buckets import Bucket, day_start
+from roadwatch.stores.mongo_time_counts import TimeCounts
+from roadwatch.time_buckets import day_start
 
 Document = dict[str, Any]
 
@@ -24,12 +25,16 @@ class DayRemover:
         self,
         *,
         removed: AsyncCollection[Document],
-        counts: AsyncCollection[Document],
+        counts: TimeCounts,
         dated: list[tuple[AsyncCollection[Document], str]],
+        counted: list[TimeCounts],
     ) -> None:
+        """`counts` holds the detections' day counts; `dated` the collections whose
+        documents are dated, with the field of their date; `counted` the counts to drop."""
         self._removed = removed
         self._counts = counts
         self._dated = dated
+        self._counted = counted
 
     async def removed_per_make(self) -> Counter[str]:
         """What removed days held, per make."""
@@ -49,11 +54,8 @@ class DayRemover:
         version = 0 if removed is None else int(removed["version"])
         subtracted = set((removed or {}).get("subtracted") or [])
         totals = mongo_time_counts.as_counter((removed or {}).get("counts") or [])
-        days = self._counts.find(
-            {"bucket": Bucket.DAY.value, "start": {"$lt": cutoff}}, {"start": 1, "counts.make": 1}
-        )
         expired, newly = set(), []
-        async for document in days:
+        async for document in self._counts.days_before(cutoff):
             expired.add(document["start"].date())
             if document["_id"] not in subtracted:
                 totals.update(mongo_time_counts.counts_of(document, Dimension.MAKE.value))
@@ -63,6 +65,8 @@ class DayRemover:
             version = await self._swap(version, totals, subtracted)
         for collection, field in self._dated:
             await collection.delete_many({field: {"$lt": cutoff}})
+        for counts in self._counted:
+            await counts.drop_before(cutoff)
         if subtracted:
             await self._swap(version, totals, set())
         return sorted(expired)

@@ -1,0 +1,126 @@
+"""MongoDB keeps each period's count documents in a collection of its own: a batch's lookups
+read only its periods' documents, however many days the store holds. A store that kept
+them all in one collection has them moved on opening, and counts on from them."""
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from roadwatch.bootstrap.stores import detection_store
+from roadwatch.domain import Alert, RuleRef
+from roadwatch.stores.detection_store import DetectionStore, Dimension
+from roadwatch.stores.mongo_count_periods import parse_name
+from roadwatch.time_buckets import Bucket
+from tests.helpers.factories import make_detection
+from tests.helpers.servers import Servers, fresh_mongo_database_url
+
+pytestmark = pytest.mark.mongo
+
+MIDNIGHT = datetime(2024, 5, 3, tzinfo=UTC)
+KINDS = ("time_counts", "alert_time_counts")
+RULE = RuleRef(uuid.uuid4(), "jeeps")
+
+
+@pytest.fixture
+async def url(servers: Servers) -> str:
+    return fresh_mongo_database_url(servers)
+
+
+@pytest.fixture
+async def database(url: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
+    yield client.get_default_database()
+    await client.close()
+
+
+async def opened(url: str) -> DetectionStore:
+    store = detection_store(url)
+    await store.open()
+    return store
+
+
+def spread() -> list[Any]:
+    """Detections over three days, in several minutes and hours of each."""
+    return [
+        make_detection(timestamp=MIDNIGHT + timedelta(days=d, hours=h, minutes=m), make=make)
+        for d in range(3)
+        for h in (0, 5, 23)
+        for m, make in ((0, "Jeep"), (1, "Kia"), (59, "Jeep"))
+    ]
+
+
+async def test_each_count_document_sits_in_its_periods_collection(
+    url: str, database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    store = await opened(url)
+    try:
+        batch = spread()
+        await store.save(batch)
+        await store.save_alerts([Alert(d, (RULE,)) for d in batch if d.make == "Jeep"])
+    finally:
+        await store.close()
+
+    held: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for name in await database.list_collection_names():
+        for kind in KINDS:
+            if (period := parse_name(kind, name)) is None:
+                continue
+            held[kind].append(name)
+            async for document in database[name].find({}):
+                assert document["bucket"] == period.bucket.value, name
+                assert period.start <= document["start"] < period.end, name
+    # Three hours on each of three days: 9 hours of minutes, 3 days of hours, 1 month of days.
+    assert len(held["time_counts"]) == 9 + 3 + 1
+    assert len(held["alert_time_counts"]) == 9 + 3 + 1
+    # Nothing is kept in one collection of all times any more.
+    assert not set(KINDS) & set(await database.list_collection_names())
+
+
+async def test_counts_kept_in_one_collection_are_moved_and_counted_on(
+    url: str, database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    first, later = spread(), spread()
+    store = await opened(url)
+    try:
+        await store.save(first)
+        await store.save_alerts([Alert(d, (RULE,)) for d in first if d.make == "Jeep"])
+    finally:
+        await store.close()
+    # The layout of before: the same documents, all in one collection per kind.
+    for name in await database.list_collection_names():
+        for kind in KINDS:
+            if parse_name(kind, name) is not None:
+                documents = [d async for d in database[name].find({})]
+                await database[kind].insert_many(documents)
+                await database[name].drop()
+
+    store = await opened(url)
+    try:
+        assert not set(KINDS) & set(await database.list_collection_names())
+        await store.save(later)
+        await store.save_alerts([Alert(d, (RULE,)) for d in later if d.make == "Jeep"])
+        # A second opening finds nothing left to move, and changes nothing.
+        await (await opened(url)).close()
+
+        since, until = MIDNIGHT, MIDNIGHT + timedelta(days=3)
+        assert await store.makes_between(since, until) == await store.group_by_make()
+        assert await store.makes_between(since, until) == {"Jeep": 36, "Kia": 18}
+        by_day = await store.timeline(
+            bucket=Bucket.DAY, since=since, until=until, by=Dimension.MAKE
+        )
+        assert [b.counts for b in by_day] == [{"Jeep": 12, "Kia": 6}] * 3
+        assert [b.alerts for b in by_day] == [12, 12, 12]
+        two_minutes = MIDNIGHT + timedelta(minutes=2)
+        by_minute = await store.timeline(
+            bucket=Bucket.MINUTE, since=MIDNIGHT, until=two_minutes, by=Dimension.MAKE
+        )
+        assert [b.counts for b in by_minute] == [{"Jeep": 2}, {"Kia": 2}]
+        assert Counter(d.make for d in first + later) == Counter(await store.count_by_make())
+    finally:
+        await store.close()
