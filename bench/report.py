@@ -12,6 +12,7 @@ import orjson
 from bench import (
     alerts_in_rows,
     connect_sink,
+    count_history,
     growth,
     indexer_profile,
     indexer_throughput,
@@ -211,6 +212,8 @@ def render(r: dict[str, Any]) -> str:
         lines += alerts_in_rows.section(r["alerts_in_rows"])
     if "growth" in r:
         lines += growth.section(r["growth"])
+    if "count_history" in r:
+        lines += count_history.section(r["count_history"])
     if "api_scale" in r:
         s = r["api_scale"]
         deep = next(key for key in s if key.startswith("skip_"))
