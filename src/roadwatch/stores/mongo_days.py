@@ -60,6 +60,12 @@ class DayRemover:
             if document["_id"] not in subtracted:
                 totals.update(mongo_time_counts.counts_of(document, Dimension.MAKE.value))
                 newly.append(document["_id"])
+        if not expired and not subtracted:
+            # No day before the cut was counted, so none holds a document: each stored
+            # detection is counted in its day before it is done. FerretDB would filter
+            # every document by time in its own code, one by one (11 s over 200,000
+            # detections), at every upkeep, to find nothing.
+            return []
         if newly:
             subtracted |= set(newly)
             version = await self._swap(version, totals, subtracted)
