@@ -4,13 +4,15 @@ Every batch updates its minutes', hours' and days' count documents. FerretDB rea
 collection for each lookup, so a save that slowed with the counts kept would slow with every
 day the store has run: here, a fresh database is given the count documents that N days of a
 stream over 6 partitions leave (a document a partition for each minute, hour and day, laid
-out as the store lays them out), and then batches of new detections are saved and timed."""
+out as the store lays them out). Then batches of new detections are saved and timed, and
+the API's reads of counts over time after them."""
 
 import asyncio
 import random
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -23,6 +25,7 @@ from bench.stack import Bench
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.catalog.vehicles import Vehicle, load_catalog
 from roadwatch.domain import Detection, Source
+from roadwatch.stores.detection_store import DetectionStore, Dimension
 from roadwatch.stores.mongo_count_periods import collection_name, period_of
 from roadwatch.time_buckets import Bucket
 
@@ -44,6 +47,7 @@ async def measure(
         await store.open()
         try:
             seconds = await _timed_saves(store.save, catalog, batches=batches, batch=batch)
+            reads = {what: await _timed(read(store)) for what, read in READS.items()}
         finally:
             await store.close()
         client: AsyncMongoClient[dict[str, Any]]
@@ -51,14 +55,48 @@ async def measure(
             await client.drop_database(client.get_default_database().name)
         result["days"][str(kept)] = {
             "count_documents": documents,
-            "save_ms": {
-                "median": round(statistics.median(seconds) * 1000, 1),
-                "min": round(min(seconds) * 1000, 1),
-                "max": round(max(seconds) * 1000, 1),
-                "runs": len(seconds),
-            },
+            "save_ms": _summary(seconds),
+            "read_ms": reads,
         }
     return result
+
+
+def _now() -> datetime:
+    return Bucket.MINUTE.floor(datetime.now(UTC))
+
+
+# The API's reads of counts over time, each over the last whole minutes.
+READS: dict[str, Callable[[DetectionStore], Callable[[], Awaitable[Any]]]] = {
+    "stats_30_days": lambda store: lambda: store.makes_between(_now() - timedelta(days=30), _now()),
+    "timeline_hours_of_a_day": lambda store: (
+        lambda: store.timeline(
+            bucket=Bucket.HOUR, since=_now() - timedelta(days=1), until=_now(), by=Dimension.MAKE
+        )
+    ),
+    "timeline_minutes_of_an_hour": lambda store: (
+        lambda: store.timeline(
+            bucket=Bucket.MINUTE, since=_now() - timedelta(hours=1), until=_now(), by=Dimension.MAKE
+        )
+    ),
+}
+
+
+async def _timed(read: Callable[[], Awaitable[Any]], runs: int = 3) -> dict[str, float]:
+    seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        await read()
+        seconds.append(time.perf_counter() - began)
+    return _summary(seconds)
+
+
+def _summary(seconds: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(seconds) * 1000, 1),
+        "min": round(min(seconds) * 1000, 1),
+        "max": round(max(seconds) * 1000, 1),
+        "runs": len(seconds),
+    }
 
 
 async def _keep_counts(url: str, days: int, catalog: tuple[Vehicle, ...]) -> int:
@@ -142,6 +180,12 @@ def section(x: dict[str, Any]) -> list[str]:
         + "; ".join(
             f"{days} day(s) kept ({run['count_documents']:,} count documents): "
             f"{run['save_ms']['median']} ms"
+            for days, run in runs.items()
+        )
+        + ". Reads of those counts, median of 3: "
+        + "; ".join(
+            f"{days} day(s) kept: "
+            + ", ".join(f"{what} {read['median']} ms" for what, read in run["read_ms"].items())
             for days, run in runs.items()
         )
         + ".",
