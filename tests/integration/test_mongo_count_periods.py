@@ -14,8 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.domain import Alert, RuleRef
-from roadwatch.stores.detection_store import DetectionStore, Dimension
-from roadwatch.stores.mongo_count_periods import parse_name
+from roadwatch.stores.detection_store import DetectionStore, Dimension, StoreBusy
+from roadwatch.stores.mongo_count_periods import collection_name, parse_name, period_of
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
 from tests.helpers.servers import Servers, fresh_mongo_database_url
@@ -124,3 +124,34 @@ async def test_counts_kept_in_one_collection_are_moved_and_counted_on(
         assert Counter(d.make for d in first + later) == Counter(await store.count_by_make())
     finally:
         await store.close()
+
+
+async def test_a_read_of_many_periods_answers_within_the_query_timeout_as_a_whole(
+    url: str, database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    # A day counted in every month since 2000: counts since then read each month's collection,
+    # one quick query after another, each far under the timeout and all together over it.
+    month, months = datetime(2000, 1, 1, tzinfo=UTC), 0
+    while month < datetime(2026, 12, 1, tzinfo=UTC):
+        period = period_of(Bucket.DAY, month)
+        await database[collection_name("time_counts", period)].insert_one(
+            {
+                "_id": f"t:0:day:{month.isoformat()}",
+                "bucket": "day",
+                "start": month,
+                "upto": months,
+                "counts": {"make": [{"k": "Jeep", "n": 1}]},
+            }
+        )
+        month, months = period.end, months + 1
+    since, until = datetime(2000, 1, 1, tzinfo=UTC), month
+    patient, hurried = detection_store(url), detection_store(url, query_timeout=0.1)
+    await patient.open()
+    await hurried.open()
+    try:
+        assert await patient.makes_between(since, until) == {"Jeep": months}
+        with pytest.raises(StoreBusy):
+            await hurried.makes_between(since, until)
+    finally:
+        await patient.close()
+        await hurried.close()

@@ -66,7 +66,8 @@ class MongoDetectionStore(DetectionStore):
 
     def __init__(self, url: str, *, query_timeout: float | None = None) -> None:
         # With `query_timeout`, every operation gives up after it (pymongo's timeoutMS), and
-        # the server is told so (maxTimeMS).
+        # the server is told so (maxTimeMS); so does each read as a whole (busy_when_slow).
+        self._query_timeout = query_timeout
         bounded: dict[str, Any] = {}
         if query_timeout is not None:
             bounded["timeoutMS"] = int(query_timeout * 1000)
@@ -210,17 +211,17 @@ class MongoDetectionStore(DetectionStore):
         if after is not None:
             query = {"$and": [query, older_than(after)]} if query else older_than(after)
         found = self._alerts.find(query).sort(NEWEST_FIRST).limit(limit)
-        with busy_when_slow():
+        with busy_when_slow(self._query_timeout):
             return [alert_of(document) async for document in found]
 
     async def count_by_make(self) -> dict[str, int]:
-        with busy_when_slow():
+        with busy_when_slow(self._query_timeout):
             totals = await self._make_counts.totals()
             totals.subtract(await self._days.removed_per_make())
         return largest_first({make: n for make, n in totals.items() if n > 0})
 
     async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
-        with busy_when_slow():
+        with busy_when_slow(self._query_timeout):
             per_start = await self._time_counts.sums(cover(since, until), Dimension.MAKE.value)
         totals: Counter[str] = Counter()
         for counts in per_start.values():
@@ -234,7 +235,7 @@ class MongoDetectionStore(DetectionStore):
         if not starts:
             return []
         span = [(bucket, starts[0], starts[-1] + bucket.length)]
-        with busy_when_slow():
+        with busy_when_slow(self._query_timeout):
             counts = await self._time_counts.sums(span, by.value)
             alerts = await self._alert_time_counts.sums(span, ALL_ALERTS[0])
         return [
@@ -264,7 +265,7 @@ class MongoDetectionStore(DetectionStore):
         cap: int | None = None,
     ) -> int:
         limit: dict[str, Any] = {} if cap is None else {"limit": cap + 1}
-        with busy_when_slow():
+        with busy_when_slow(self._query_timeout):
             return await self._detections.count_documents(detection_query(where), **limit)
 
     async def list(
@@ -279,5 +280,5 @@ class MongoDetectionStore(DetectionStore):
         if after is not None:
             query = {"$and": [query, older_than(after)]} if query else older_than(after)
         found = self._detections.find(query).sort(NEWEST_FIRST).skip(skip).limit(limit)
-        with busy_when_slow():
+        with busy_when_slow(self._query_timeout):
             return [detection_of(document) async for document in found]

@@ -5,6 +5,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 
+import pymongo
 from bson.errors import BSONError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
@@ -31,9 +32,15 @@ POSTGRES_DATA_ERROR = re.compile(r"SQLSTATE (22|23|54)[0-9A-Z]{3}")
 
 
 @contextlib.contextmanager
-def busy_when_slow() -> Iterator[None]:
+def busy_when_slow(within: float | None = None) -> Iterator[None]:
+    """StoreBusy for a read that took too long, StoreUnreachable for a server away. Given
+    `within`, the block's operations share one deadline (pymongo.timeout): a read made of
+    many queries, as counts over a long window are, answers within it as a whole, where the
+    client's own timeout bounds each query alone."""
+    deadline = contextlib.nullcontext() if within is None else pymongo.timeout(within)
     try:
-        yield
+        with deadline:
+            yield
     except PyMongoError as error:
         if error.timeout:
             raise StoreBusy(f"the query took longer than allowed: {error}") from None
