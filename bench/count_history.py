@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import uuid4
 
@@ -47,7 +48,8 @@ async def measure(
         await store.open()
         try:
             seconds = await _timed_saves(store.save, catalog, batches=batches, batch=batch)
-            reads = {what: await _timed(read(store)) for what, read in READS.items()}
+            now = Bucket.MINUTE.floor(datetime.now(UTC))
+            reads = {what: await _timed(partial(read, store, now)) for what, read in READS.items()}
         finally:
             await store.close()
         client: AsyncMongoClient[dict[str, Any]]
@@ -61,22 +63,14 @@ async def measure(
     return result
 
 
-def _now() -> datetime:
-    return Bucket.MINUTE.floor(datetime.now(UTC))
-
-
-# The API's reads of counts over time, each over the last whole minutes.
-READS: dict[str, Callable[[DetectionStore], Callable[[], Awaitable[Any]]]] = {
-    "stats_30_days": lambda store: lambda: store.makes_between(_now() - timedelta(days=30), _now()),
-    "timeline_hours_of_a_day": lambda store: (
-        lambda: store.timeline(
-            bucket=Bucket.HOUR, since=_now() - timedelta(days=1), until=_now(), by=Dimension.MAKE
-        )
+# The API's reads of counts over time, each up to `now`, a minute's start.
+READS: dict[str, Callable[[DetectionStore, datetime], Awaitable[Any]]] = {
+    "stats_30_days": lambda store, now: store.makes_between(now - timedelta(days=30), now),
+    "timeline_hours_of_a_day": lambda store, now: store.timeline(
+        bucket=Bucket.HOUR, since=now - timedelta(days=1), until=now, by=Dimension.MAKE
     ),
-    "timeline_minutes_of_an_hour": lambda store: (
-        lambda: store.timeline(
-            bucket=Bucket.MINUTE, since=_now() - timedelta(hours=1), until=_now(), by=Dimension.MAKE
-        )
+    "timeline_minutes_of_an_hour": lambda store, now: store.timeline(
+        bucket=Bucket.MINUTE, since=now - timedelta(hours=1), until=now, by=Dimension.MAKE
     ),
 }
 
@@ -139,7 +133,11 @@ def _entries(keys: list[str], rng: random.Random) -> list[dict[str, Any]]:
 
 
 async def _timed_saves(
-    save: Any, catalog: tuple[Vehicle, ...], *, batches: int, batch: int
+    save: Callable[[list[Detection]], Awaitable[int]],
+    catalog: tuple[Vehicle, ...],
+    *,
+    batches: int,
+    batch: int,
 ) -> list[float]:
     rng = random.Random(0)
     offsets = [1_000_000] * PARTITIONS

@@ -19,6 +19,9 @@ _NAMING = {
     Bucket.DAY: ("days", "%Y%m"),
 }
 _BUCKET_OF = {word: bucket for bucket, (word, _format) in _NAMING.items()}
+# A minute's documents are held in its hour's collection, an hour's in its day's; a day's in
+# its month's, which is no bucket.
+_HELD_IN = {Bucket.MINUTE: Bucket.HOUR, Bucket.HOUR: Bucket.DAY}
 
 
 class Period(NamedTuple):
@@ -31,13 +34,9 @@ class Period(NamedTuple):
 
 def period_of(bucket: Bucket, moment: datetime) -> Period:
     """The period whose collection holds the bucket's document for `moment`."""
-    moment = moment.astimezone(UTC)
-    if bucket is Bucket.MINUTE:
-        start = Bucket.HOUR.floor(moment)
-        return Period(bucket, start, start + timedelta(hours=1))
-    if bucket is Bucket.HOUR:
-        start = Bucket.DAY.floor(moment)
-        return Period(bucket, start, start + timedelta(days=1))
+    if (larger := _HELD_IN.get(bucket)) is not None:
+        start = larger.floor(moment)
+        return Period(bucket, start, start + larger.length)
     start = Bucket.DAY.floor(moment).replace(day=1)
     following = (start + timedelta(days=32)).replace(day=1)
     return Period(bucket, start, following)
