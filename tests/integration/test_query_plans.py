@@ -92,29 +92,32 @@ async def _stored(url: str, *, alerting: bool) -> list[Detection]:
     return stored
 
 
-async def _pages_of_a_rule(connection: asyncpg.Connection, middle: Position) -> None:
-    rule = RULES[3].id
-    for where, after in (
-        (AlertFilter(rule=rule), None),
-        (AlertFilter(rule=rule), middle),
-        (AlertFilter(rule, EPOCH + timedelta(days=1), EPOCH + timedelta(days=3)), None),
-    ):
-        sql, arguments = history_query(where, limit=PAGE, after=after)
-        plan = await _explained(connection, sql, *arguments)
-        assert plan["Actual Rows"] == PAGE
-        read = _read_from(plan, "alerts")
-        assert read <= PAGE, f"{read} alerts read for a page of {PAGE} ({where}, {after})"
+async def _pages_of_the_history(connection: asyncpg.Connection, middle: Position) -> None:
+    window = (EPOCH + timedelta(days=1), EPOCH + timedelta(days=3))
+    for rule in (None, RULES[3].id):
+        for where, after in (
+            (AlertFilter(rule=rule), None),
+            (AlertFilter(rule=rule), middle),
+            (AlertFilter(rule, *window), None),
+        ):
+            sql, arguments = history_query(where, limit=PAGE, after=after)
+            plan = await _explained(connection, sql, *arguments)
+            assert plan["Actual Rows"] == PAGE
+            read = _read_from(plan, "alerts")
+            assert read <= PAGE, f"{read} alerts read for a page of {PAGE} ({where}, {after})"
 
 
-async def test_a_page_of_a_rules_history_reads_a_page_of_alerts(postgres_database: str) -> None:
+async def test_a_page_of_the_alert_history_reads_a_page_of_alerts(
+    postgres_database: str,
+) -> None:
     stored = await _stored(postgres_database, alerting=True)
     # Halfway down rule 3's alerts: detection n alerts for rule n % 20.
     middle = stored[STORED // 2 + 3]
     connection = await asyncpg.connect(postgres_database)
     try:
-        await _pages_of_a_rule(connection, Position(middle.timestamp, middle.id))
+        await _pages_of_the_history(connection, Position(middle.timestamp, middle.id))
         await connection.execute("ANALYZE")
-        await _pages_of_a_rule(connection, Position(middle.timestamp, middle.id))
+        await _pages_of_the_history(connection, Position(middle.timestamp, middle.id))
     finally:
         await connection.close()
 
