@@ -2,6 +2,7 @@
 read only its periods' documents, however many days the store holds. A store that kept
 them all in one collection has them moved on opening, and counts on from them."""
 
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -9,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.domain import Alert, RuleRef
 from roadwatch.stores.detection_store import DetectionStore, Dimension, StoreBusy
 from roadwatch.stores.mongo_count_periods import collection_name, parse_name, period_of
+from roadwatch.stores.mongo_time_counts import TimeCounts
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
 from tests.helpers.servers import Servers, fresh_mongo_database_url
@@ -155,3 +158,61 @@ async def test_a_read_of_many_periods_answers_within_the_query_timeout_as_a_whol
     finally:
         await patient.close()
         await hurried.close()
+
+
+class _MovedByAnother(monitoring.CommandListener):
+    """Another process's whole move, run as this one asks for the next page of the old
+    collection: each document inserted where none is, then the old collection dropped."""
+
+    def __init__(self, url: str, kind: str) -> None:
+        self._url, self._kind = url, kind
+        self.moved = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name != "getMore" or self.moved:
+            return
+        self.moved = True
+        with MongoClient(self._url, tz_aware=True) as client:
+            database = client.get_default_database()
+            for document in database[self._kind].find({}):
+                period = period_of(Bucket(document["bucket"]), document["start"])
+                with contextlib.suppress(DuplicateKeyError):
+                    database[collection_name(self._kind, period)].insert_one(document)
+            database.drop_collection(self._kind)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_move_that_another_process_finishes_first_ends_quietly(url: str) -> None:
+    # More documents than the first page of a query holds (101), over many hours.
+    hours = [MIDNIGHT + timedelta(hours=h) for h in range(300)]
+    unsplit = [
+        {
+            "_id": f"t:0:hour:{hour.isoformat()}",
+            "bucket": "hour",
+            "start": hour,
+            "upto": n,
+            "counts": {"make": [{"k": "Jeep", "n": 1}]},
+        }
+        for n, hour in enumerate(hours)
+    ]
+    other = _MovedByAnother(url, "time_counts")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        url, tz_aware=True, event_listeners=[other]
+    )
+    try:
+        database = client.get_default_database()
+        await database["time_counts"].insert_many(unsplit)
+        await TimeCounts(database, "time_counts").adopt_unsplit()
+        assert other.moved, "the move asked for no second page: nothing ran beside it"
+        assert "time_counts" not in await database.list_collection_names()
+        moved = await TimeCounts(database, "time_counts").sums(
+            [(Bucket.HOUR, hours[0], hours[-1] + timedelta(hours=1))], "make"
+        )
+        assert moved == {hour: Counter({"Jeep": 1}) for hour in hours}
+    finally:
+        await client.close()
