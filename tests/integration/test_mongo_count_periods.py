@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from roadwatch.bootstrap.stores import detection_store
@@ -172,8 +173,9 @@ class _MovedByAnother(monitoring.CommandListener):
         if event.command_name != "getMore" or self.moved:
             return
         self.moved = True
-        with MongoClient(self._url, tz_aware=True) as client:
-            database = client.get_default_database()
+        client: MongoClient[dict[str, Any]] = MongoClient(self._url, tz_aware=True)
+        with client:
+            database: Database[dict[str, Any]] = client.get_default_database()
             for document in database[self._kind].find({}):
                 period = period_of(Bucket(document["bucket"]), document["start"])
                 with contextlib.suppress(DuplicateKeyError):
