@@ -6,6 +6,7 @@ requests that was most of their time. Here a statement costs asyncpg's own work 
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -99,13 +100,26 @@ class DriverPool:
         finally:
             await self.pool.release(connection)
 
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        """The rows of a read."""
+    def deadline(self) -> float | None:
+        """When a read of several statements begun now must be done (time.monotonic()), so
+        that `query_timeout` bounds it as a whole: None if unbounded."""
+        return None if self._query_timeout is None else time.monotonic() + self._query_timeout
+
+    async def fetch(
+        self, query: str, *args: Any, deadline: float | None = None
+    ) -> list[asyncpg.Record]:
+        """The rows of a read; given a `deadline` (see deadline()), StoreBusy past it."""
+        timeout = self._answer_timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreBusy("the read took longer than allowed")
+            timeout = left if timeout is None else min(timeout, left)
         for attempt in (1, 2):
             try:
                 async with self.connection() as connection:
                     rows: list[asyncpg.Record] = await connection.fetch(
-                        query, *args, timeout=self._answer_timeout
+                        query, *args, timeout=timeout
                     )
                     return rows
             except CONNECTION_LOST as error:
@@ -114,7 +128,7 @@ class DriverPool:
                 await self.pool.expire_connections()
         raise AssertionError("unreachable")
 
-    async def fetchval(self, query: str, *args: Any) -> Any:
+    async def fetchval(self, query: str, *args: Any, deadline: float | None = None) -> Any:
         """The first column of the first row of a read."""
-        rows = await self.fetch(query, *args)
+        rows = await self.fetch(query, *args, deadline=deadline)
         return rows[0][0] if rows else None

@@ -27,11 +27,10 @@ from roadwatch.stores.detection_store import (
     largest_first,
 )
 from roadwatch.stores.driver_pool import DriverPool
-from roadwatch.stores.postgres_alert_history import alert_of, history_query
 from roadwatch.stores.postgres_alert_saves import save_alerts
+from roadwatch.stores.postgres_pages import Pages
 from roadwatch.stores.postgres_rows import (
     alert_row,
-    detection_of,
     detection_row,
     refuse_conflicts,
     utc_day,
@@ -46,8 +45,6 @@ from roadwatch.stores.postgres_statements import (
     NO_PARTITION,
     SAVE_INCOMING,
     SAVE_NEW_INCOMING,
-    SELECT_DETECTIONS,
-    FilterQuery,
 )
 from roadwatch.stores.sql import REFUSED_SQLSTATE_CLASSES, MigratedDatabase, rolled_back
 from roadwatch.time_buckets import Bucket
@@ -73,6 +70,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         )
         # Reads run on asyncpg's pool, writes (COPY) on the engine's driver connections.
         self._reads = DriverPool(url, size=pool_size, query_timeout=query_timeout)
+        self._pages = Pages(self._reads)
         # The days whose partitions exist, as far as this process knows.
         self._days: set[date] = set()
 
@@ -162,8 +160,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         limit: int = 50,
         after: Position | None = None,
     ) -> builtins.list[Alert]:
-        sql, args = history_query(where, limit=limit, after=after)
-        return [alert_of(row) for row in await self._reads.fetch(sql, *args)]
+        return await self._pages.alerts(where, limit=limit, after=after)
 
     async def _prepare_new_days(self, batch: Sequence[Detection]) -> None:
         """The days of the batch's detections not stored yet, of those this process does not
@@ -241,12 +238,7 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         *,
         cap: int | None = None,
     ) -> int:
-        query = FilterQuery()
-        conditions = query.conditions(where)
-        limit = "" if cap is None else f" LIMIT {query.arg(cap + 1)}"
-        # Column names and placeholders only: the values travel as arguments.
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM detections{conditions}{limit}) AS m"  # noqa: S608
-        return int(await self._reads.fetchval(sql, *query.args))
+        return await self._pages.count(where, cap=cap)
 
     async def list(
         self,
@@ -256,10 +248,4 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
         limit: int = 50,
         after: Position | None = None,
     ) -> builtins.list[Detection]:
-        query = FilterQuery()
-        conditions = query.conditions(where, after=after)
-        sql = (
-            f'{SELECT_DETECTIONS}{conditions} ORDER BY "timestamp" DESC, id DESC'
-            f" OFFSET {query.arg(skip)} LIMIT {query.arg(limit)}"
-        )
-        return [detection_of(row) for row in await self._reads.fetch(sql, *query.args)]
+        return await self._pages.detections(where, skip=skip, limit=limit, after=after)

@@ -46,12 +46,19 @@ def history_query(
     conditions = query.where(
         [rule], since=where.since, until=where.until, after=after, id_column="alert_id"
     )
+    # The window's bounds again, on the alerts looked up, so that only its days' tables are
+    # planned and opened for the lookups, not every day's.
+    lookup = query.where(
+        ['alerts."timestamp" = page."timestamp"', "alerts.id = page.alert_id"],
+        since=where.since,
+        until=where.until,
+        after=None,
+    )
     sql = (
         f'SELECT {_ALERT_COLUMNS} FROM (SELECT "timestamp", alert_id FROM alert_rules'  # noqa: S608
         f'{conditions} ORDER BY "timestamp" DESC, alert_id DESC LIMIT {query.arg(limit)})'
         # By the alerts' key, time and id: the id alone is no key of a partitioned table.
-        " AS page CROSS JOIN LATERAL (SELECT * FROM alerts"
-        ' WHERE alerts."timestamp" = page."timestamp" AND alerts.id = page.alert_id LIMIT 1) AS a'
+        f" AS page CROSS JOIN LATERAL (SELECT * FROM alerts{lookup} LIMIT 1) AS a"
         ' ORDER BY page."timestamp" DESC, page.alert_id DESC'
     )
     return sql, query.args

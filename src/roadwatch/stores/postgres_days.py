@@ -43,7 +43,11 @@ WHERE p.relname = 'detections' AND p.relnamespace = 'public'::regnamespace
 
 
 async def existing_days(connection: asyncpg.Connection) -> set[date]:
-    names = await connection.fetch(LIST_DAYS)
+    return days_named(await connection.fetch(LIST_DAYS))
+
+
+def days_named(names: Iterable[asyncpg.Record]) -> set[date]:
+    """The days of LIST_DAYS's rows."""
     return {date(int(n[:4]), int(n[4:6]), int(n[6:])) for (n,) in names if n}
 
 
