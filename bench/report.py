@@ -16,6 +16,7 @@ from bench import (
     growth,
     indexer_profile,
     indexer_throughput,
+    many_days,
     reader_cost,
 )
 from roadwatch.infra.ferretdb import FERRETDB_VERSION
@@ -214,6 +215,8 @@ def render(r: dict[str, Any]) -> str:
         lines += growth.section(r["growth"])
     if "count_history" in r:
         lines += count_history.section(r["count_history"])
+    if "many_days" in r:
+        lines += many_days.section(r["many_days"])
     if "api_scale" in r:
         s = r["api_scale"]
         deep = next(key for key in s if key.startswith("skip_"))
