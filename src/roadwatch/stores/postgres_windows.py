@@ -73,18 +73,18 @@ async def newest_rows(
 ) -> list[Row]:
     """`limit` rows past the first `skip`, newest first, window by window: `fetch(window,
     skip, limit)` reads a window's page, `count(window, cap)` how many of its rows there are,
-    up to `cap`."""
+    up to `cap`. A window that the skip passes whole is only counted, not read."""
     rows: list[Row] = []
     for window in in_windows:
-        page = await fetch(window, skip, limit - len(rows))
-        rows += page
+        if skip > 0:
+            held = await count(window, skip)
+            if held < skip:
+                skip -= held
+                continue
+        rows += await fetch(window, skip, limit - len(rows))
+        skip = 0
         if len(rows) == limit:
             break
-        if page or skip == 0:
-            skip = 0
-        else:
-            # The window had no more rows than it was asked to skip, or just as many.
-            skip -= await count(window, skip)
     return rows
 
 
