@@ -109,7 +109,7 @@ def test_a_page_read_window_by_window_is_the_page_of_the_whole(
         return min(cap, sum(_holds(window, row[0]) for row in rows))
 
     in_windows = windows(held, since=since, until=until)
-    page = asyncio.run(newest_rows(in_windows, fetch, count, skip=skip, limit=limit))
+    page = asyncio.run(newest_rows(in_windows, fetch, limit=limit, skip=skip, count=count))
     assert page == rows[skip : skip + limit]
     total = asyncio.run(capped_total(in_windows, count, cap=limit))
     assert total == min(limit, len(rows))

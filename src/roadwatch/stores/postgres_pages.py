@@ -57,7 +57,7 @@ class Pages:
             return await self._count(_in(where, window), after=after, cap=cap, deadline=deadline)
 
         in_windows = await self._windows(where.since, where.until, after, deadline=deadline)
-        return await newest_rows(in_windows, fetch, count, skip=skip, limit=limit)
+        return await newest_rows(in_windows, fetch, limit=limit, skip=skip, count=count)
 
     async def count(self, where: DetectionFilter, *, cap: int | None) -> int:
         """How many detections match, counted no further than `cap` + 1 if given."""
@@ -82,11 +82,8 @@ class Pages:
             sql, args = history_query(_in(where, window), limit=limit, after=after)
             return [alert_of(row) for row in await self._reads.fetch(sql, *args, deadline=deadline)]
 
-        async def count(_window: Window, _cap: int) -> int:
-            raise AssertionError("a page of the alert history skips no alert")
-
         in_windows = await self._windows(where.since, where.until, after, deadline=deadline)
-        return await newest_rows(in_windows, fetch, count, skip=0, limit=limit)
+        return await newest_rows(in_windows, fetch, limit=limit)
 
     async def _windows(
         self,

@@ -66,17 +66,20 @@ def until_of(until: datetime | None, after_moment: datetime | None) -> datetime 
 async def newest_rows(
     in_windows: list[Window],
     fetch: Callable[[Window, int, int], Awaitable[list[Row]]],
-    count: Callable[[Window, int], Awaitable[int]],
     *,
-    skip: int,
     limit: int,
+    skip: int = 0,
+    count: Callable[[Window, int], Awaitable[int]] | None = None,
 ) -> list[Row]:
     """`limit` rows past the first `skip`, newest first, window by window: `fetch(window,
     skip, limit)` reads a window's page, `count(window, cap)` how many of its rows there are,
-    up to `cap`. A window that the skip passes whole is only counted, not read."""
+    up to `cap` (needed only to skip). A window that the skip passes whole is only counted,
+    not read."""
+    if skip > 0 and count is None:
+        raise ValueError("skipping rows needs a count of a window's rows")
     rows: list[Row] = []
     for window in in_windows:
-        if skip > 0:
+        if skip > 0 and count is not None:
             held = await count(window, skip)
             if held < skip:
                 skip -= held
