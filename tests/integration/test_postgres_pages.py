@@ -2,14 +2,17 @@
 (stores/postgres_windows.py), are those of the whole: every filter, skip, cursor and window,
 with days empty and days crowded, and a day made after the reader listed the days."""
 
+import asyncio
 import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from roadwatch.domain import Alert, Detection, RuleRef
-from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Position
+from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Position, StoreBusy
+from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres import PostgresDetectionStore
 from tests.helpers.factories import make_detection
 
@@ -158,3 +161,18 @@ async def test_a_rules_alerts_over_many_days_are_those_of_the_whole(
 
 def _by_id(detections: list[Detection], position: Position) -> Detection:
     return next(d for d in detections if d.id == position.id)
+
+
+async def test_a_reads_deadline_bounds_its_wait_for_a_connection(postgres_database: str) -> None:
+    reads = DriverPool(postgres_database, size=1, query_timeout=30.0)
+    await reads.open()
+    try:
+        async with reads.connection():  # the pool's one connection, held by another read
+            deadline = time.monotonic() + 0.2
+            # Far sooner than the 30 s a connection may be waited for by one statement.
+            async with asyncio.timeout(10):
+                with pytest.raises(StoreBusy):
+                    await reads.fetch("SELECT 1", deadline=deadline)
+        assert await reads.fetchval("SELECT 1", deadline=reads.deadline()) == 1
+    finally:
+        await reads.close()

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from roadwatch.stores import postgres_windows
 from roadwatch.stores.detection_store import StoreBusy
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_windows import (
@@ -115,20 +116,28 @@ def test_a_page_read_window_by_window_is_the_page_of_the_whole(
     assert total == min(limit, len(rows))
 
 
-def test_the_days_are_listed_again_only_once_they_are_old() -> None:
-    listed: list[int] = []
+def test_the_days_are_listed_again_only_once_they_are_old(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed: list[float | None] = []
 
-    async def list_days(_deadline: float | None) -> set[date]:
-        listed.append(1)
-        return {FIRST_DAY}
+    async def list_days(deadline: float | None) -> set[date]:
+        listed.append(deadline)
+        return {FIRST_DAY + timedelta(days=len(listed))}
 
-    async def twice() -> None:
-        known = KnownDays(list_days)
-        assert await known() == {FIRST_DAY}
-        assert await known() == {FIRST_DAY}
+    async def calls(known: KnownDays) -> list[set[date]]:
+        return [await known(1.0), await known(2.0)]
 
-    asyncio.run(twice())
-    assert len(listed) == 1
+    # Within DAYS_KNOWN_FOR the listing is kept; its deadline is the first reader's.
+    assert asyncio.run(calls(KnownDays(list_days))) == [{FIRST_DAY + timedelta(days=1)}] * 2
+    assert listed == [1.0]
+    # Once old, the days are listed again, by the deadline of the read that asks.
+    monkeypatch.setattr(postgres_windows, "DAYS_KNOWN_FOR", -1.0)
+    assert asyncio.run(calls(KnownDays(list_days))) == [
+        {FIRST_DAY + timedelta(days=2)},
+        {FIRST_DAY + timedelta(days=3)},
+    ]
+    assert listed == [1.0, 1.0, 2.0]
 
 
 def test_a_statement_past_its_reads_deadline_is_not_sent() -> None:

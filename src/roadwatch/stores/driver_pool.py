@@ -80,14 +80,15 @@ class DriverPool:
         return self._pool
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[PoolConnectionProxy]:
-        """A connection of the pool. Timeouts come out as StoreBusy, and a database that
-        refuses connections as StoreUnreachable; a connection lost midway stays what
+    async def connection(self, deadline: float | None = None) -> AsyncIterator[PoolConnectionProxy]:
+        """A connection of the pool, waited for no longer than `query_timeout` nor past the
+        `deadline` of the read it serves. Timeouts come out as StoreBusy, and a database
+        that refuses connections as StoreUnreachable; a connection lost midway stays what
         asyncpg raised (CONNECTION_LOST), for the caller to retry or not."""
         try:
             # Bounded here rather than by acquire(timeout=…), which runs each wait as a task
             # of its own: a tenth of a short read's time.
-            async with asyncio.timeout(self._query_timeout):
+            async with asyncio.timeout(_sooner(self._query_timeout, _left(deadline))):
                 connection = await self.pool.acquire()
         except TimeoutError:
             raise StoreBusy("no database connection was free in time") from None
@@ -108,18 +109,13 @@ class DriverPool:
     async def fetch(
         self, query: str, *args: Any, deadline: float | None = None
     ) -> list[asyncpg.Record]:
-        """The rows of a read; given a `deadline` (see deadline()), StoreBusy past it."""
-        timeout = self._answer_timeout
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise StoreBusy("the read took longer than allowed")
-            timeout = left if timeout is None else min(timeout, left)
+        """The rows of a read; given a `deadline` (see deadline()), StoreBusy past it, the
+        wait for a connection included."""
         for attempt in (1, 2):
             try:
-                async with self.connection() as connection:
+                async with self.connection(deadline) as connection:
                     rows: list[asyncpg.Record] = await connection.fetch(
-                        query, *args, timeout=timeout
+                        query, *args, timeout=_sooner(self._answer_timeout, _left(deadline))
                     )
                     return rows
             except CONNECTION_LOST as error:
@@ -132,3 +128,20 @@ class DriverPool:
         """The first column of the first row of a read."""
         rows = await self.fetch(query, *args, deadline=deadline)
         return rows[0][0] if rows else None
+
+
+def _left(deadline: float | None) -> float | None:
+    """The time left before `deadline` (time.monotonic()); StoreBusy if none is."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StoreBusy("the read took longer than allowed")
+    return left
+
+
+def _sooner(first: float | None, second: float | None) -> float | None:
+    """The shorter of two timeouts, None being none."""
+    if first is None or second is None:
+        return second if first is None else first
+    return min(first, second)

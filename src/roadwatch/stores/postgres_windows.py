@@ -17,8 +17,10 @@ misses a row, only cuts less well until the days are listed again.
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
+
+from roadwatch.time_buckets import day_start
 
 Row = TypeVar("Row")
 # How long the days holding tables are taken as known before they are listed again.
@@ -42,7 +44,7 @@ def windows(
     then `growth` times as many days in each next window; the last one open down to
     `since`."""
     starts = sorted(
-        (start for day in set(days) if _within(start := _start(day), since, until)),
+        (start for day in set(days) if _within(start := day_start(day), since, until)),
         reverse=True,
     )
     cuts, size, taken = [], 1, 0
@@ -117,10 +119,6 @@ class KnownDays:
             self._days = await self._list_days(deadline)
             self._listed_at = time.monotonic()
         return self._days
-
-
-def _start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _within(start: datetime, since: datetime | None, until: datetime | None) -> bool:
