@@ -71,7 +71,7 @@ def timeline_window(
     buckets = -((bucket.floor(first) - end) // bucket.length)
     if buckets > MAX_BUCKETS:
         raise InvalidWindow(
-            f"{buckets:,} buckets of a {bucket.value}, more than the {MAX_BUCKETS:,} allowed: "
+            f"{buckets:,} {bucket.value} buckets, more than the {MAX_BUCKETS:,} allowed: "
             "choose a larger bucket or a shorter window"
         )
     return first, end
