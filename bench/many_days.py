@@ -7,7 +7,9 @@ days' tables at a time, newest first (stores/postgres_windows.py). This step sto
 number of detections a day (a fifth of them alerting, under one rule) over 30, 365 and 730
 days, runs ANALYZE as a running database would have, and times each read through the store,
 and the first page of detections and of a rule's alerts as one statement over every day too,
-as they were read before, in the same run."""
+as they were read before, in the same run. Then it times the save of batches of 10,000 new
+detections into the newest day: writes go to one day's tables, whatever the number of days.
+Ids are derived as the indexer derives them, time first."""
 
 import asyncio
 import random
@@ -19,12 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import orjson
 
 from bench.api_scale import analyzed, random_detection
 from bench.stack import Bench
 from roadwatch.catalog.vehicles import load_catalog
-from roadwatch.domain import Alert, RuleRef, Source
+from roadwatch.detection_ids import derived_id
+from roadwatch.domain import Alert, Detection, RuleRef, Source
 from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Position
 from roadwatch.stores.postgres import PostgresDetectionStore
 from roadwatch.stores.postgres_alert_history import history_query
@@ -35,6 +39,8 @@ END = datetime(2026, 12, 1, tzinfo=UTC)
 # A listing's first page as the store sent it before: one statement over every day's table,
 # its skip and limit as arguments.
 ONE_STATEMENT_PAGE = f'{SELECT_DETECTIONS} ORDER BY "timestamp" DESC, id DESC OFFSET $1 LIMIT $2'
+SAVED_BATCH = 10_000
+SAVED_BATCHES = 6
 
 
 async def measure(
@@ -76,9 +82,46 @@ async def _measured(url: str, days: int, per_day: int, samples: int) -> dict[str
             )
         finally:
             await connection.close()
+        save_ms = await _saves(store, days)
     finally:
         await store.close()
-    return {"detections": len(stored), "read_ms": timed}
+    return {"detections": len(stored), "read_ms": timed, "save_10000_ms": save_ms}
+
+
+async def _saves(store: PostgresDetectionStore, days: int) -> dict[str, float]:
+    """Batches of new detections saved into the newest day, one after another: the median
+    and the slowest of all but the first (which makes the statement's plan)."""
+    rng = random.Random(-days)
+    catalog = load_catalog()
+    at = END - timedelta(hours=1)
+    seconds = []
+    for number in range(SAVED_BATCHES):
+        first = number * SAVED_BATCH
+        batch = [
+            _as_indexed(
+                random_detection(
+                    rng,
+                    catalog,
+                    at=at + timedelta(milliseconds=first + n),
+                    source=Source("saved", 0, first + n),
+                )
+            )
+            for n in range(SAVED_BATCH)
+        ]
+        began = time.perf_counter()
+        await store.save(batch)
+        seconds.append(time.perf_counter() - began)
+    timed = seconds[1:]
+    return {
+        "p50": round(statistics.median(timed) * 1000, 1),
+        "max": round(max(timed) * 1000, 1),
+    }
+
+
+def _as_indexed(detection: Detection) -> Detection:
+    """The detection with the id the indexer derives for it, ordered by time."""
+    milliseconds = int(detection.timestamp.timestamp() * 1000)
+    return msgspec.structs.replace(detection, id=derived_id(detection.source, milliseconds))
 
 
 async def _fill(store: PostgresDetectionStore, days: int, per_day: int) -> list[Any]:
@@ -88,7 +131,9 @@ async def _fill(store: PostgresDetectionStore, days: int, per_day: int) -> list[
     spacing = timedelta(days=days) / count
     start = END - timedelta(days=days)
     stored = [
-        random_detection(rng, catalog, at=start + n * spacing, source=Source("bench", 0, n))
+        _as_indexed(
+            random_detection(rng, catalog, at=start + n * spacing, source=Source("bench", 0, n))
+        )
         for n in range(count)
     ]
     for first in range(0, count, 10_000):
@@ -122,7 +167,8 @@ def section(x: dict[str, Any]) -> list[str]:
         f"{x['per_day']:,} detections a day over 30, 365 and 730 days, after `ANALYZE`, read "
         f"through the store (`bench/many_days.py`), median of {x['samples']} in ms; the "
         "`one_statement` rows are the first pages read as one statement over every day's "
-        "table, as before.",
+        "table, as before. The last row is a write: the median of "
+        f"{SAVED_BATCHES - 1} batches saved one after another.",
         "",
         "| read | " + " | ".join(f"{days} days" for days in runs) + " |",
         "|---|" + "---|" * len(runs),
@@ -132,6 +178,9 @@ def section(x: dict[str, Any]) -> list[str]:
             + " |"
             for name in names
         ),
+        "| a batch of 10,000 saved into the newest day | "
+        + " | ".join(f"{run['save_10000_ms']['p50']}" for run in runs.values())
+        + " |",
     ]
 
 
