@@ -21,6 +21,7 @@ pytestmark = pytest.mark.postgres
 START = datetime(2025, 3, 1, tzinfo=UTC)
 DAYS = 45
 MAKES = ("Jeep", "Kia", "Audi")
+CATEGORIES = ("SUV", "Sedan")
 RULES = (
     RuleRef(uuid.UUID(int=1, version=4), "jeeps"),
     RuleRef(uuid.UUID(int=2, version=4), "kias"),
@@ -37,7 +38,11 @@ def _spread(rng: random.Random) -> list[Detection]:
             # of its own time.
             seconds = rng.choice((0, 60, 3600)) if per_day > 100 else rng.randint(0, 86_399)
             at = START + timedelta(days=day, seconds=seconds)
-            stored.append(make_detection(timestamp=at, make=rng.choice(MAKES)))
+            stored.append(
+                make_detection(
+                    timestamp=at, make=rng.choice(MAKES), category=rng.choice(CATEGORIES)
+                )
+            )
     return stored
 
 
@@ -53,6 +58,7 @@ def _matching(
             d
             for d in stored
             if (where.make is None or d.make == where.make)
+            and (where.category is None or d.category == where.category)
             and (where.since is None or d.timestamp >= where.since)
             and (where.until is None or d.timestamp < where.until)
             and (after is None or (d.timestamp, d.id) < (after.timestamp, after.id))
@@ -79,12 +85,25 @@ async def test_pages_and_counts_over_many_days_are_those_of_the_whole(
                 make="Kia", since=START + timedelta(days=2), until=START + timedelta(days=41)
             ),
             DetectionFilter(make="Nope"),
+            DetectionFilter(category="Sedan", until=START + timedelta(days=40, seconds=30)),
+            DetectionFilter(make="Jeep", category="SUV"),
+            DetectionFilter(
+                since=START + timedelta(days=1, minutes=7), until=START + timedelta(days=38)
+            ),
         ]
         cursors = [None, *(Position(d.timestamp, d.id) for d in rng.sample(everything, 6))]
         for where in filters:
             for after in cursors:
                 expected = _matching(stored, where, after)
-                for skip, limit in ((0, 1), (0, 50), (3, 7), (100, 40), (len(expected), 5)):
+                skips = (
+                    (0, 1),
+                    (0, 50),
+                    (3, 7),
+                    (100, 40),
+                    (150, 10),
+                    (max(0, len(expected) - 1), 5),
+                )
+                for skip, limit in (*skips, (len(expected), 5)):
                     page = await store.list(where, skip=skip, limit=limit, after=after)
                     assert page == expected[skip : skip + limit], (where, after, skip, limit)
             total = len(_matching(stored, where, None))
@@ -112,6 +131,8 @@ async def test_a_day_made_after_the_reader_listed_the_days_is_read(
         newer = [make_detection(timestamp=START + timedelta(days=n, hours=1)) for n in (-20, 2, 30)]
         await writer.save(newer)
         assert await reader.list(limit=10) == _newest_first(older + newer)
+        for skip in (1, 2, 6, 7):
+            assert await reader.list(skip=skip, limit=10) == _newest_first(older + newer)[skip:]
         assert await reader.count(cap=100) == len(older + newer)
     finally:
         await writer.close()

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from roadwatch.stores.postgres_time_counts import Span, spans_of
 from roadwatch.time_buckets import Bucket, cover
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -59,3 +60,28 @@ def test_buckets_are_utc_whatever_the_offset_of_the_moment() -> None:
         datetime(2024, 4, 30, 21, tzinfo=UTC),
         datetime(2024, 4, 30, 22, tzinfo=UTC),
     ]
+
+
+def test_the_spans_a_count_over_time_reads_cover_its_window_and_no_more() -> None:
+    # The minutes each span covers, with an open end standing for every day beyond.
+    def minutes(spans: list[Span], lowest: datetime, highest: datetime) -> set[datetime]:
+        covered: set[datetime] = set()
+        for bucket, first, end in spans:
+            start = first or lowest
+            while start < (end or highest):
+                covered.update(Bucket.MINUTE.starts(start, start + bucket.length))
+                start += bucket.length
+        return covered
+
+    since = datetime(2026, 3, 1, 10, 7, tzinfo=UTC)
+    until = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
+    lowest, highest = datetime(2026, 2, 27, tzinfo=UTC), datetime(2026, 3, 7, tzinfo=UTC)
+    for window_since, window_until in ((since, until), (None, until), (since, None), (None, None)):
+        spans = spans_of(window_since, window_until)
+        assert spans is not None
+        expected = set(Bucket.MINUTE.starts(window_since or lowest, window_until or highest))
+        assert minutes(spans, lowest, highest) == expected, (window_since, window_until)
+    # Off a whole minute, or at the very end of datetime's range, the counts cannot answer.
+    assert spans_of(since + timedelta(seconds=1), until) is None
+    assert spans_of(since, until - timedelta(microseconds=1)) is None
+    assert spans_of(datetime(9999, 12, 31, 23, 59, tzinfo=UTC), None) is None

@@ -7,11 +7,12 @@ from typing import TypeVar
 
 from roadwatch.domain import Alert, Detection
 from roadwatch.stores import postgres_days
-from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Position
+from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Dimension, Position
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_alert_history import alert_of, history_query
 from roadwatch.stores.postgres_rows import detection_of
 from roadwatch.stores.postgres_statements import SELECT_DETECTIONS, FilterQuery
+from roadwatch.stores.postgres_time_counts import detections_between
 from roadwatch.stores.postgres_windows import (
     KnownDays,
     Window,
@@ -54,6 +55,11 @@ class Pages:
             return [detection_of(row) for row in rows]
 
         async def count(window: Window, cap: int) -> int:
+            # A skip passes whole windows: the counts over time say how many rows each holds
+            # without reading them, when they can.
+            held = None if after is not None else await self._counted(_in(where, window), deadline)
+            if held is not None:
+                return held
             return await self._count(_in(where, window), after=after, cap=cap, deadline=deadline)
 
         in_windows = await self._windows(where.since, where.until, after, deadline=deadline)
@@ -112,6 +118,27 @@ class Pages:
         # Column names and placeholders only: the values travel as arguments.
         sql = f"SELECT count(*) FROM (SELECT 1 FROM detections{conditions}{limit}) AS m"  # noqa: S608
         return int(await self._reads.fetchval(sql, *query.args, deadline=deadline))
+
+    async def _counted(self, where: DetectionFilter, deadline: float | None) -> int | None:
+        """How many detections match, from the counts over time, which keep them by make
+        and by category alone; None for any other filter, or times off the counts' edges."""
+        if where.model is not None or where.year is not None:
+            return None
+        if where.make is not None and where.category is not None:
+            return None
+        dimension, key = (
+            (Dimension.MAKE, where.make)
+            if where.make is not None
+            else (Dimension.CATEGORY, where.category)
+        )
+        return await detections_between(
+            self._reads,
+            dimension=dimension,
+            key=key,
+            since=where.since,
+            until=where.until,
+            deadline=deadline,
+        )
 
     async def _list_days(self, deadline: float | None) -> set[date]:
         rows = await self._reads.fetch(postgres_days.LIST_DAYS, deadline=deadline)

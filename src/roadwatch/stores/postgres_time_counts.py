@@ -13,6 +13,9 @@ from roadwatch.stores.detection_store import Dimension, TimelineBucket, largest_
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.time_buckets import Bucket, cover
 
+# A range of one bucket's starts, [first, end); None is unbounded.
+Span = tuple[Bucket, datetime | None, datetime | None]
+
 # The rows of each bucket and key, added to what is counted already. Keys are taken in a
 # fixed order so that two savers never lock the same count rows in opposite orders.
 _ADDED_TO_COUNTS = """
@@ -111,3 +114,57 @@ async def series(
         TimelineBucket(start, orjson.loads(found.get(start, empty)[0]), found.get(start, empty)[1])
         for start in starts
     ]
+
+
+async def detections_between(
+    reads: DriverPool,
+    *,
+    dimension: Dimension,
+    key: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    deadline: float | None = None,
+) -> int | None:
+    """How many detections [since, until) holds, of one key of the dimension or of all (each
+    detection is counted once under its category); None if an edge is not one the counts
+    can answer: off a whole minute, or off a whole day beside an open end."""
+    spans = spans_of(since, until)
+    if spans is None:
+        return None
+    parts: list[str] = []
+    args: list[object] = [dimension.value]
+    if key is not None:
+        args.append(key)
+    chosen = "dimension = $1" + (" AND key = $2" if key is not None else "")
+    for bucket, first, end in spans:
+        args.append(bucket.value)
+        conditions = [chosen, f"bucket = ${len(args)}"]
+        if first is not None:
+            args.append(first)
+            conditions.append(f"start >= ${len(args)}")
+        if end is not None:
+            args.append(end)
+            conditions.append(f"start < ${len(args)}")
+        # Placeholders only: the values travel as arguments.
+        parts.append("SELECT count FROM time_counts WHERE " + " AND ".join(conditions))  # noqa: S608
+    sql = f"SELECT coalesce(sum(count), 0)::bigint FROM ({' UNION ALL '.join(parts)}) AS c"  # noqa: S608
+    return int(await reads.fetchval(sql, *args, deadline=deadline))
+
+
+def spans_of(since: datetime | None, until: datetime | None) -> list[Span] | None:
+    """[since, until) as ranges of whole buckets, days open at an open end; None if it
+    cannot be."""
+    if not all(moment is None or Bucket.MINUTE.is_edge(moment) for moment in (since, until)):
+        return None
+    try:
+        if since is None:
+            if until is None:
+                return [(Bucket.DAY, None, None)]
+            last_day = Bucket.DAY.floor(until)
+            return [(Bucket.DAY, None, last_day), *cover(last_day, until)]
+        if until is None:
+            first_day = Bucket.DAY.ceil(since)
+            return [*cover(since, first_day), (Bucket.DAY, first_day, None)]
+        return list(cover(since, until))
+    except OverflowError:  # an edge in the last day that datetime holds
+        return None
