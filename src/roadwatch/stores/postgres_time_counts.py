@@ -5,6 +5,7 @@ and day by make and by category, alerts by rule and in all. A read touches (buck
 times keys) rows, never a detection.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
@@ -79,7 +80,7 @@ FROM time_counts
 WHERE bucket = $1 AND dimension IN ($2, 'alerts') AND start >= $3 AND start < $4
 GROUP BY start
 """
-MAKES_WHERE = "SELECT key, count FROM time_counts WHERE dimension = 'make' AND"
+MAKES = "SELECT key, count FROM time_counts WHERE dimension = 'make'"
 
 
 async def makes_between(reads: DriverPool, since: datetime, until: datetime) -> dict[str, int]:
@@ -87,13 +88,8 @@ async def makes_between(reads: DriverPool, since: datetime, until: datetime) -> 
     ranges = cover(since, until)
     if not ranges:
         return {}
-    parts: list[str] = []
     args: list[object] = []
-    for bucket, first, end in ranges:
-        n = len(args)
-        parts.append(f"{MAKES_WHERE} bucket = ${n + 1} AND start >= ${n + 2} AND start < ${n + 3}")
-        args += [bucket.value, first, end]
-    union = " UNION ALL ".join(parts)
+    union = _in_spans(MAKES, ranges, args)
     # Placeholders only: the values travel as arguments.
     sql = f"SELECT key, sum(count)::bigint FROM ({union}) AS c GROUP BY key"  # noqa: S608
     rows = await reads.fetch(sql, *args)
@@ -131,24 +127,32 @@ async def detections_between(
     spans = spans_of(since, until)
     if spans is None:
         return None
-    parts: list[str] = []
     args: list[object] = [dimension.value]
+    chosen = "SELECT count FROM time_counts WHERE dimension = $1"
     if key is not None:
         args.append(key)
-    chosen = "dimension = $1" + (" AND key = $2" if key is not None else "")
+        chosen += " AND key = $2"
+    union = _in_spans(chosen, spans, args)
+    # Placeholders only: the values travel as arguments.
+    sql = f"SELECT coalesce(sum(count), 0)::bigint FROM ({union}) AS c"  # noqa: S608
+    return int(await reads.fetchval(sql, *args, deadline=deadline))
+
+
+def _in_spans(select: str, spans: Sequence[Span], args: list[object]) -> str:
+    """`select` (whose WHERE clause it extends) once for each span, bounded to the span's
+    bucket and starts, in one UNION ALL; the bounds' values are appended to `args`."""
+    parts = []
     for bucket, first, end in spans:
         args.append(bucket.value)
-        conditions = [chosen, f"bucket = ${len(args)}"]
+        conditions = [f"bucket = ${len(args)}"]
         if first is not None:
             args.append(first)
             conditions.append(f"start >= ${len(args)}")
         if end is not None:
             args.append(end)
             conditions.append(f"start < ${len(args)}")
-        # Placeholders only: the values travel as arguments.
-        parts.append("SELECT count FROM time_counts WHERE " + " AND ".join(conditions))  # noqa: S608
-    sql = f"SELECT coalesce(sum(count), 0)::bigint FROM ({' UNION ALL '.join(parts)}) AS c"  # noqa: S608
-    return int(await reads.fetchval(sql, *args, deadline=deadline))
+        parts.append(f"{select} AND {' AND '.join(conditions)}")
+    return " UNION ALL ".join(parts)
 
 
 def spans_of(since: datetime | None, until: datetime | None) -> list[Span] | None:
