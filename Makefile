@@ -55,9 +55,10 @@ test-unit: install
 	$(BIN)/pytest -m "not kafka and not postgres and not mongo" $(PYTEST_ARGS)
 
 # The fuzz suite at length: hostile records on every topic, hostile answers from webhook
-# receivers and from the ports `roadwatch status` asks, and the Kafka record parser over any
-# bytes. make test runs it too, at 12 examples a test; this runs FUZZ_EXAMPLES a test (25
-# times as many for the parser).
+# receivers and from the ports `roadwatch status` asks, documents roadwatch did not write in
+# MongoDB, and the Kafka record parser and the MongoDB document reader over any bytes. make
+# test runs it too, at 12 examples a test; this runs FUZZ_EXAMPLES a test (25 times as many
+# for the parser and the reader).
 FUZZ_EXAMPLES ?= 300
 fuzz: export PYTHONDONTWRITEBYTECODE =
 fuzz: install
@@ -65,7 +66,8 @@ fuzz: install
 	ROADWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest \
 		tests/unit/test_tolerant_fetch.py tests/integration/test_hostile_records.py \
 		tests/integration/test_hostile_receivers.py \
-		tests/integration/test_hostile_status_answers.py $(PYTEST_ARGS)
+		tests/integration/test_hostile_status_answers.py \
+		tests/integration/test_hostile_documents.py tests/unit/test_mongo_documents.py $(PYTEST_ARGS)
 
 # The whole system on three Kafka brokers of its own, under load, through a seeded schedule
 # of crashes and outages, every invariant checked from outside at the end: SOAK_SECONDS

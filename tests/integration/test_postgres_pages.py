@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from roadwatch.domain import Alert, Detection, RuleRef
@@ -176,6 +177,27 @@ async def test_a_rules_alerts_over_many_days_are_those_of_the_whole(
                     if not page:
                         break
                     after = Position(page[-1].detection.timestamp, page[-1].detection.id)
+    finally:
+        await store.close()
+
+
+async def test_an_alert_whose_rules_were_edited_names_those_still_as_written(
+    postgres_database: str,
+) -> None:
+    rule = RuleRef(uuid.uuid4(), "kept")
+    alert = Alert(make_detection(timestamp=START), (rule,))
+    store = PostgresDetectionStore(postgres_database)
+    await store.open()
+    try:
+        await store.save([alert.detection])
+        await store.save_alerts([alert])
+        connection = await asyncpg.connect(postgres_database)
+        edited = f'[{{"id": "x"}}, {{"id": "{rule.id}", "name": "kept"}}, 7, null]'
+        try:
+            await connection.execute("UPDATE alerts SET rules = $1::jsonb", edited)
+        finally:
+            await connection.close()
+        assert await store.alerts(limit=5) == [alert]
     finally:
         await store.close()
 

@@ -170,11 +170,17 @@ class DetectionStore(ABC):
         continues from a position."""
 
 
-def id_conflict(id: UUID, source: Source, holder: Source) -> RejectedMessage:
+def id_conflict(id: UUID, source: Source, holder: Source | None) -> RejectedMessage:
+    """`holder`: where the detection holding the id came from, or None when its document
+    does not say (one roadwatch did not write)."""
+    held_by = (
+        "a document roadwatch did not write"
+        if holder is None
+        else (f"the detection from {_where(holder)}")
+    )
     return RejectedMessage(
         Reason.ID_CONFLICT,
-        f"id {id} is already held by the detection from {_where(holder)}; "
-        f"this one is from {_where(source)}",
+        f"id {id} is already held by {held_by}; this one is from {_where(source)}",
     )
 
 

@@ -5,13 +5,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import (
-    BulkWriteError,
-)
+from pymongo.errors import BulkWriteError
 
-from roadwatch.domain import Alert, Detection, Source
+from roadwatch.domain import Alert, Detection
 from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.runtime.gathering import all_ended
 from roadwatch.stores.detection_store import (
@@ -26,7 +24,9 @@ from roadwatch.stores.detection_store import (
 )
 from roadwatch.stores.mongo_days import DayRemover
 from roadwatch.stores.mongo_documents import (
+    ALERT_MAX_BYTES,
     ALL_ALERTS,
+    DETECTION_MAX_BYTES,
     Document,
     alert_count_keys,
     alert_document,
@@ -36,7 +36,7 @@ from roadwatch.stores.mongo_documents import (
     detection_query,
     in_window,
     older_than,
-    source_document,
+    source_of,
 )
 from roadwatch.stores.mongo_errors import (
     DUPLICATE_KEY,
@@ -46,12 +46,17 @@ from roadwatch.stores.mongo_errors import (
     refused_for_the_data_held,
 )
 from roadwatch.stores.mongo_make_counts import PartitionMakeCounts
+from roadwatch.stores.mongo_reading import (
+    NEWEST_FIRST,
+    by_id,
+    lenient_client,
+    newest_first,
+)
 from roadwatch.stores.mongo_time_counts import TimeCounts
 from roadwatch.time_buckets import Bucket, cover
 
 log = logging.getLogger(__name__)
 
-NEWEST_FIRST = [("timestamp", DESCENDING), ("_id", DESCENDING)]
 # A batch goes in as this many inserts at once: a server that works through one insert's
 # documents one by one (FerretDB) is kept busy on several connections.
 INSERTS_AT_ONCE = 2
@@ -71,9 +76,7 @@ class MongoDetectionStore(DetectionStore):
         bounded: dict[str, Any] = {}
         if query_timeout is not None:
             bounded["timeoutMS"] = int(query_timeout * 1000)
-        self._client: AsyncMongoClient[Document] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=5000, **bounded
-        )
+        self._client = lenient_client(url, serverSelectionTimeoutMS=5000, **bounded)
         database = self._client.get_default_database(default="roadwatch")
         self._detections: AsyncCollection[Document] = database["detections"]
         self._make_counts = PartitionMakeCounts(database["make_counts"])
@@ -149,21 +152,17 @@ class MongoDetectionStore(DetectionStore):
         by index those whose id a detection from another record holds."""
         if not duplicates:
             return [], {}
-        found = self._detections.find(
-            {"_id": {"$in": [str(d.id) for _i, d in duplicates]}}, {"source": 1}
-        )
-        sources = {document["_id"]: document["source"] async for document in found}
+        ids = [str(d.id) for _i, d in duplicates]
+        # A holder that is not what roadwatch writes is a conflict like another.
+        found, unreadable = await by_id(self._detections, ids, DETECTION_MAX_BYTES, {"source": 1})
+        holders = {id: source_of(document.get("source")) for id, document in found.items()}
         replays, conflicts = [], {}
         for index, detection in duplicates:
-            holder = sources.get(str(detection.id))
-            if holder == source_document(detection.source):
+            holder = holders.get(str(detection.id))
+            if holder == detection.source:
                 replays.append(detection)
-            elif holder is not None:
-                conflicts[index] = id_conflict(
-                    detection.id,
-                    detection.source,
-                    Source(holder["topic"], holder["partition"], holder["offset"]),
-                )
+            elif str(detection.id) in holders or unreadable:
+                conflicts[index] = id_conflict(detection.id, detection.source, holder)
         return replays, conflicts
 
     async def save_alerts(self, alerts: Sequence[Alert]) -> int:
@@ -210,9 +209,10 @@ class MongoDetectionStore(DetectionStore):
             query["rule_ids"] = str(where.rule)
         if after is not None:
             query = {"$and": [query, older_than(after)]} if query else older_than(after)
-        found = self._alerts.find(query).sort(NEWEST_FIRST).limit(limit)
         with busy_when_slow(self._query_timeout):
-            return [alert_of(document) async for document in found]
+            return await newest_first(
+                self._alerts, query, skip=0, limit=limit, shape=alert_of, max_bytes=ALERT_MAX_BYTES
+            )
 
     async def count_by_make(self) -> dict[str, int]:
         with busy_when_slow(self._query_timeout):
@@ -279,6 +279,12 @@ class MongoDetectionStore(DetectionStore):
         query = detection_query(where)
         if after is not None:
             query = {"$and": [query, older_than(after)]} if query else older_than(after)
-        found = self._detections.find(query).sort(NEWEST_FIRST).skip(skip).limit(limit)
         with busy_when_slow(self._query_timeout):
-            return [detection_of(document) async for document in found]
+            return await newest_first(
+                self._detections,
+                query,
+                skip=skip,
+                limit=limit,
+                shape=detection_of,
+                max_bytes=DETECTION_MAX_BYTES,
+            )

@@ -2,12 +2,19 @@
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from roadwatch.domain import Alert, Detection, RuleRef, Source
+import msgspec
+
+from roadwatch.domain import Alert, Detection, Source
 from roadwatch.stores.detection_store import DetectionFilter, Position
+from roadwatch.stores.mongo_reading import ForeignDocument, older_than_place
+from roadwatch.stores.rule_refs import rules_in
 
 Document = dict[str, Any]
+# No document roadwatch writes comes near these: a detection's texts are at most 128
+# characters, and an alert names at most 50 rules.
+DETECTION_MAX_BYTES = 4 * 1024
+ALERT_MAX_BYTES = 64 * 1024
 # Alerts are counted once in all, under this (dimension, key), and once per rule matched.
 ALL_ALERTS = ("alerts", "all")
 
@@ -30,25 +37,25 @@ def detection_document(detection: Detection) -> Document:
 
 
 def detection_of(document: Document) -> Detection:
-    source = document["source"]
-    return Detection(
-        id=UUID(document["_id"]),
-        timestamp=document["timestamp"],
-        year=document["year"],
-        make=document["make"],
-        model=document["model"],
-        category=document["category"],
-        source=Source(source["topic"], source["partition"], source["offset"]),
-    )
+    """The detection a document holds; ForeignDocument when it is not as roadwatch writes."""
+    # Its place in the order is taken as it is, not as text that reads as a time or an id.
+    if not isinstance(document.get("timestamp"), datetime) or type(document.get("_id")) is not str:
+        raise ForeignDocument("its timestamp is not a date, or its _id not text")
+    try:
+        return msgspec.convert({**document, "id": document["_id"]}, Detection)
+    except msgspec.ValidationError as error:
+        raise ForeignDocument(str(error)) from error
+
+
+def source_of(document: object) -> Source | None:
+    try:
+        return msgspec.convert(document, Source)
+    except msgspec.ValidationError:
+        return None
 
 
 def older_than(position: Position) -> Document:
-    return {
-        "$or": [
-            {"timestamp": {"$lt": position.timestamp}},
-            {"timestamp": position.timestamp, "_id": {"$lt": str(position.id)}},
-        ]
-    }
+    return older_than_place(position.timestamp, str(position.id))
 
 
 def alert_document(alert: Alert) -> Document:
@@ -60,8 +67,9 @@ def alert_document(alert: Alert) -> Document:
 
 
 def alert_of(document: Document) -> Alert:
-    rules = tuple(RuleRef(UUID(rule["id"]), rule["name"]) for rule in document["rules"])
-    return Alert(detection_of(document), rules)
+    """The alert a document holds, naming the rules it holds as roadwatch writes them;
+    ForeignDocument when its detection is not as roadwatch writes it."""
+    return Alert(detection_of(document), rules_in(document.get("rules")))
 
 
 def detection_query(where: DetectionFilter) -> Document:

@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from roadwatch.domain import Detection
 from roadwatch.stores.mongo_documents import Document
+from roadwatch.stores.mongo_time_counts import as_counter
 
 COUNT_UPDATE_ATTEMPTS = 20
 
@@ -25,7 +26,7 @@ class PartitionMakeCounts:
         """Every partition's counts, summed."""
         totals: Counter[str] = Counter()
         async for document in self._collection.find({}):
-            totals.update(counter_of(document["counts"]))
+            totals.update(counter_of(document.get("counts")))
         return totals
 
     async def add(self, batch: Sequence[Detection], stored: list[Detection]) -> None:
@@ -71,5 +72,5 @@ class PartitionMakeCounts:
         raise RuntimeError(f"could not update the counts of {document_id}: too much contention")
 
 
-def counter_of(entries: list[Document]) -> Counter[str]:
-    return Counter({entry["make"]: entry["n"] for entry in entries})
+def counter_of(entries: object) -> Counter[str]:
+    return as_counter(entries, key="make")

@@ -116,7 +116,8 @@ class TimeCounts:
         for bucket, first, end in ranges:
             for period in periods(bucket, first, end):
                 async for document in self._documents(period, first, end, dimension):
-                    totals[document["start"]].update(counts_of(document, dimension))
+                    if isinstance(start := document.get("start"), datetime):
+                        totals[start].update(counts_of(document, dimension))
         return totals
 
     async def days_before(self, cutoff: datetime) -> AsyncIterator[Document]:
@@ -181,9 +182,10 @@ async def _add_to_document(
         counted_up_to = -1 if current is None else int(current["upto"])
         if last_offset <= counted_up_to:
             return
+        held = (current or {}).get("counts")
         counts = {
             dimension: as_counter(entries)
-            for dimension, entries in ((current or {}).get("counts") or {}).items()
+            for dimension, entries in (held.items() if isinstance(held, dict) else ())
         }
         if counted_up_to < counted.first_offset:
             _add_counts(counts, counted.counts)
@@ -234,9 +236,18 @@ def as_entries(counts: Counter[str]) -> list[Document]:
     return [{"k": key, "n": n} for key, n in sorted(counts.items())]
 
 
-def as_counter(entries: list[Document]) -> Counter[str]:
-    return Counter({entry["k"]: entry["n"] for entry in entries})
+def as_counter(entries: object, *, key: str = "k") -> Counter[str]:
+    """The counts of a list of entries ({key: text, "n": count}); an entry of another shape
+    (a document not as roadwatch writes it) counts nothing."""
+    counts: Counter[str] = Counter()
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict):
+            name, n = entry.get(key), entry.get("n")
+            if isinstance(name, str) and type(n) is int:
+                counts[name] = n
+    return counts
 
 
 def counts_of(document: Document, dimension: str) -> Counter[str]:
-    return as_counter((document.get("counts") or {}).get(dimension) or [])
+    counts = document.get("counts")
+    return as_counter(counts.get(dimension) if isinstance(counts, dict) else None)

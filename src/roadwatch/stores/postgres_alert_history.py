@@ -5,15 +5,14 @@ SQLAlchemy each page cost a pre-ping round trip and the engine's Python around t
 """
 
 from typing import Any
-from uuid import UUID
 
 import asyncpg
-import orjson
 
-from roadwatch.domain import Alert, RuleRef
+from roadwatch.domain import Alert
 from roadwatch.stores.detection_store import AlertFilter, Position
 from roadwatch.stores.postgres_rows import detection_of
 from roadwatch.stores.postgres_statements import FilterQuery
+from roadwatch.stores.rule_refs import rules_in_json
 
 # The columns detection_of reads, then the rules as JSON text.
 _ALERT_COLUMNS = (
@@ -67,5 +66,5 @@ def history_query(
 def alert_of(row: asyncpg.Record) -> Alert:
     return Alert(
         detection_of(row),
-        tuple(RuleRef(UUID(rule["id"]), rule["name"]) for rule in orjson.loads(row[9])),
+        rules_in_json(row[9]),
     )
