@@ -66,7 +66,10 @@ async def _measured(url: str, days: int, per_day: int, samples: int) -> dict[str
             "detections_at_a_cursor": lambda: store.list(limit=50, after=halfway),
             "detections_of_a_make": lambda: store.list(DetectionFilter(make="Toyota"), limit=50),
             "detections_skip_500": lambda: store.list(skip=500, limit=50),
+            # What a listing of one category counted for its total, to the cap, before the
+            # counts per category; and what it reads now.
             "count_of_a_category": lambda: store.count(DetectionFilter(category="SUV"), cap=10_000),
+            "counts_per_category": lambda: store.count_by_category(),
             "alerts_first_page": lambda: store.alerts(limit=50),
             "alerts_of_a_rule": lambda: store.alerts(AlertFilter(rule=RULE.id), limit=50),
         }

@@ -16,6 +16,7 @@ from roadwatch.rejections import Reason, RecordsRefused, RejectedMessage
 from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, DetectionStore, Position
 from roadwatch.stores.postgres_alert_saves import COPIED_FROM
 from tests.helpers.factories import EPOCH, make_detection
+from tests.helpers.stored import categories_held
 
 MAKES = ["Toyota", "Ford", "Chevrolet", "Mercedes-Benz", "smart", "Ford"]
 
@@ -39,12 +40,14 @@ async def test_saving_the_same_detections_again_stores_nothing_twice(
 
     assert await store.count() == len(batch) + 1
     assert await store.count_by_make() == await store.group_by_make()
+    assert await store.count_by_category() == await categories_held(store)
 
 
-async def test_counts_per_make_equal_a_group_by_through_replays_and_duplicates(
+async def test_counts_per_make_and_category_equal_a_group_by_through_replays_and_duplicates(
     store: DetectionStore,
 ) -> None:
-    first = [make_detection(make=make) for make in MAKES * 5]
+    categories = ["SUV", "Van", "Sedan"]
+    first = [make_detection(make=m, category=categories[i % 3]) for i, m in enumerate(MAKES * 5)]
     second = [make_detection(make=make) for make in reversed(MAKES * 3)]
 
     await store.save(first[:10])
@@ -56,6 +59,11 @@ async def test_counts_per_make_equal_a_group_by_through_replays_and_duplicates(
     assert await store.group_by_make() == dict(expected.most_common())
     assert await store.count_by_make() == await store.group_by_make()
     assert list((await store.count_by_make()).values()) == sorted(expected.values(), reverse=True)
+    by_category = Counter(d.category for d in first + second)
+    assert await store.count_by_category() == await categories_held(store) == by_category
+    assert list((await store.count_by_category()).values()) == [
+        n for _category, n in by_category.most_common()
+    ]
 
 
 async def test_listing_is_newest_first_with_ties_broken_by_id(store: DetectionStore) -> None:
@@ -132,8 +140,8 @@ async def test_an_id_held_by_another_record_is_refused_naming_both_and_never_rep
     store: DetectionStore,
 ) -> None:
     held = make_detection(make="Toyota")
-    forged = from_another_record(held, make="Forged")
-    bystander = make_detection(make="Kia")
+    forged = from_another_record(held, make="Forged", category="Forged")
+    bystander = make_detection(make="Kia", category="Van")
     await store.save([held])
 
     with pytest.raises(RecordsRefused) as refused:
@@ -149,6 +157,7 @@ async def test_an_id_held_by_another_record_is_refused_naming_both_and_never_rep
     assert await store.list(DetectionFilter(make="Toyota")) == [held]
     assert await store.count(DetectionFilter(make="Forged")) == 0
     assert await store.count_by_make() == await store.group_by_make() == {"Kia": 1, "Toyota": 1}
+    assert await store.count_by_category() == {"SUV": 1, "Van": 1}
 
 
 async def test_an_id_is_held_once_whatever_the_time_of_the_detection_that_reuses_it(
@@ -172,7 +181,8 @@ async def test_two_records_with_one_id_in_a_batch_store_one_and_refuse_the_other
     store: DetectionStore,
 ) -> None:
     first = make_detection(make="Toyota")
-    batch = [first, *(make_detection() for _ in range(5)), from_another_record(first, make="Ford")]
+    other = from_another_record(first, make="Ford", category="Van")
+    batch = [first, *(make_detection() for _ in range(5)), other]
 
     with pytest.raises(RecordsRefused) as refused:
         await store.save(batch)
@@ -184,6 +194,7 @@ async def test_two_records_with_one_id_in_a_batch_store_one_and_refuse_the_other
     assert await store.count() == 6
     assert {d.source for d in await store.list()} == {d.source for d in rest}
     assert await store.count_by_make() == await store.group_by_make()
+    assert await store.count_by_category() == await categories_held(store)
 
 
 @pytest.mark.parametrize("make", ["Ford\x00", "Ford\ud800"])

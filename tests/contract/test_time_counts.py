@@ -12,6 +12,7 @@ from roadwatch.domain import Alert, Detection, RuleRef
 from roadwatch.stores.detection_store import DetectionFilter, DetectionStore, Dimension
 from roadwatch.time_buckets import Bucket
 from tests.helpers.factories import make_detection
+from tests.helpers.stored import categories_held
 
 MIDNIGHT = datetime(2024, 5, 3, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -88,7 +89,7 @@ async def test_a_replay_reaching_past_what_was_counted_adds_only_the_rest(
             assert entry.counts == dict(Counter(d.make for d in inside))
 
 
-async def test_counts_per_make_in_any_window_of_whole_minutes_equal_a_group_by(
+async def test_counts_per_make_and_category_in_any_window_of_whole_minutes_equal_a_group_by(
     store: DetectionStore,
 ) -> None:
     rng = random.Random(16)
@@ -96,7 +97,9 @@ async def test_counts_per_make_in_any_window_of_whole_minutes_equal_a_group_by(
     span = timedelta(days=2, hours=6)
     batch = [
         make_detection(
-            timestamp=start + span * rng.random(), make=rng.choice(["Jeep", "Ford", "Kia", "BMW"])
+            timestamp=start + span * rng.random(),
+            make=rng.choice(["Jeep", "Ford", "Kia", "BMW"]),
+            category=rng.choice(["SUV", "Van", "Sedan"]),
         )
         for _ in range(400)
     ]
@@ -107,8 +110,13 @@ async def test_counts_per_make_in_any_window_of_whole_minutes_equal_a_group_by(
         last = first + timedelta(minutes=rng.choice([1, 59, 61, 1439, 1441, 2000]))
         counted = await store.makes_between(first, last)
         assert counted == await group_by(store, first, last), (first, last)
-    everything = await store.makes_between(start - timedelta(days=1), start + span * 2)
+        by_category = await store.counts_between(Dimension.CATEGORY, first, last)
+        assert by_category == await group_by(store, first, last, "category"), (first, last)
+    whole = (start - timedelta(days=1), start + span * 2)
+    everything = await store.makes_between(*whole)
     assert everything == await store.count_by_make() == await store.group_by_make()
+    every_category = await store.counts_between(Dimension.CATEGORY, *whole)
+    assert every_category == await store.count_by_category() == await categories_held(store)
 
 
 async def test_a_window_in_another_offset_counts_the_same_moments(store: DetectionStore) -> None:
@@ -158,7 +166,7 @@ async def test_dropped_days_are_gone_and_every_count_still_equals_a_group_by(
 ) -> None:
     days = [MIDNIGHT + timedelta(days=n) for n in range(4)]
     batch = [
-        make_detection(timestamp=day + timedelta(hours=h), make=make)
+        make_detection(timestamp=day + timedelta(hours=h), make=make, category=f"{make}s")
         for day in days
         for h, make in enumerate(["Jeep", "Ford", "Jeep", "Kia"][: days.index(day) + 1])
     ]
@@ -173,6 +181,7 @@ async def test_dropped_days_are_gone_and_every_count_still_equals_a_group_by(
     assert {d.id for d in await store.list(limit=100)} == {d.id for d in kept}
     assert await store.count_by_make() == await store.group_by_make()
     assert await store.count_by_make() == dict(Counter(d.make for d in kept).most_common())
+    assert await store.count_by_category() == dict(Counter(d.category for d in kept))
     assert await store.makes_between(days[0], days[3] + timedelta(days=1)) == (
         await store.group_by_make()
     )
@@ -191,6 +200,7 @@ async def test_dropped_days_are_gone_and_every_count_still_equals_a_group_by(
     assert await store.drop_days_before(days[2].date()) == [days[0].date()]
     await store.save([make_detection(timestamp=days[3], make="Kia")])
     assert await store.count_by_make() == await store.group_by_make()
+    assert await store.count_by_category() == await categories_held(store)
 
 
 @pytest.mark.slow
@@ -206,6 +216,7 @@ async def test_one_batch_spread_over_years_is_stored_and_counted(store: Detectio
 
     assert await store.count() == len(batch)
     assert await store.count_by_make() == await store.group_by_make() == {"Jeep": 750, "Kia": 750}
+    assert await store.count_by_category() == {"SUV": 1500}
     since, until = MIDNIGHT - timedelta(days=5 * 1500), MIDNIGHT + timedelta(days=1)
     assert await store.makes_between(since, until) == await store.group_by_make()
 

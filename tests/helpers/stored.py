@@ -1,10 +1,11 @@
 """How many detections a store holds, as the tests wait on it, and what they hold."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from roadwatch.detection_ids import derived_id
 from roadwatch.domain import Detection
-from roadwatch.stores.detection_store import DetectionStore
+from roadwatch.stores.detection_store import DetectionStore, Position
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -25,3 +26,13 @@ def derived_from_record(detection: Detection) -> bool:
     """Whether a stored detection's id is the one derived from its record's place and time."""
     milliseconds = (detection.timestamp - EPOCH) // timedelta(milliseconds=1)
     return detection.id == derived_id(detection.source, milliseconds)
+
+
+async def categories_held(store: DetectionStore) -> dict[str, int]:
+    """The detections held per category, as a walk through every page finds them."""
+    held: Counter[str] = Counter()
+    after = None
+    while page := await store.list(limit=1000, after=after):
+        held.update(detection.category for detection in page)
+        after = Position(page[-1].timestamp, page[-1].id)
+    return dict(held)

@@ -169,12 +169,12 @@ async def test_a_page_of_a_window_counts_its_total_exactly(stack: Stack) -> None
         (day + timedelta(hours=2, seconds=1), day + timedelta(hours=5)),  # counted
     ]:
         inside = [d for d in batch if since <= d.timestamp < until]
-        for make in (None, "Ford"):
+        for field, value in ((None, None), ("make", "Ford"), ("category", "SUV")):
             params: dict[str, str | int] = {"since": z(since), "until": z(until), "limit": 1000}
-            if make:
-                params["make"] = make
+            if field and value:
+                params[field] = value
             page = await stack.client.get("/detections", params=params, headers=stack.admin_headers)
             assert page.status_code == 200
-            expected = [d for d in inside if make in (None, d.make)]
+            expected = [d for d in inside if field is None or getattr(d, field) == value]
             assert page.json()["total"] == len(page.json()["items"]) == len(expected)
             assert page.json()["total_capped"] is False

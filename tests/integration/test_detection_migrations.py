@@ -87,6 +87,8 @@ async def test_an_unpartitioned_table_with_data_is_carried_into_day_partitions(
         assert await store.count() == ROWS
         assert await store.count_by_make() == await store.group_by_make()
         assert await store.count_by_make() == dict(Counter(r[1] for r in rows).most_common())
+        # Counted per category from the rows held when the counts began (0010).
+        assert await store.count_by_category() == dict(Counter(r[2] for r in rows))
         newest = max(rows)
         assert (await store.list(limit=1))[0].timestamp == newest[0]
         assert len(await store.alerts(limit=1000)) == 1000
@@ -110,6 +112,9 @@ async def test_an_unpartitioned_table_with_data_is_carried_into_day_partitions(
         # And a day of it can go whole.
         assert await store.drop_days_before(date(2024, 5, 2)) == [date(2024, 5, 1)]
         assert await store.count_by_make() == await store.group_by_make()
+        assert await store.count_by_category() == dict(
+            Counter(c for at, _m, c in rows if at >= FIRST_DAY + timedelta(days=1))
+        )
         assert await store.count() == sum(
             1 for at, _m, _c in rows if at >= FIRST_DAY + timedelta(days=1)
         )

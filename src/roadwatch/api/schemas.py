@@ -137,7 +137,8 @@ class DetectionPage(BaseModel):
     items: list[DetectionOut]
     total: int = Field(
         description="How many detections match the filters, in all; at most 10,000 when "
-        "`total_capped` (filters other than a make alone are counted no further)"
+        "`total_capped` (filters other than one make or one category, and a window on whole "
+        "minutes, are counted no further)"
     )
     total_capped: bool = Field(description="True when more than `total` detections match")
     skip: int

@@ -108,13 +108,23 @@ class DetectionStore(ABC):
         """The maintained per-make counts, largest first; cheap whatever the store's size."""
 
     @abstractmethod
+    async def count_by_category(self) -> dict[str, int]:
+        """The maintained per-category counts, largest first; cheap whatever the store's
+        size."""
+
+    @abstractmethod
     async def group_by_make(self) -> dict[str, int]:
         """The per-make counts computed from the stored detections, largest first."""
 
     @abstractmethod
+    async def counts_between(
+        self, by: Dimension, since: datetime, until: datetime
+    ) -> dict[str, int]:
+        """The counts per make or category of [since, until), both on minute edges, largest
+        first: from counts kept per minute, hour and day, whatever the store's size."""
+
     async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
-        """The per-make counts of [since, until), both on minute edges, largest first: from
-        counts kept per minute, hour and day, whatever the store's size."""
+        return await self.counts_between(Dimension.MAKE, since, until)
 
     @abstractmethod
     async def timeline(

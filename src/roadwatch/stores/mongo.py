@@ -220,9 +220,16 @@ class MongoDetectionStore(DetectionStore):
             totals.subtract(await self._days.removed_per_make())
         return largest_first({make: n for make, n in totals.items() if n > 0})
 
-    async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
+    async def count_by_category(self) -> dict[str, int]:
         with busy_when_slow(self._query_timeout):
-            per_start = await self._time_counts.sums(cover(since, until), Dimension.MAKE.value)
+            totals = await self._time_counts.of_every_day(Dimension.CATEGORY.value)
+        return largest_first({category: n for category, n in totals.items() if n > 0})
+
+    async def counts_between(
+        self, by: Dimension, since: datetime, until: datetime
+    ) -> dict[str, int]:
+        with busy_when_slow(self._query_timeout):
+            per_start = await self._time_counts.sums(cover(since, until), by.value)
         totals: Counter[str] = Counter()
         for counts in per_start.values():
             totals.update(counts)

@@ -120,6 +120,17 @@ class TimeCounts:
                         totals[start].update(counts_of(document, dimension))
         return totals
 
+    async def of_every_day(self, dimension: str) -> Counter[str]:
+        """The counts of `dimension` over every day held: a document a source partition a
+        day."""
+        totals: Counter[str] = Counter()
+        for period in await self._held():
+            if period.bucket is Bucket.DAY:
+                found = self._collection(period).find({}, {f"counts.{dimension}": 1})
+                async for document in found:
+                    totals.update(counts_of(document, dimension))
+        return totals
+
     async def days_before(self, cutoff: datetime) -> AsyncIterator[Document]:
         """The day documents of days before `cutoff`, with their per-make counts."""
         for period in sorted(await self._held(), key=lambda p: p.start):

@@ -37,6 +37,7 @@ from roadwatch.stores.postgres_rows import (
 )
 from roadwatch.stores.postgres_statements import (
     COLUMNS,
+    COUNTS_BY_CATEGORY,
     COUNTS_BY_MAKE,
     FIND_HELD_IDS,
     GROUP_BY_MAKE,
@@ -193,8 +194,10 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
                 self._days.discard(old)
         return expired
 
-    async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
-        return await postgres_time_counts.makes_between(self._reads, since, until)
+    async def counts_between(
+        self, by: Dimension, since: datetime, until: datetime
+    ) -> dict[str, int]:
+        return await postgres_time_counts.counts_between(self._reads, by, since, until)
 
     async def timeline(
         self, *, bucket: Bucket, since: datetime, until: datetime, by: Dimension
@@ -227,6 +230,10 @@ class PostgresDetectionStore(MigratedDatabase, DetectionStore):
     async def count_by_make(self) -> dict[str, int]:
         rows = await self._reads.fetch(COUNTS_BY_MAKE)
         return largest_first({make: int(count) for make, count in rows})
+
+    async def count_by_category(self) -> dict[str, int]:
+        rows = await self._reads.fetch(COUNTS_BY_CATEGORY)
+        return largest_first({category: int(count) for category, count in rows})
 
     async def group_by_make(self) -> dict[str, int]:
         rows = await self._reads.fetch(GROUP_BY_MAKE)

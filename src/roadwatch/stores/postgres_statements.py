@@ -39,10 +39,11 @@ FROM alerts WITH NO DATA
 INCOMING_TABLES = {INCOMING: CREATE_INCOMING, INCOMING_ALERTS: CREATE_INCOMING_ALERTS}
 
 # Then one statement, so one atomic step: each row claims its id, the rows go in, and the
-# per-make counts grow by exactly those rows. An id is claimed in `detection_ids`, one table
-# across all days: the partitions' keys hold the time, and so could not keep an id from being
-# stored twice at two times. Makes are counted in a fixed order so that two savers never
-# lock the same count rows in opposite orders.
+# counts per make and per category grow by exactly those rows. An id is claimed in
+# `detection_ids`, one table across all days: the partitions' keys hold the time, and so
+# could not keep an id from being stored twice at two times. Makes and categories are
+# counted in a fixed order so that two savers never lock the same count rows in opposite
+# orders.
 #
 # A batch is first tried as new rows only, with no ON CONFLICT: a unique index then checks
 # each row as it goes in, where ON CONFLICT would look it up beforehand and take a lock on
@@ -80,6 +81,10 @@ WITH claimed AS (
     INSERT INTO make_counts (make, count)
     SELECT make, count(*) FROM inserted GROUP BY make ORDER BY make
     ON CONFLICT (make) DO UPDATE SET count = make_counts.count + EXCLUDED.count
+), categorised AS (
+    INSERT INTO category_counts (category, count)
+    SELECT category, count(*) FROM inserted GROUP BY category ORDER BY category
+    ON CONFLICT (category) DO UPDATE SET count = category_counts.count + EXCLUDED.count
 ), {COUNT_INSERTED}
 SELECT count(*) FROM inserted
 """  # noqa: S608 (constants only)
@@ -158,6 +163,7 @@ SELECT_DETECTIONS = """
 SELECT id, "timestamp", year, make, model, category, source_topic, source_partition, source_offset
 FROM detections"""
 COUNTS_BY_MAKE = "SELECT make, count FROM make_counts WHERE count > 0"
+COUNTS_BY_CATEGORY = "SELECT category, count FROM category_counts WHERE count > 0"
 GROUP_BY_MAKE = "SELECT make, count(*) FROM detections GROUP BY make"
 
 

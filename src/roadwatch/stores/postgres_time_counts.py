@@ -80,16 +80,19 @@ FROM time_counts
 WHERE bucket = $1 AND dimension IN ($2, 'alerts') AND start >= $3 AND start < $4
 GROUP BY start
 """
-MAKES = "SELECT key, count FROM time_counts WHERE dimension = 'make'"
+# $1: the dimension.
+OF_DIMENSION = "SELECT key, count FROM time_counts WHERE dimension = $1"
 
 
-async def makes_between(reads: DriverPool, since: datetime, until: datetime) -> dict[str, int]:
-    """Detections per make in [since, until), both on minute edges."""
+async def counts_between(
+    reads: DriverPool, by: Dimension, since: datetime, until: datetime
+) -> dict[str, int]:
+    """Detections per key of `by` in [since, until), both on minute edges."""
     ranges = cover(since, until)
     if not ranges:
         return {}
-    args: list[object] = []
-    union = _in_spans(MAKES, ranges, args)
+    args: list[object] = [by.value]
+    union = _in_spans(OF_DIMENSION, ranges, args)
     # Placeholders only: the values travel as arguments.
     sql = f"SELECT key, sum(count)::bigint FROM ({union}) AS c GROUP BY key"  # noqa: S608
     rows = await reads.fetch(sql, *args)

@@ -10,7 +10,13 @@ from roadwatch.api.json_body import JsonBody
 from roadwatch.api.json_request import JsonTextRoute
 from roadwatch.api.moments import Moment, counted_window
 from roadwatch.api.schemas import DetectionPage, detection_json
-from roadwatch.stores.detection_store import COUNT_CAP, DetectionFilter, DetectionStore, Position
+from roadwatch.stores.detection_store import (
+    COUNT_CAP,
+    DetectionFilter,
+    DetectionStore,
+    Dimension,
+    Position,
+)
 from roadwatch.time_buckets import Bucket
 
 router = APIRouter(tags=["detections"], route_class=JsonTextRoute)
@@ -65,26 +71,34 @@ async def count_matching(
 ) -> tuple[int, bool]:
     """How many detections match, and whether that is only a lower bound (COUNT_CAP).
 
-    From the maintained counts, exactly, when they can say: per make, of all time or of a
-    window on whole minutes. Else counted, but no further than the cap, so that no filter
-    costs a scan of the table.
+    From the maintained counts, exactly, when they can say: of one make or one category (or
+    of all), of all time or of a window on whole minutes. Else counted, but no further than
+    the cap, so that no filter costs a scan of the table.
     """
-    if where == DetectionFilter(make=where.make):
-        counts = await store.count_by_make()
-    elif _a_window_of_counts(where):
-        counts = await store.makes_between(*counted_window(where.since, where.until, now=now))
-    else:
+    counted_by = _counted_by(where)
+    if counted_by is None:
         counted = await store.count(where, cap=COUNT_CAP)
         return min(counted, COUNT_CAP), counted > COUNT_CAP
-    return (sum(counts.values()) if where.make is None else counts.get(where.make, 0)), False
+    by, key = counted_by
+    if where.since is None and where.until is None:
+        counts = await (
+            store.count_by_make() if by is Dimension.MAKE else store.count_by_category()
+        )
+    else:
+        counts = await store.counts_between(by, *counted_window(where.since, where.until, now=now))
+    return (sum(counts.values()) if key is None else counts.get(key, 0)), False
 
 
-def _a_window_of_counts(where: DetectionFilter) -> bool:
-    """Whether the per-make counts over time can say how many match: a make at most, and a
-    window on whole minutes."""
+def _counted_by(where: DetectionFilter) -> tuple[Dimension, str | None] | None:
+    """The counts that say how many match (a dimension, and its key or None for all), if
+    any do: a make or a category at most, and a window on whole minutes."""
     since, until = where.since, where.until
-    return (
-        where == DetectionFilter(make=where.make, since=since, until=until)
-        and all(moment is None or Bucket.MINUTE.is_edge(moment) for moment in (since, until))
-        and not (since is not None and until is not None and since >= until)
-    )
+    if not all(moment is None or Bucket.MINUTE.is_edge(moment) for moment in (since, until)):
+        return None
+    if since is not None and until is not None and since >= until:
+        return None
+    if where == DetectionFilter(make=where.make, since=since, until=until):
+        return Dimension.MAKE, where.make
+    if where == DetectionFilter(category=where.category, since=since, until=until):
+        return Dimension.CATEGORY, where.category
+    return None
