@@ -63,6 +63,15 @@ async def test_stats_over_a_window_equal_a_group_by_whatever_the_offset(stack: S
     everything_since = await stack.store.list(DetectionFilter(since=since), limit=10_000)
     assert open_until.json() == dict(Counter(d.make for d in everything_since).most_common())
 
+    # And per category: of the window, and of everything stored.
+    for params in ({"since": z(since), "until": z(until)}, {}):
+        answer = await stack.client.get(
+            "/stats", params={**params, "by": "category"}, headers=stack.admin_headers
+        )
+        held = inside if params else await stack.store.list(limit=10_000)
+        assert answer.json() == dict(Counter(d.category for d in held).most_common())
+        assert list(answer.json().values()) == sorted(answer.json().values(), reverse=True)
+
 
 async def test_a_timeline_by_hour_holds_every_hour_of_the_day(stack: Stack) -> None:
     day = DAY + timedelta(days=3)

@@ -126,6 +126,10 @@ class DetectionStore(ABC):
     async def makes_between(self, since: datetime, until: datetime) -> dict[str, int]:
         return await self.counts_between(Dimension.MAKE, since, until)
 
+    async def count_by(self, by: Dimension) -> dict[str, int]:
+        """The maintained counts per make or per category, largest first."""
+        return await (self.count_by_make() if by is Dimension.MAKE else self.count_by_category())
+
     @abstractmethod
     async def timeline(
         self, *, bucket: Bucket, since: datetime, until: datetime, by: Dimension

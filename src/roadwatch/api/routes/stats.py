@@ -17,7 +17,7 @@ router = APIRouter(tags=["detections"], route_class=JsonTextRoute)
 @router.get(
     "/stats",
     responses=responses(401, 422, 503),
-    summary="Vehicle counts per make, largest first",
+    summary="Vehicle counts per make (or per category), largest first",
     description="Of everything stored, or of a window: `since` and `until` (ISO 8601, UTC or "
     "with an offset) on whole minutes, either one open. Read from counts kept per minute, "
     "hour and day, whatever the window.",
@@ -27,14 +27,15 @@ router = APIRouter(tags=["detections"], route_class=JsonTextRoute)
 async def stats(
     user: CurrentUser,
     services: Services,
+    by: Dimension = Dimension.MAKE,
     since: Annotated[Moment | None, Query(description="Detected at or after")] = None,
     until: Annotated[Moment | None, Query(description="Detected before")] = None,
 ) -> JsonBody:
     store = services.detections
     if since is None and until is None:
-        return JsonBody(await store.count_by_make())
+        return JsonBody(await store.count_by(by))
     first, end = counted_window(since, until, now=services.clock())
-    return JsonBody(await store.makes_between(first, end))
+    return JsonBody(await store.counts_between(by, first, end))
 
 
 @router.get(
