@@ -12,9 +12,11 @@ import asyncpg
 import pytest
 
 from roadwatch.domain import Alert, Detection, RuleRef
+from roadwatch.stores import postgres_pages
 from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Position, StoreBusy
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres import PostgresDetectionStore
+from roadwatch.stores.postgres_pages import Pages
 from tests.helpers.factories import make_detection
 
 pytestmark = pytest.mark.postgres
@@ -67,9 +69,12 @@ def _matching(
     )
 
 
+@pytest.mark.parametrize("narrow_past", [postgres_pages.NARROW_PAST, 1])
 async def test_pages_and_counts_over_many_days_are_those_of_the_whole(
-    postgres_database: str,
+    postgres_database: str, narrow_past: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Narrowed by the counts over time from the first row skipped, or only past many.
+    monkeypatch.setattr(postgres_pages, "NARROW_PAST", narrow_past)
     rng = random.Random(7)
     stored = _spread(rng)
     store = PostgresDetectionStore(postgres_database)
@@ -111,6 +116,64 @@ async def test_pages_and_counts_over_many_days_are_those_of_the_whole(
             for cap in (1, 10, total, 10_000):
                 assert await store.count(where, cap=cap) == min(total, cap + 1), (where, cap)
             assert await store.count(where) == total
+    finally:
+        await store.close()
+
+
+async def test_deep_skips_narrowed_by_the_counts_are_those_of_the_whole(
+    postgres_database: str,
+) -> None:
+    # Crowded minutes, hours and days, so that skips past a thousand end in each.
+    rng = random.Random(23)
+    stored = [
+        make_detection(
+            timestamp=START
+            + timedelta(days=rng.choice((0, 1, 1, 2)), hours=rng.choice((0, 5, 23)))
+            + timedelta(minutes=rng.choice((0, 1, 59)), seconds=rng.randint(0, 59)),
+            make=rng.choice(MAKES),
+            category=rng.choice(CATEGORIES),
+        )
+        for _ in range(6_000)
+    ]
+    store = PostgresDetectionStore(postgres_database)
+    await store.open()
+    try:
+        await store.save(stored)
+        filters = [
+            DetectionFilter(),
+            DetectionFilter(make="Kia"),
+            DetectionFilter(category="SUV"),
+            DetectionFilter(since=START + timedelta(hours=5), until=START + timedelta(days=2)),
+            DetectionFilter(since=START + timedelta(minutes=1), until=START + timedelta(days=2)),
+            DetectionFilter(until=START + timedelta(days=1, hours=5, minutes=59)),
+            DetectionFilter(since=START + timedelta(seconds=30)),
+            DetectionFilter(make="Jeep", category="SUV"),
+        ]
+        for where in filters:
+            expected = _matching(stored, where, None)
+            depths = {1_000, 1_500, len(expected) // 2, len(expected) - 3, len(expected) + 1}
+            depths |= {rng.randrange(1_000, max(1_001, len(expected))) for _ in range(4)}
+            for skip in sorted(depths):
+                page = await store.list(where, skip=skip, limit=700)
+                assert page == expected[skip : skip + 700], (where, skip)
+
+        # Narrowed down to the very minute the skip ends in, where the counts can say.
+        reads = DriverPool(postgres_database)
+        await reads.open()
+        try:
+            for where in filters[:4]:
+                expected = _matching(stored, where, None)
+                skip = len(expected) * 2 // 3
+                window, left = await Pages(reads).narrowed(where, skip, None)
+                assert window.since == where.since
+                assert window.until is not None, where
+                assert 0 <= left < skip
+                assert window.until - expected[skip].timestamp <= timedelta(minutes=1)
+                # The rows past the lowered top are those the skip passes, and no more.
+                assert expected[skip - left - 1].timestamp >= window.until
+                assert expected[skip - left].timestamp < window.until
+        finally:
+            await reads.close()
     finally:
         await store.close()
 

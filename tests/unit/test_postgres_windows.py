@@ -149,3 +149,28 @@ def test_a_statement_past_its_reads_deadline_is_not_sent() -> None:
     with pytest.raises(StoreBusy):
         asyncio.run(reads.fetch("SELECT 1", deadline=time.monotonic() - 0.001))
     assert DriverPool("postgresql://nobody@127.0.0.1:1/none").deadline() is None
+
+
+def test_a_skip_ending_at_or_inside_a_window_of_capped_counts_is_the_page_of_the_whole() -> None:
+    # Crowded days, so that a skip ends inside a window, at its last row, and just past it.
+    held = {FIRST_DAY + timedelta(days=n) for n in range(5)}
+    start = datetime.combine(FIRST_DAY, datetime.min.time(), UTC)
+    rows = sorted(
+        (
+            (start + timedelta(days=day, hours=hour), day * 10 + hour)
+            for day in range(5)
+            for hour in range(3)
+        ),
+        reverse=True,
+    )
+    in_windows = windows(held, since=None, until=None)
+
+    async def fetch(window: Window, skip: int, limit: int) -> list[tuple[datetime, int]]:
+        return [row for row in rows if _holds(window, row[0])][skip : skip + limit]
+
+    async def count(window: Window, cap: int) -> int:
+        return min(cap, sum(_holds(window, row[0]) for row in rows))
+
+    for skip, limit in itertools.product(range(len(rows) + 2), (1, 2, 4)):
+        page = asyncio.run(newest_rows(in_windows, fetch, limit=limit, skip=skip, count=count))
+        assert page == rows[skip : skip + limit], (skip, limit)

@@ -12,7 +12,7 @@ from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_alert_history import alert_of, history_query
 from roadwatch.stores.postgres_rows import detection_of
 from roadwatch.stores.postgres_statements import SELECT_DETECTIONS, FilterQuery
-from roadwatch.stores.postgres_time_counts import detections_between
+from roadwatch.stores.postgres_time_counts import detections_between, per_bucket
 from roadwatch.stores.postgres_windows import (
     KnownDays,
     Window,
@@ -21,6 +21,7 @@ from roadwatch.stores.postgres_windows import (
     until_of,
     windows,
 )
+from roadwatch.time_buckets import Bucket
 
 Filter = TypeVar("Filter", DetectionFilter, AlertFilter)
 # How many times more days each window holds than the one before. A page wants few rows,
@@ -30,6 +31,10 @@ Filter = TypeVar("Filter", DetectionFilter, AlertFilter)
 # 15.3 ms growing eightfold), so a count asks the newest day, then every other day at once.
 PAGE_GROWTH = 2
 COUNT_GROWTH = 1_000_000
+# A skip that ends this deep or deeper in a window has the window narrowed by the counts
+# over time, a query each for its days, hours and minutes (about 1.2 ms in all), before
+# rows are passed one by one (0.13 ms a thousand, at 1,000,000 detections over 30 days).
+NARROW_PAST = 10_000
 
 
 class Pages:
@@ -62,8 +67,15 @@ class Pages:
                 return held
             return await self._count(_in(where, window), after=after, cap=cap, deadline=deadline)
 
+        async def narrow(window: Window, skip: int) -> tuple[Window, int]:
+            if after is not None or skip < NARROW_PAST:
+                return window, skip
+            return await self.narrowed(_in(where, window), skip, deadline)
+
         in_windows = await self._windows(where.since, where.until, after, deadline=deadline)
-        return await newest_rows(in_windows, fetch, limit=limit, skip=skip, count=count)
+        return await newest_rows(
+            in_windows, fetch, limit=limit, skip=skip, count=count, narrow=narrow
+        )
 
     async def count(self, where: DetectionFilter, *, cap: int | None) -> int:
         """How many detections match, counted no further than `cap` + 1 if given."""
@@ -122,15 +134,9 @@ class Pages:
     async def _counted(self, where: DetectionFilter, deadline: float | None) -> int | None:
         """How many detections match, from the counts over time, which keep them by make
         and by category alone; None for any other filter, or times off the counts' edges."""
-        if where.model is not None or where.year is not None:
+        if (counted_by := _counted_by(where)) is None:
             return None
-        if where.make is not None and where.category is not None:
-            return None
-        dimension, key = (
-            (Dimension.MAKE, where.make)
-            if where.make is not None
-            else (Dimension.CATEGORY, where.category)
-        )
+        dimension, key = counted_by
         return await detections_between(
             self._reads,
             dimension=dimension,
@@ -140,9 +146,65 @@ class Pages:
             deadline=deadline,
         )
 
+    async def narrowed(
+        self, where: DetectionFilter, skip: int, deadline: float | None
+    ) -> tuple[Window, int]:
+        """[where.since, where.until) with its top lowered past the days, then the hours,
+        then the minutes that the counts over time say the skip passes whole; and what is
+        left to skip. As it was, when the counts cannot say."""
+        whole = Window(where.since, where.until)
+        if (counted_by := _counted_by(where)) is None:
+            return whole, skip
+        dimension, key = counted_by
+        since, until, left = where.since, where.until, skip
+        for bucket in (Bucket.DAY, Bucket.HOUR, Bucket.MINUTE):
+            if not _tiles(bucket, since, until):
+                continue
+            counts = await per_bucket(
+                self._reads,
+                dimension=dimension,
+                key=key,
+                bucket=bucket,
+                since=since,
+                until=until,
+                deadline=deadline,
+            )
+            for start, held in counts:
+                if held > left:
+                    since = start if since is None else max(since, start)
+                    end = start + bucket.length
+                    until = end if until is None else min(until, end)
+                    break
+                left -= held
+            else:
+                return whole, skip  # the counts hold fewer than the window's count said
+        return Window(where.since, until), left
+
     async def _list_days(self, deadline: float | None) -> set[date]:
         rows = await self._reads.fetch(postgres_days.LIST_DAYS, deadline=deadline)
         return postgres_days.days_named(rows)
+
+
+def _tiles(bucket: Bucket, since: datetime | None, until: datetime | None) -> bool:
+    """Whether [since, until) is made of whole buckets, few enough to read their counts:
+    any number of days, up to 1,500 hours or minutes."""
+    if not all(edge is None or bucket.is_edge(edge) for edge in (since, until)):
+        return False
+    if bucket is Bucket.DAY:
+        return True
+    return since is not None and until is not None and until - since <= bucket.length * 1_500
+
+
+def _counted_by(where: DetectionFilter) -> tuple[Dimension, str | None] | None:
+    """What the counts over time keep the filter's detections under, if they do: a make,
+    a category, or (None) all of them, under their categories."""
+    if where.model is not None or where.year is not None:
+        return None
+    if where.make is not None and where.category is not None:
+        return None
+    if where.make is not None:
+        return Dimension.MAKE, where.make
+    return Dimension.CATEGORY, where.category
 
 
 def _in(where: Filter, window: Window) -> Filter:

@@ -141,6 +141,33 @@ async def detections_between(
     return int(await reads.fetchval(sql, *args, deadline=deadline))
 
 
+async def per_bucket(
+    reads: DriverPool,
+    *,
+    dimension: Dimension,
+    key: str | None,
+    bucket: Bucket,
+    since: datetime | None,
+    until: datetime | None,
+    deadline: float | None = None,
+) -> list[tuple[datetime, int]]:
+    """The detections of each `bucket` that starts in [since, until), newest first, of one
+    key of the dimension or of all; buckets with none left out."""
+    args: list[object] = [dimension.value]
+    chosen = "SELECT start, count FROM time_counts WHERE dimension = $1"
+    if key is not None:
+        args.append(key)
+        chosen += " AND key = $2"
+    union = _in_spans(chosen, [(bucket, since, until)], args)
+    # Placeholders only: the values travel as arguments.
+    sql = (
+        f"SELECT start, sum(count)::bigint AS n FROM ({union}) AS c"  # noqa: S608
+        " GROUP BY start HAVING sum(count) > 0 ORDER BY start DESC"
+    )
+    rows = await reads.fetch(sql, *args, deadline=deadline)
+    return [(start, int(n)) for start, n in rows]
+
+
 def _in_spans(select: str, spans: Sequence[Span], args: list[object]) -> str:
     """`select` (whose WHERE clause it extends) once for each span, bounded to the span's
     bucket and starts, in one UNION ALL; the bounds' values are appended to `args`."""

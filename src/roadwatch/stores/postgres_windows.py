@@ -72,20 +72,25 @@ async def newest_rows(
     limit: int,
     skip: int = 0,
     count: Callable[[Window, int], Awaitable[int]] | None = None,
+    narrow: Callable[[Window, int], Awaitable[tuple[Window, int]]] | None = None,
 ) -> list[Row]:
     """`limit` rows past the first `skip`, newest first, window by window: `fetch(window,
     skip, limit)` reads a window's page, `count(window, cap)` how many of its rows there are,
     up to `cap` (needed only to skip). A window that the skip passes whole is only counted,
-    not read."""
+    not read. In the window where the skip ends, `narrow(window, skip)` may lower the
+    window's top past rows it knows the skip passes, and says how many are left to skip."""
     if skip > 0 and count is None:
         raise ValueError("skipping rows needs a count of a window's rows")
     rows: list[Row] = []
     for window in in_windows:
         if skip > 0 and count is not None:
-            held = await count(window, skip)
-            if held < skip:
+            # Counted one past the skip: a window that holds no more than it is passed whole.
+            held = await count(window, skip + 1)
+            if held <= skip:
                 skip -= held
                 continue
+            if narrow is not None:
+                window, skip = await narrow(window, skip)
         rows += await fetch(window, skip, limit - len(rows))
         skip = 0
         if len(rows) == limit:
