@@ -190,7 +190,7 @@ def id_conflict(id: UUID, source: Source, holder: Source | None) -> RejectedMess
     held_by = (
         "a document roadwatch did not write"
         if holder is None
-        else (f"the detection from {_where(holder)}")
+        else f"the detection from {_where(holder)}"
     )
     return RejectedMessage(
         Reason.ID_CONFLICT,
@@ -200,6 +200,23 @@ def id_conflict(id: UUID, source: Source, holder: Source | None) -> RejectedMess
 
 def _where(source: Source) -> str:
     return f"{source.topic}[{source.partition}]@{source.offset}"
+
+
+def kept_counts_for(
+    where: DetectionFilter, *, all_by: Dimension
+) -> tuple[Dimension, str | None] | None:
+    """The maintained counts that hold the detections `where` matches, whatever its times:
+    one make's, one category's, or (key None) all of them, under `all_by`; None for a filter
+    they do not keep (a model, a year, or a make and a category together)."""
+    if where.model is not None or where.year is not None:
+        return None
+    if where.make is not None and where.category is not None:
+        return None
+    if where.make is not None:
+        return Dimension.MAKE, where.make
+    if where.category is not None:
+        return Dimension.CATEGORY, where.category
+    return all_by, None
 
 
 def largest_first(counts: dict[str, int]) -> dict[str, int]:

@@ -7,7 +7,13 @@ from typing import TypeVar
 
 from roadwatch.domain import Alert, Detection
 from roadwatch.stores import postgres_days
-from roadwatch.stores.detection_store import AlertFilter, DetectionFilter, Dimension, Position
+from roadwatch.stores.detection_store import (
+    AlertFilter,
+    DetectionFilter,
+    Dimension,
+    Position,
+    kept_counts_for,
+)
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.postgres_alert_history import alert_of, history_query
 from roadwatch.stores.postgres_rows import detection_of
@@ -35,6 +41,9 @@ COUNT_GROWTH = 1_000_000
 # over time, a query each for its days, hours and minutes (about 1.2 ms in all), before
 # rows are passed one by one (0.13 ms a thousand, at 1,000,000 detections over 30 days).
 NARROW_PAST = 10_000
+# All detections are summed from their counts by category: a few keys a bucket, where the
+# makes are dozens.
+ALL_BY = Dimension.CATEGORY
 
 
 class Pages:
@@ -134,7 +143,7 @@ class Pages:
     async def _counted(self, where: DetectionFilter, deadline: float | None) -> int | None:
         """How many detections match, from the counts over time, which keep them by make
         and by category alone; None for any other filter, or times off the counts' edges."""
-        if (counted_by := _counted_by(where)) is None:
+        if (counted_by := kept_counts_for(where, all_by=ALL_BY)) is None:
             return None
         dimension, key = counted_by
         return await detections_between(
@@ -153,7 +162,7 @@ class Pages:
         then the minutes that the counts over time say the skip passes whole; and what is
         left to skip. As it was, when the counts cannot say."""
         whole = Window(where.since, where.until)
-        if (counted_by := _counted_by(where)) is None:
+        if (counted_by := kept_counts_for(where, all_by=ALL_BY)) is None:
             return whole, skip
         dimension, key = counted_by
         since, until, left = where.since, where.until, skip
@@ -193,18 +202,6 @@ def _tiles(bucket: Bucket, since: datetime | None, until: datetime | None) -> bo
     if bucket is Bucket.DAY:
         return True
     return since is not None and until is not None and until - since <= bucket.length * 1_500
-
-
-def _counted_by(where: DetectionFilter) -> tuple[Dimension, str | None] | None:
-    """What the counts over time keep the filter's detections under, if they do: a make,
-    a category, or (None) all of them, under their categories."""
-    if where.model is not None or where.year is not None:
-        return None
-    if where.make is not None and where.category is not None:
-        return None
-    if where.make is not None:
-        return Dimension.MAKE, where.make
-    return Dimension.CATEGORY, where.category
 
 
 def _in(where: Filter, window: Window) -> Filter:

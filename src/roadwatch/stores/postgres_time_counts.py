@@ -130,12 +130,8 @@ async def detections_between(
     spans = spans_of(since, until)
     if spans is None:
         return None
-    args: list[object] = [dimension.value]
-    chosen = "SELECT count FROM time_counts WHERE dimension = $1"
-    if key is not None:
-        args.append(key)
-        chosen += " AND key = $2"
-    union = _in_spans(chosen, spans, args)
+    args: list[object] = []
+    union = _in_spans(_of_key("count", dimension, key, args), spans, args)
     # Placeholders only: the values travel as arguments.
     sql = f"SELECT coalesce(sum(count), 0)::bigint FROM ({union}) AS c"  # noqa: S608
     return int(await reads.fetchval(sql, *args, deadline=deadline))
@@ -153,12 +149,8 @@ async def per_bucket(
 ) -> list[tuple[datetime, int]]:
     """The detections of each `bucket` that starts in [since, until), newest first, of one
     key of the dimension or of all; buckets with none left out."""
-    args: list[object] = [dimension.value]
-    chosen = "SELECT start, count FROM time_counts WHERE dimension = $1"
-    if key is not None:
-        args.append(key)
-        chosen += " AND key = $2"
-    union = _in_spans(chosen, [(bucket, since, until)], args)
+    args: list[object] = []
+    union = _in_spans(_of_key("start, count", dimension, key, args), [(bucket, since, until)], args)
     # Placeholders only: the values travel as arguments.
     sql = (
         f"SELECT start, sum(count)::bigint AS n FROM ({union}) AS c"  # noqa: S608
@@ -166,6 +158,17 @@ async def per_bucket(
     )
     rows = await reads.fetch(sql, *args, deadline=deadline)
     return [(start, int(n)) for start, n in rows]
+
+
+def _of_key(columns: str, dimension: Dimension, key: str | None, args: list[object]) -> str:
+    """A select of `columns` from the counts of one key of the dimension, or of all; the
+    values go in `args`, which must be empty."""
+    args.append(dimension.value)
+    select = f"SELECT {columns} FROM time_counts WHERE dimension = $1"  # noqa: S608
+    if key is None:
+        return select
+    args.append(key)
+    return f"{select} AND key = $2"
 
 
 def _in_spans(select: str, spans: Sequence[Span], args: list[object]) -> str:

@@ -16,6 +16,7 @@ from roadwatch.stores.detection_store import (
     DetectionStore,
     Dimension,
     Position,
+    kept_counts_for,
 )
 from roadwatch.time_buckets import Bucket
 
@@ -81,9 +82,7 @@ async def count_matching(
         return min(counted, COUNT_CAP), counted > COUNT_CAP
     by, key = counted_by
     if where.since is None and where.until is None:
-        counts = await (
-            store.count_by_make() if by is Dimension.MAKE else store.count_by_category()
-        )
+        counts = await store.count_by(by)
     else:
         counts = await store.counts_between(by, *counted_window(where.since, where.until, now=now))
     return (sum(counts.values()) if key is None else counts.get(key, 0)), False
@@ -91,14 +90,12 @@ async def count_matching(
 
 def _counted_by(where: DetectionFilter) -> tuple[Dimension, str | None] | None:
     """The counts that say how many match (a dimension, and its key or None for all), if
-    any do: a make or a category at most, and a window on whole minutes."""
+    any do: those the store keeps for the filter, over a window on whole minutes. All of
+    them are read by make: in MongoDB those are a document a source partition, where the
+    counts by category are one a day."""
     since, until = where.since, where.until
     if not all(moment is None or Bucket.MINUTE.is_edge(moment) for moment in (since, until)):
         return None
     if since is not None and until is not None and since >= until:
         return None
-    if where == DetectionFilter(make=where.make, since=since, until=until):
-        return Dimension.MAKE, where.make
-    if where == DetectionFilter(category=where.category, since=since, until=until):
-        return Dimension.CATEGORY, where.category
-    return None
+    return kept_counts_for(where, all_by=Dimension.MAKE)
