@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.record import Record
 from roadwatch.kafka.topics import COMPACTED
+from roadwatch.runtime.lifecycle import started
 from roadwatch.settings import Settings
 from tests.helpers.servers import Servers, create_topic
 
@@ -139,8 +140,7 @@ def committed_of_group(
     joins nothing."""
 
     async def committed(partition: TopicPartition) -> int | None:
-        asking = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
-        await asking.start()
+        asking = await started(AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group))
         try:
             offset: int | None = await asking.committed(partition)
             return offset

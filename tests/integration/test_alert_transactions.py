@@ -310,3 +310,52 @@ async def _fails_then_commits_each_alert_once(
         assert await _committed(servers, topics) == 3
     finally:
         await transactions.close()
+
+
+class StartsLateProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A real producer whose first start fails, as with the broker away at assignment."""
+
+    def __init__(self, *, first: Once, **options: Any) -> None:
+        super().__init__(**options)
+        self._first = first
+
+    async def start(self) -> None:
+        if self._first():
+            raise KafkaConnectionError("the broker was away at assignment")
+        await super().start()
+
+
+async def test_a_batch_the_previous_holder_committed_after_the_takeover_is_published_once(
+    servers: Servers, topics: Topics
+) -> None:
+    # The consumer fetches its starting offset on its own, before the producer that fences
+    # the previous holder has started: here it could not start at all. The previous holder's
+    # transaction then commits, and the partition's new holder replays that batch.
+    previous, previous_pending = topics.holder()
+    first = Once()
+    successor, pending = topics.holder(
+        make_producer=lambda transactional_id: StartsLateProducer(
+            first=first, bootstrap_servers=servers.kafka, transactional_id=transactional_id
+        )
+    )
+    await previous.assigned({topics.detections})
+    await successor.assigned({topics.detections})
+    try:
+        replayed = topics.alerts_at(0, 1, 2)
+        await previous_pending.publish(replayed)
+        await previous.commit({topics.detections: OffsetAndMetadata(3, "")})
+
+        (later,) = topics.alerts_at(4)
+        await pending.publish([*replayed, later])
+        # A batch wholly below what the group has committed publishes nothing, and the
+        # group's offset does not move back.
+        await successor.commit({topics.detections: OffsetAndMetadata(2, "")})
+        assert await _committed(servers, topics) == 3
+        await successor.commit({topics.detections: OffsetAndMetadata(5, "")})
+        assert await _alert_ids(servers, topics.alerts) == [
+            str(a.detection.id) for a in [*replayed, later]
+        ]
+        assert await _committed(servers, topics) == 5
+    finally:
+        await previous.close()
+        await successor.close()

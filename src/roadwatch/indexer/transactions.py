@@ -8,6 +8,12 @@ partition of detections therefore gets a producer of its own, whose transactiona
 the partition: the indexer that takes a partition over starts a producer with the same id,
 and the broker fences the one before, which can then commit nothing.
 
+The group's committed offsets, from which the consumer starts, are fetched by aiokafka on
+its own, before the partition's producer has fenced the previous holder, whose transaction
+may still commit. So every producer, once started, reads the group's committed offset again:
+the floor. Alerts below it were published by the transaction that committed it, and a
+replayed batch below it commits nothing.
+
 The broker also fences a producer whose transaction outlived its timeout (an outage, a long
 pause). So a fenced indexer asks the group whether the partition is still its own before it
 starts another producer, which would fence the partition's rightful holder in turn.
@@ -33,6 +39,10 @@ from roadwatch.runtime.gathering import all_ended
 from roadwatch.runtime.lifecycle import started
 
 log = logging.getLogger(__name__)
+
+# aiokafka asks for the group's committed offsets until it gets them, the broker away or not:
+# bounded, the commit fails with a reason that the policy logs and retries.
+FLOOR_READ_SECONDS = 30
 
 
 class TransactionsClosed(RoadwatchError):
@@ -101,8 +111,9 @@ class PartitionTransactions:
     )
     # Partitions whose producer was fenced, not yet known to be this indexer's still.
     _fenced: set[TopicPartition] = field(default_factory=set, init=False)
-    # Partitions whose last commit failed after its transaction may have committed.
-    _unsure: set[TopicPartition] = field(default_factory=set, init=False)
+    # The group's committed offset of each partition, read once its producer had started,
+    # then moved by each commit (None: no offset committed yet).
+    _floor: dict[TopicPartition, int | None] = field(default_factory=dict, init=False)
     # Producers let go of after a failed commit, stopping in the background.
     _stopping: set["asyncio.Task[None]"] = field(default_factory=set, init=False)
 
@@ -126,7 +137,6 @@ class PartitionTransactions:
         gone = [tp for tp in partitions if tp in self._held]
         self._held.difference_update(gone)
         self._fenced.difference_update(gone)
-        self._unsure.difference_update(gone)
         await asyncio.gather(*(self._close(tp) for tp in gone))
         self.pending.forget(gone)
 
@@ -153,6 +163,7 @@ class PartitionTransactions:
                 await producer.stop()
                 return
             self._producers[partition] = producer
+            await self._read_floor(partition)
 
     async def _commit(self, partition: TopicPartition, offset: OffsetAndMetadata) -> None:
         if partition not in self._held:
@@ -168,7 +179,7 @@ class PartitionTransactions:
         if producer is None:
             # Closed as the indexer stops: the batch is replayed by the next start.
             raise TransactionsClosed(f"no transactions for {partition} any more")
-        if partition in self._unsure and await self._committed_already(partition, offset):
+        if await self._below_floor(partition, offset):
             return
         alerts = self.pending.before(partition, offset.offset)
         publisher = KafkaAlertPublisher(
@@ -197,22 +208,29 @@ class PartitionTransactions:
             # transaction of its own. This one's stop waits for its batches, so for the
             # broker: it stops in the background, and the next one fences it if need be.
             self._let_go(partition)
-            self._unsure.add(partition)
             raise
         self.pending.settled(partition, offset.offset)
+        self._floor[partition] = offset.offset
 
-    async def _committed_already(
-        self, partition: TopicPartition, offset: OffsetAndMetadata
-    ) -> bool:
-        """After a failed commit, whether its transaction committed all the same (its answer
-        lost, or its sender dead after the broker had it): asked once the next producer has
-        started, which waits for that transaction to end. Its alerts are not published again."""
-        done = await self.committed(partition)
-        self._unsure.discard(partition)
-        if done is None:
+    async def _below_floor(self, partition: TopicPartition, offset: OffsetAndMetadata) -> bool:
+        """Whether the group has committed `offset` already. Read first once the partition's
+        producer has started, which waits for the transaction of the previous producer of
+        the same id to end: the previous holder's (if it committed after the consumer had
+        fetched its starting offset), or this indexer's own, heard as failed (its answer
+        lost) and committed all the same. The alerts below the floor are not published
+        again, and the group's offset never moves back."""
+        if partition not in self._floor:
+            # Its read failed when the producer started.
+            await self._read_floor(partition)
+        floor = self._floor[partition]
+        if floor is None:
             return False
-        self.pending.settled(partition, done)
-        return done >= int(offset.offset)
+        self.pending.settled(partition, floor)
+        return floor >= int(offset.offset)
+
+    async def _read_floor(self, partition: TopicPartition) -> None:
+        async with asyncio.timeout(FLOOR_READ_SECONDS):
+            self._floor[partition] = await self.committed(partition)
 
     async def _still_held(self, partition: TopicPartition) -> bool:
         """Asked after a fence; if the group has given the partition to another indexer,
@@ -227,11 +245,13 @@ class PartitionTransactions:
         return False
 
     async def _close(self, partition: TopicPartition) -> None:
+        self._floor.pop(partition, None)
         producer = self._producers.pop(partition, None)
         if producer is not None:
             await _stopped(producer)
 
     def _let_go(self, partition: TopicPartition) -> None:
+        self._floor.pop(partition, None)
         producer = self._producers.pop(partition, None)
         if producer is not None:
             stopping = asyncio.create_task(_stopped(producer), name=f"stopping {partition}")
