@@ -22,6 +22,7 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "PublishAlerts.__call__ (",
             "PendingAlerts.",
+            "_Pending.",
             "PartitionTransactions.",
             "/aiokafka/producer/",
         ),

@@ -41,9 +41,9 @@ class Settings(BaseSettings):
     # Webhook deliveries given up, with the reason.
     webhooks_dead_letter_topic: str = "intellisite.webhooks.dlq"
     suspicious_vehicle: str = "SUV"
-    # A batch's alerts are published and its offsets committed in one Kafka transaction, so
-    # readers see each alert once whatever crashes (indexer/transactions.py). False: at least
-    # once, for a cluster that refuses transactions.
+    # A batch's alerts and dead letters are published and its offsets committed in one Kafka
+    # transaction, so readers see each once whatever crashes (indexer/transactions.py).
+    # False: at least once, for a cluster that refuses transactions.
     alerts_exactly_once: bool = True
     detections_per_second: float = Field(default=10.0, gt=0)
     detections_db_url: str = "postgresql://roadwatch@127.0.0.1:5433/roadwatch"

@@ -18,7 +18,10 @@ from roadwatch.alerts import ALERT_BATCH_BYTES
 from roadwatch.bootstrap.clients import kafka_producer
 from roadwatch.bootstrap.indexer import indexer_producer
 from roadwatch.domain import Alert, RuleRef, Source
-from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions, PendingAlerts
+from roadwatch.indexer.dead_letter import DeadLetter
+from roadwatch.indexer.pending import PendingAlerts, PendingLetters
+from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions
+from roadwatch.kafka.letters import Letter
 from roadwatch.kafka.ownership import still_holds
 from roadwatch.kafka.types import (
     AIOKafkaConsumer,
@@ -52,6 +55,7 @@ class Topics:
         *,
         holds: Callable[[TopicPartition], Awaitable[bool]] = no_member_of_the_group,
         make_producer: Callable[[str], AIOKafkaProducer] | None = None,
+        letters: PendingLetters | None = None,
     ) -> tuple[PartitionTransactions, PendingAlerts]:
         """An indexer's transactions over the partition, not yet assigned it."""
         pending = PendingAlerts()
@@ -63,9 +67,16 @@ class Topics:
                 pending=pending,
                 holds=holds,
                 committed=committed_of_group(self.settings.kafka_broker_url, self.group),
+                letters=letters,
             ),
             pending,
         )
+
+    def letters_at(self, *offsets: int) -> list[DeadLetter]:
+        return [
+            DeadLetter(self.detections, offset, Letter(None, f"bad {offset}".encode(), []))
+            for offset in offsets
+        ]
 
     def alerts_at(self, *offsets: int) -> list[Alert]:
         tp = self.detections
@@ -331,22 +342,27 @@ async def test_a_batch_the_previous_holder_committed_after_the_takeover_is_publi
     # The consumer fetches its starting offset on its own, before the producer that fences
     # the previous holder has started: here it could not start at all. The previous holder's
     # transaction then commits, and the partition's new holder replays that batch.
-    previous, previous_pending = topics.holder()
+    dead_letters = await create_topic(servers.kafka, partitions=1)
+    previous_letters, letters = PendingLetters(dead_letters), PendingLetters(dead_letters)
+    previous, previous_pending = topics.holder(letters=previous_letters)
     first = Once()
     successor, pending = topics.holder(
         make_producer=lambda transactional_id: StartsLateProducer(
             first=first, bootstrap_servers=servers.kafka, transactional_id=transactional_id
-        )
+        ),
+        letters=letters,
     )
     await previous.assigned({topics.detections})
     await successor.assigned({topics.detections})
     try:
-        replayed = topics.alerts_at(0, 1, 2)
+        replayed = topics.alerts_at(0, 2)
         await previous_pending.publish(replayed)
+        await previous_letters(topics.letters_at(1))
         await previous.commit({topics.detections: OffsetAndMetadata(3, "")})
 
         (later,) = topics.alerts_at(4)
         await pending.publish([*replayed, later])
+        await letters(topics.letters_at(1, 3))
         # A batch wholly below what the group has committed publishes nothing, and the
         # group's offset does not move back.
         await successor.commit({topics.detections: OffsetAndMetadata(2, "")})
@@ -355,6 +371,8 @@ async def test_a_batch_the_previous_holder_committed_after_the_takeover_is_publi
         assert await _alert_ids(servers, topics.alerts) == [
             str(a.detection.id) for a in [*replayed, later]
         ]
+        sent = await read_topic(servers.kafka, dead_letters, expected=2, within=5, settle=1)
+        assert [r.value for r in sent] == [b"bad 1", b"bad 3"]
         assert await _committed(servers, topics) == 5
     finally:
         await previous.close()

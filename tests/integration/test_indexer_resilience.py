@@ -6,6 +6,7 @@ import signal
 from functools import partial
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -18,7 +19,7 @@ from roadwatch.settings import Settings
 from roadwatch.stores.detection_store import DetectionStore
 from roadwatch.watchlists.matching import RuleIndex
 from roadwatch.watchlists.rules import seed_rule
-from tests.helpers.kafka import stream_settings
+from tests.helpers.kafka import read_topic, stream_settings
 from tests.helpers.processes import indexer_running, start_indexer_process
 from tests.helpers.servers import Servers, own_postgres, unique
 from tests.helpers.stored import counted, derived_from_record, stored_at_least
@@ -48,6 +49,22 @@ async def produce(
     return stats.acknowledged
 
 
+async def send_garbage(settings: Settings, *, rate: float, stop: asyncio.Event) -> list[bytes]:
+    """Records that are no detection, each unlike any other, sent at `rate` until `stop`."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_broker_url, acks="all")
+    await producer.start()
+    sent: list[bytes] = []
+    try:
+        while not stop.is_set():
+            value = f"not a detection {len(sent)}".encode()
+            await producer.send_and_wait(settings.detections_topic, value)
+            sent.append(value)
+            await asyncio.sleep(1 / rate)
+    finally:
+        await producer.stop()
+    return sent
+
+
 async def assert_exactly_once(store: DetectionStore, *, produced: int) -> None:
     stored = await store.list(limit=produced + 100)
     assert len(stored) == produced, f"{len(stored)} stored of {produced} produced"
@@ -68,6 +85,7 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     # only give FerretDB more to store, for no other kill point.
     ended = asyncio.Event()
     stream = asyncio.create_task(produce(settings, count=None, rate=300, stop=ended))
+    garbage = asyncio.create_task(send_garbage(settings, rate=20, stop=ended))
     kills = 0
     while kills < 4:
         process = start_indexer_process(settings, group=group, log=tmp_path / "indexer.log")
@@ -86,7 +104,7 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
         busy = await counted(store) + 1_000
         await eventually(partial(_count_above, store, busy), within=120, what="the last storing")
         ended.set()
-        produced = await stream
+        produced, rejected = await stream, await garbage
         # A bound on completion, not on speed: on a loaded 2-core machine FerretDB took
         # more than 120 s to catch up after the fourth kill.
         await eventually(
@@ -102,6 +120,17 @@ async def test_an_indexer_killed_again_and_again_loses_and_doubles_nothing(
     history = await store.alerts(limit=produced)
     assert len(history) == len(alerting) > 0
     assert {alert.detection.id for alert in history} == alerting
+    # What a reader of committed records sees: each alert once, each dead letter once.
+    alerts = await read_topic(
+        servers.kafka, settings.alerts_topic, expected=len(alerting), within=30
+    )
+    assert sorted(orjson.loads(r.value)["id"] for r in alerts if r.value) == sorted(
+        str(i) for i in alerting
+    )
+    letters = await read_topic(
+        servers.kafka, settings.dead_letter_topic, expected=len(rejected), within=30
+    )
+    assert sorted(r.value for r in letters if r.value) == sorted(rejected)
 
 
 @pytest.mark.postgres

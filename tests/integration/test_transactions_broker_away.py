@@ -15,7 +15,8 @@ import pytest
 
 from roadwatch.bootstrap.indexer import indexer_producer
 from roadwatch.domain import Alert, RuleRef, Source
-from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
+from roadwatch.indexer.pending import PendingAlerts
+from roadwatch.indexer.transactions import PartitionTransactions
 from roadwatch.infra.kafka import KafkaService
 from roadwatch.kafka.types import OffsetAndMetadata, TopicPartition
 from roadwatch.settings import Settings

@@ -8,7 +8,10 @@ import uuid
 import pytest
 
 from roadwatch.domain import Alert, RuleRef, Source
-from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions, PendingAlerts
+from roadwatch.indexer.dead_letter import DeadLetter
+from roadwatch.indexer.pending import PendingAlerts, PendingLetters
+from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions
+from roadwatch.kafka.letters import Letter
 from roadwatch.kafka.types import OffsetAndMetadata, ProducerFenced, TopicPartition
 from tests.helpers.factories import make_detection
 
@@ -245,3 +248,17 @@ async def test_no_producer_starts_after_a_fence_until_the_group_says_the_partiti
     assert len(made) == 2
     assert made[1].committed == {ZERO: OffsetAndMetadata(1, "")}
     await held.close()
+
+
+async def test_dead_letters_wait_for_their_batch_as_alerts_do() -> None:
+    pending = PendingLetters("dlq")
+    early, late, other = (
+        DeadLetter(partition, offset, Letter(None, b"x", []))
+        for partition, offset in ((ZERO, 2), (ZERO, 9), (ONE, 0))
+    )
+    await pending([early, late, other])
+    assert pending.before(ZERO, 5) == [early]
+    pending.settled(ZERO, 5)
+    assert pending.before(ZERO, 100) == [late]
+    pending.forget([ONE])
+    assert pending.before(ONE, 1) == []

@@ -13,9 +13,10 @@ from roadwatch.bootstrap.clients import kafka_producer, rules_consumer
 from roadwatch.bootstrap.resources import Resources
 from roadwatch.bootstrap.stores import detection_store
 from roadwatch.indexer.batch import MAX_BATCH
-from roadwatch.indexer.dead_letter import DeadLetterTopic
+from roadwatch.indexer.dead_letter import DeadLetterTopic, LetterSender
 from roadwatch.indexer.error_policy import ErrorPolicy
 from roadwatch.indexer.metrics import IndexerMetrics
+from roadwatch.indexer.pending import PendingAlerts, PendingLetters
 from roadwatch.indexer.processors import (
     MatchWatchlists,
     Persist,
@@ -27,7 +28,7 @@ from roadwatch.indexer.processors import (
 )
 from roadwatch.indexer.retention import DayKeeper
 from roadwatch.indexer.runner import Indexer
-from roadwatch.indexer.transactions import PartitionTransactions, PendingAlerts
+from roadwatch.indexer.transactions import PartitionTransactions
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.ownership import still_holds
@@ -154,9 +155,13 @@ async def started_indexer(
         metrics.watchlist_rules.set_function(lambda: rules.current.enabled)
         metrics.watchlist_skipped.set_function(lambda: rules.skipped)
         alerts: AlertPublisher = KafkaAlertPublisher(producer, topic=settings.alerts_topic)
+        letters: LetterSender | PendingLetters = LetterSender(
+            producer, topic=settings.dead_letter_topic
+        )
         commits = None
         if settings.alerts_exactly_once:
             alerts = PendingAlerts()
+            letters = PendingLetters(settings.dead_letter_topic)
             commits = PartitionTransactions(
                 partial(indexer_producer, settings),
                 alerts_topic=settings.alerts_topic,
@@ -164,6 +169,7 @@ async def started_indexer(
                 pending=alerts,
                 holds=partial(still_holds, detections),
                 committed=detections.committed,
+                letters=letters,
             )
             resources.on_exit(commits.close, "closing the partitions' transactions")
 
@@ -186,9 +192,7 @@ async def started_indexer(
                 accept_ahead=timedelta(days=settings.detections_accept_ahead_days),
                 clock=clock,
             ),
-            dead_letter=DeadLetterTopic(
-                producer, topic=settings.dead_letter_topic, metrics=metrics
-            ),
+            dead_letter=DeadLetterTopic(letters, metrics=metrics),
             metrics=metrics,
             policy=policy,
             ping_store=store.ping,

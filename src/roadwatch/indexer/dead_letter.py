@@ -3,11 +3,12 @@
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.kafka.letters import Headers, Letter, fitted
-from roadwatch.kafka.types import AIOKafkaProducer, Record
+from roadwatch.kafka.types import AIOKafkaProducer, Record, TopicPartition
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
 
@@ -36,24 +37,63 @@ def dead_letter(record: Record | Unreadable, rejection: RejectedMessage) -> Lett
     return fitted(record.key, record.value, original=original, own=own)
 
 
-class DeadLetterTopic:
-    """Sends rejected messages, original bytes and key, to a topic, their reason in headers."""
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A letter, with the place of the record it carries."""
 
-    def __init__(self, producer: AIOKafkaProducer, *, topic: str, metrics: IndexerMetrics) -> None:
+    partition: TopicPartition
+    offset: int
+    letter: Letter
+
+
+async def send_letters(
+    producer: AIOKafkaProducer, topic: str, letters: Sequence[DeadLetter]
+) -> None:
+    """Send `letters` to `topic`, and wait until the broker has taken every one."""
+    deliveries = [
+        await producer.send(topic, d.letter.value, key=d.letter.key, headers=d.letter.headers)
+        for d in letters
+    ]
+    await asyncio.gather(*deliveries)
+
+
+class LetterSender:
+    """Dead letters sent as they come, outside any transaction: a batch replayed after a
+    crash sends its letters again."""
+
+    def __init__(self, producer: AIOKafkaProducer, *, topic: str) -> None:
         self._producer = producer
         self._topic = topic
+
+    async def __call__(self, letters: Sequence[DeadLetter]) -> None:
+        await send_letters(self._producer, self._topic, letters)
+
+
+class DeadLetterTopic:
+    """Rejected messages as dead letters, original bytes and key, their reason in headers,
+    handed to `send`: sent at once, or kept for their batch's transaction."""
+
+    def __init__(
+        self,
+        send: Callable[[Sequence[DeadLetter]], Awaitable[None]],
+        *,
+        metrics: IndexerMetrics,
+    ) -> None:
+        self._send = send
         self._metrics = metrics
         self.totals: Counter[str] = Counter()
 
     async def __call__(self, rejections: Sequence[Rejection]) -> None:
-        letters = [dead_letter(record, rejection) for record, rejection in rejections]
-        deliveries = [
-            await self._producer.send(
-                self._topic, letter.value, key=letter.key, headers=letter.headers
-            )
-            for letter in letters
-        ]
-        await asyncio.gather(*deliveries)
+        await self._send(
+            [
+                DeadLetter(
+                    TopicPartition(record.topic, record.partition),
+                    record.offset,
+                    dead_letter(record, rejection),
+                )
+                for record, rejection in rejections
+            ]
+        )
         in_batch = Counter(rejection.reason.value for _record, rejection in rejections)
         self.totals.update(in_batch)
         for reason, count in sorted(in_batch.items()):

@@ -1,6 +1,7 @@
-"""A batch's alerts and its offsets committed together: one Kafka transaction for each
-partition of detections, so that a reader of committed records (the API's feed, the
-deliverer) sees each alert exactly once, whatever crashes between publishing and committing.
+"""A batch's alerts, its dead letters and its offsets committed together: one Kafka
+transaction for each partition of detections, so that a reader of committed records (the
+API's feed, the deliverer) sees each alert and each dead letter exactly once, whatever
+crashes between publishing and committing.
 
 Fencing: aiokafka commits a transaction's offsets without the consumer group's generation
 (TxnOffsetCommit v0, before KIP-447), so the group cannot refuse a zombie's commit. Each
@@ -27,8 +28,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from roadwatch.alerts import AlertBatchSize, KafkaAlertPublisher
-from roadwatch.domain import Alert
 from roadwatch.errors import RoadwatchError
+from roadwatch.indexer.dead_letter import send_letters
+from roadwatch.indexer.pending import PendingAlerts, PendingLetters
 from roadwatch.kafka.types import (
     AIOKafkaProducer,
     OffsetAndMetadata,
@@ -57,34 +59,6 @@ class FencedButHeld(RoadwatchError):
 Offsets = dict[TopicPartition, OffsetAndMetadata]
 
 
-class PendingAlerts:
-    """The alerts of batches stored but not yet committed, by partition of detections: the
-    chain's last step hands them here, and each commit takes those below its offset."""
-
-    def __init__(self) -> None:
-        self._held: dict[TopicPartition, list[Alert]] = defaultdict(list)
-
-    async def publish(self, alerts: Sequence[Alert]) -> None:
-        for alert in alerts:
-            source = alert.source
-            self._held[TopicPartition(source.topic, source.partition)].append(alert)
-
-    def before(self, partition: TopicPartition, offset: int) -> list[Alert]:
-        return [a for a in self._held.get(partition, ()) if a.source.offset < offset]
-
-    def settled(self, partition: TopicPartition, offset: int) -> None:
-        """Those below `offset` are committed (or are another indexer's to commit now)."""
-        kept = [a for a in self._held.get(partition, ()) if a.source.offset >= offset]
-        if kept:
-            self._held[partition] = kept
-        else:
-            self._held.pop(partition, None)
-
-    def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        for partition in partitions:
-            self._held.pop(partition, None)
-
-
 @dataclass
 class PartitionTransactions:
     """A transactional producer for each partition of detections this indexer holds."""
@@ -99,6 +73,8 @@ class PartitionTransactions:
     committed: Callable[[TopicPartition], Awaitable[int | None]]
     # Shared by every partition's producer: a topic that refused one batch refuses all.
     batch_size: AlertBatchSize = field(default_factory=AlertBatchSize)
+    # The batches' dead letters, sent in their transaction too; None: sent outside.
+    letters: PendingLetters | None = None
     _producers: dict[TopicPartition, AIOKafkaProducer] = field(default_factory=dict, init=False)
     # The partitions held now, each with its producer once started.
     _held: set[TopicPartition] = field(default_factory=set, init=False)
@@ -138,7 +114,7 @@ class PartitionTransactions:
         self._held.difference_update(gone)
         self._fenced.difference_update(gone)
         await asyncio.gather(*(self._close(tp) for tp in gone))
-        self.pending.forget(gone)
+        self._forget(gone)
 
     async def close(self) -> None:
         self._closed = True
@@ -169,7 +145,7 @@ class PartitionTransactions:
         if partition not in self._held:
             # Given up in a rebalance: its next holder replays and publishes from the last
             # commit.
-            self.pending.settled(partition, offset.offset)
+            self._settled(partition, offset.offset)
             return
         if partition in self._fenced and not await self._still_held(partition):
             return
@@ -182,6 +158,7 @@ class PartitionTransactions:
         if await self._below_floor(partition, offset):
             return
         alerts = self.pending.before(partition, offset.offset)
+        letters = self.letters.before(partition, offset.offset) if self.letters else []
         publisher = KafkaAlertPublisher(
             producer, topic=self.alerts_topic, batch_size=self.batch_size
         )
@@ -191,6 +168,8 @@ class PartitionTransactions:
         try:
             await producer.begin_transaction()
             await publisher.publish(alerts)
+            if self.letters and letters:
+                await send_letters(producer, self.letters.topic, letters)
             await producer.send_offsets_to_transaction({partition: offset}, self.group)
             await producer.commit_transaction()
         except ProducerFenced:
@@ -209,7 +188,7 @@ class PartitionTransactions:
             # broker: it stops in the background, and the next one fences it if need be.
             self._let_go(partition)
             raise
-        self.pending.settled(partition, offset.offset)
+        self._settled(partition, offset.offset)
         self._floor[partition] = offset.offset
 
     async def _below_floor(self, partition: TopicPartition, offset: OffsetAndMetadata) -> bool:
@@ -225,7 +204,7 @@ class PartitionTransactions:
         floor = self._floor[partition]
         if floor is None:
             return False
-        self.pending.settled(partition, floor)
+        self._settled(partition, floor)
         return floor >= int(offset.offset)
 
     async def _read_floor(self, partition: TopicPartition) -> None:
@@ -241,8 +220,18 @@ class PartitionTransactions:
             return True
         log.warning("alerts of %s not committed: the partition moved on", partition)
         self._held.discard(partition)
-        self.pending.forget([partition])
+        self._forget([partition])
         return False
+
+    def _settled(self, partition: TopicPartition, offset: int) -> None:
+        self.pending.settled(partition, offset)
+        if self.letters:
+            self.letters.settled(partition, offset)
+
+    def _forget(self, partitions: Sequence[TopicPartition]) -> None:
+        self.pending.forget(partitions)
+        if self.letters:
+            self.letters.forget(partitions)
 
     async def _close(self, partition: TopicPartition) -> None:
         self._floor.pop(partition, None)
