@@ -14,6 +14,7 @@ from roadwatch.detection_ids import derived_id
 from roadwatch.domain import Source
 from roadwatch.settings import Settings
 from soak.database import Database
+from soak.load import BAD_PREFIX
 from soak.topics import Record, read_committed
 from soak.watchers import Watcher
 
@@ -34,12 +35,18 @@ class Truth:
     alerting: set[str]
     alert_records: list[tuple[int, int, str]]
     alerts_on_topic: Counter[str]
+    # Records that are no detection, by "partition@offset", and their dead letters.
+    bad: set[str]
+    dead_lettered: Counter[str]
 
 
 async def truth(settings: Settings) -> Truth:
     bootstrap, topic = settings.kafka_broker_url, settings.detections_topic
-    detections, alerting = set(), set()
+    detections, alerting, bad = set(), set(), set()
     for record in await read_committed(bootstrap, topic):
+        if record.value.startswith(BAD_PREFIX):
+            bad.add(f"{record.partition}@{record.offset}")
+            continue
         # The producer's messages carry no time: a detection's time is its record's.
         detection_id = str(
             derived_id(Source(topic, record.partition, record.offset), record.timestamp_ms)
@@ -48,7 +55,21 @@ async def truth(settings: Settings) -> Truth:
         if suspicious(orjson.loads(record.value).get("Category", ""), settings):
             alerting.add(detection_id)
     alerts = [_alert(record) for record in await read_committed(bootstrap, settings.alerts_topic)]
-    return Truth(detections, alerting, alerts, Counter(alert_id for _, _, alert_id in alerts))
+    letters = await read_committed(bootstrap, settings.dead_letter_topic)
+    return Truth(
+        detections,
+        alerting,
+        alerts,
+        Counter(alert_id for _, _, alert_id in alerts),
+        bad,
+        Counter(_letter_source(letter) for letter in letters),
+    )
+
+
+def _letter_source(letter: Record) -> str:
+    headers = letter.headers
+    partition = headers.get("roadwatch.source.partition", b"?").decode()
+    return f"{partition}@{headers.get('roadwatch.source.offset', b'?').decode()}"
 
 
 def suspicious(category: str, settings: Settings) -> bool:

@@ -1,8 +1,11 @@
-"""The soak's load: the project's own producer at a steady rate, and three webhook
-receivers: one steady, one that fails a share of requests, one slow."""
+"""The soak's load: the project's own producer at a steady rate, with a share of records
+that are no detection among them, and three webhook receivers: one steady, one that fails
+a share of requests, one slow."""
 
 import asyncio
+import contextlib
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from tests.helpers.receivers import Behaviour, Receiver, always_ok, receiver_running
 
 from roadwatch.catalog.producer import DetectionProducer, ProducerStats
@@ -18,6 +22,9 @@ from roadwatch.settings import Settings
 
 FAILING_SHARE = 0.3
 SLOW_SECONDS = 0.2
+# Records that are no detection, each unlike any other: each must be dead-lettered once.
+BAD_PREFIX = b"not a detection "
+BAD_SHARE = 0.01
 
 
 @dataclass
@@ -25,6 +32,7 @@ class Producing:
     producer: DetectionProducer
     stop: asyncio.Event
     task: "asyncio.Task[ProducerStats]"
+    bad: "asyncio.Task[int]"
 
     @property
     def stats(self) -> ProducerStats:
@@ -51,12 +59,28 @@ async def producing(settings: Settings, *, rate: float, seed: int) -> AsyncItera
     )
     stop = asyncio.Event()
     task = asyncio.create_task(producer.run(rate=rate, count=None, stop=stop))
+    bad = asyncio.create_task(_bad_records(client, settings, rate=rate * BAD_SHARE, stop=stop))
     try:
-        yield Producing(producer, stop, task)
+        yield Producing(producer, stop, task, bad)
     finally:
         stop.set()
-        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(task, bad, return_exceptions=True)
         await client.stop()
+
+
+async def _bad_records(
+    client: AIOKafkaProducer, settings: Settings, *, rate: float, stop: asyncio.Event
+) -> int:
+    """Records that are no detection, sent at `rate` until `stop`; how many were sent. The
+    checks find them on the topic, so one whose fate a broker restart hid counts too."""
+    sent, started = 0, time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(KafkaError):
+            await client.send(settings.detections_topic, BAD_PREFIX + str(sent).encode())
+        sent += 1
+        # On a schedule, so that a send held up by a broker away is made up for.
+        await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
+    return sent
 
 
 def failing(rng: random.Random) -> Behaviour:

@@ -19,7 +19,8 @@ def report(result: SoakResult) -> str:
         f"{'Every invariant held.' if result.held else '**Not every invariant held.**'}",
         "",
         f"- **Load:** {produced.sent:,} detections sent, {produced.acknowledged:,} "
-        f"acknowledged, {produced.failed:,} failed at the producer; {plan.indexers} indexers, "
+        f"acknowledged, {produced.failed:,} failed at the producer, and {result.bad_sent:,} "
+        f"records that are no detection; {plan.indexers} indexers, "
         f"{plan.apis} API processes with {plan.sse_clients} SSE clients, {plan.deliverers} "
         f"deliverers posting to 3 receivers (steady; failing {FAILING_SHARE:.0%} of requests; "
         f"answering after {SLOW_SECONDS} s), on 3 Kafka brokers.",

@@ -24,7 +24,7 @@ from soak.fleet import Fleet, Member, fleet_of
 from soak.load import Tally, producing, receivers_running
 from soak.schedule import plan
 from soak.servers import BROKERS, servers_running
-from soak.topics import record_count
+from soak.topics import read_committed, record_count
 from soak.watchers import Watchers, watchers_of
 
 # Retries come within seconds, so that what a fault held back arrives within the run.
@@ -64,6 +64,8 @@ class SoakResult:
     plan: SoakPlan
     produced: ProducerStats
     faults: list[Done]
+    # Records that are no detection, sent beside the detections.
+    bad_sent: int = 0
     invariants: list[Invariant] = field(default_factory=list)
     # Seconds from the load's end until everything was stored and delivered; None: never.
     drained: float | None = None
@@ -115,8 +117,9 @@ async def soak(chosen: SoakPlan, *, home: Path) -> SoakResult:
         await asyncio.sleep(chosen.seconds)
         load.stop.set()
         produced = await load.task
+        bad_sent = await load.bad
         done = await striking
-        result = SoakResult(chosen, produced, done)
+        result = SoakResult(chosen, produced, done, bad_sent)
 
         ended = time.monotonic()
         if await _drained(settings, database, receivers, fleet, chosen.drain_limit):
@@ -134,6 +137,12 @@ async def soak(chosen: SoakPlan, *, home: Path) -> SoakResult:
                 truth.alerting,
                 truth.alerts_on_topic,
                 where="on the topic",
+            ),
+            checks.once_each(
+                "Every record that is no detection dead-lettered exactly once (read committed)",
+                truth.bad,
+                truth.dead_lettered,
+                where="dead-lettered",
             ),
             checks.once_each(
                 "Every alert in the alert history exactly once",
@@ -193,6 +202,7 @@ async def _drained(
     async def done() -> bool:
         nonlocal said
         on_topic = await record_count(settings.kafka_broker_url, settings.detections_topic)
+        letters = len(await read_committed(settings.kafka_broker_url, settings.dead_letter_topic))
         stored = await database.stored()
         alerts = await database.alerts()
         delivered = {name: tally.acknowledged() for name, tally in tallies.items()}
@@ -200,12 +210,14 @@ async def _drained(
         if time.monotonic() - said > 10:
             said = time.monotonic()
             print(
-                f"draining: {stored}/{on_topic} stored, {alerts} alerts, delivered {delivered}"
+                f"draining: {stored}/{on_topic} stored, {letters} dead-lettered, {alerts} "
+                f"alerts, delivered {delivered}"
                 + (f", not ready: {', '.join(not_ready)}" if not_ready else ""),
                 file=sys.stderr,
             )
         return (
-            stored == on_topic
+            stored is not None
+            and stored + letters >= on_topic
             and alerts is not None
             and min(delivered.values()) >= alerts
             and not not_ready

@@ -12,6 +12,7 @@ class Record:
     offset: int
     value: bytes
     timestamp_ms: int
+    headers: dict[str, bytes]
 
 
 async def read_committed(bootstrap: str, topic: str) -> list[Record]:
@@ -34,7 +35,13 @@ async def read_committed(bootstrap: str, topic: str) -> list[Record]:
             fetched = await consumer.getmany(*behind, timeout_ms=1000)
             for tp, batch in fetched.items():
                 records += [
-                    Record(tp.partition, record.offset, record.value or b"", record.timestamp)
+                    Record(
+                        tp.partition,
+                        record.offset,
+                        record.value or b"",
+                        record.timestamp,
+                        {name: value or b"" for name, value in record.headers},
+                    )
                     for record in batch
                     if record.offset < ends[tp]
                 ]
