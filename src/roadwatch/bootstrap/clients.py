@@ -8,6 +8,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
 from roadwatch.kafka.reader import consumer
+from roadwatch.kafka.sequence_renewal import install as renew_numbering_after_a_loss
 from roadwatch.kafka.transaction_retries import install as retry_concurrent_transactions_sooner
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer
 from roadwatch.runtime.retry import retry_until_done
@@ -24,6 +25,7 @@ def kafka_producer(
 ) -> AIOKafkaProducer:
     if transactional_id is not None:
         retry_concurrent_transactions_sooner()
+    renew_numbering_after_a_loss()
     return AIOKafkaProducer(
         **kafka_options(settings),
         acks="all",
