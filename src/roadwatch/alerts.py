@@ -2,7 +2,6 @@
 publishes it, and what every reader of the alerts topic takes for one."""
 
 import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +14,8 @@ import orjson
 
 from roadwatch.domain import Alert, RuleRef
 from roadwatch.errors import RoadwatchError
+from roadwatch.kafka.sizes import SizeLimit
 from roadwatch.kafka.types import AIOKafkaProducer, BatchBuilder, MessageSizeTooLargeError
-
-log = logging.getLogger(__name__)
 
 # The largest alert a reader takes: roadwatch's own are under 32 KiB (see domain.Alert).
 MAX_ALERT_BYTES = 64 * 1024
@@ -120,26 +118,14 @@ class AlertPublisher(Protocol):
         """Return once the broker has acknowledged every alert; raise if any was refused."""
 
 
-class AlertBatchSize:
+class AlertBatchSize(SizeLimit):
     """How many bytes a batch of alerts may hold: ALERT_BATCH_BYTES, until the topic refuses
-    a batch as too large (its max.message.bytes, or the broker's message.max.bytes, is lower
-    than roadwatch's default); then a quarter of that, down to SMALLEST_ALERT_BATCH."""
+    a batch as too large; then a quarter of that, down to SMALLEST_ALERT_BATCH."""
 
     def __init__(self, limit: int = ALERT_BATCH_BYTES) -> None:
-        self.limit = limit
-
-    def refused(self, topic: str) -> None:
-        smaller = max(self.limit // 4, SMALLEST_ALERT_BATCH)
-        if smaller < self.limit:
-            log.warning(
-                "%s refused a batch of alerts of up to %d bytes as too large (its "
-                "max.message.bytes, or the broker's message.max.bytes, is lower): sending "
-                "batches of up to %d bytes from now on",
-                topic,
-                self.limit,
-                smaller,
-            )
-            self.limit = smaller
+        super().__init__(
+            "a batch of alerts", "batches", largest=limit, smallest=SMALLEST_ALERT_BATCH
+        )
 
 
 class KafkaAlertPublisher:

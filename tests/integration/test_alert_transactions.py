@@ -21,7 +21,7 @@ from roadwatch.domain import Alert, RuleRef, Source
 from roadwatch.indexer.dead_letter import DeadLetter
 from roadwatch.indexer.pending import PendingAlerts, PendingLetters
 from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions
-from roadwatch.kafka.letters import Letter
+from roadwatch.kafka.letters import Draft
 from roadwatch.kafka.ownership import still_holds
 from roadwatch.kafka.types import (
     AIOKafkaConsumer,
@@ -74,7 +74,7 @@ class Topics:
 
     def letters_at(self, *offsets: int) -> list[DeadLetter]:
         return [
-            DeadLetter(self.detections, offset, Letter(None, f"bad {offset}".encode(), []))
+            DeadLetter(self.detections, offset, Draft(None, f"bad {offset}".encode(), [], []))
             for offset in offsets
         ]
 

@@ -11,7 +11,7 @@ from roadwatch.domain import Alert, RuleRef, Source
 from roadwatch.indexer.dead_letter import DeadLetter
 from roadwatch.indexer.pending import PendingAlerts, PendingLetters
 from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions
-from roadwatch.kafka.letters import Letter
+from roadwatch.kafka.letters import Draft
 from roadwatch.kafka.types import OffsetAndMetadata, ProducerFenced, TopicPartition
 from tests.helpers.factories import make_detection
 
@@ -253,7 +253,7 @@ async def test_no_producer_starts_after_a_fence_until_the_group_says_the_partiti
 async def test_dead_letters_wait_for_their_batch_as_alerts_do() -> None:
     pending = PendingLetters("dlq")
     early, late, other = (
-        DeadLetter(partition, offset, Letter(None, b"x", []))
+        DeadLetter(partition, offset, Draft(None, b"x", [], []))
         for partition, offset in ((ZERO, 2), (ZERO, 9), (ONE, 0))
     )
     await pending([early, late, other])

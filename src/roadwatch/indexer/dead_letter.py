@@ -1,13 +1,12 @@
 """What becomes of a message that is not a valid detection: the dead-letter topic."""
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from roadwatch.indexer.metrics import IndexerMetrics
-from roadwatch.kafka.letters import Headers, Letter, fitted
+from roadwatch.kafka.letters import Draft, Headers, letter_size, send_letters
 from roadwatch.kafka.types import AIOKafkaProducer, Record, TopicPartition
 from roadwatch.kafka.unreadable import Unreadable
 from roadwatch.rejections import RejectedMessage
@@ -21,7 +20,7 @@ OWN_PREFIX = "roadwatch."
 ORIGINAL_PREFIX = "original."
 
 
-def dead_letter(record: Record | Unreadable, rejection: RejectedMessage) -> Letter:
+def dead_letter(record: Record | Unreadable, rejection: RejectedMessage) -> Draft:
     """The record's value, key and headers, its reason and source in headers of roadwatch's."""
     original = [
         (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)
@@ -34,7 +33,7 @@ def dead_letter(record: Record | Unreadable, rejection: RejectedMessage) -> Lett
         ("roadwatch.source.partition", str(record.partition).encode()),
         ("roadwatch.source.offset", str(record.offset).encode()),
     ]
-    return fitted(record.key, record.value, original=original, own=own)
+    return Draft(record.key, record.value, original, own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +42,7 @@ class DeadLetter:
 
     partition: TopicPartition
     offset: int
-    letter: Letter
-
-
-async def send_letters(
-    producer: AIOKafkaProducer, topic: str, letters: Sequence[DeadLetter]
-) -> None:
-    """Send `letters` to `topic`, and wait until the broker has taken every one."""
-    deliveries = [
-        await producer.send(topic, d.letter.value, key=d.letter.key, headers=d.letter.headers)
-        for d in letters
-    ]
-    await asyncio.gather(*deliveries)
+    draft: Draft
 
 
 class LetterSender:
@@ -64,9 +52,10 @@ class LetterSender:
     def __init__(self, producer: AIOKafkaProducer, *, topic: str) -> None:
         self._producer = producer
         self._topic = topic
+        self._size = letter_size()
 
     async def __call__(self, letters: Sequence[DeadLetter]) -> None:
-        await send_letters(self._producer, self._topic, letters)
+        await send_letters(self._producer, self._topic, [d.draft for d in letters], self._size)
 
 
 class DeadLetterTopic:

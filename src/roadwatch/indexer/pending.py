@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from roadwatch.domain import Alert
 from roadwatch.indexer.dead_letter import DeadLetter
+from roadwatch.kafka.letters import letter_size
 from roadwatch.kafka.types import TopicPartition
 
 T = TypeVar("T")
@@ -56,12 +57,13 @@ class PendingAlerts(_Pending[Alert]):
 
 
 class PendingLetters(_Pending[DeadLetter]):
-    """The dead letters of batches not yet committed, for `topic`: the indexer's
-    dead-lettering hands them here."""
+    """The dead letters of batches not yet committed, for `topic`, and how large the topic
+    takes them: the indexer's dead-lettering hands them here."""
 
     def __init__(self, topic: str) -> None:
         super().__init__(lambda letter: (letter.partition, letter.offset))
         self.topic = topic
+        self.size = letter_size()
 
     async def __call__(self, letters: Sequence[DeadLetter]) -> None:
         self.add(letters)

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from roadwatch.alerts import AlertBatchSize, KafkaAlertPublisher
 from roadwatch.errors import RoadwatchError
-from roadwatch.indexer.dead_letter import send_letters
 from roadwatch.indexer.pending import PendingAlerts, PendingLetters
+from roadwatch.kafka.letters import send_letters
 from roadwatch.kafka.types import (
     AIOKafkaProducer,
     OffsetAndMetadata,
@@ -169,7 +169,8 @@ class PartitionTransactions:
             await producer.begin_transaction()
             await publisher.publish(alerts)
             if self.letters and letters:
-                await send_letters(producer, self.letters.topic, letters)
+                drafts = [d.draft for d in letters]
+                await send_letters(producer, self.letters.topic, drafts, self.letters.size)
             await producer.send_offsets_to_transaction({partition: offset}, self.group)
             await producer.commit_transaction()
         except ProducerFenced:
