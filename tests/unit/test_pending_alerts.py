@@ -74,13 +74,14 @@ class Producer:
 
 class Group:
     """The group coordinator's answers: whether this indexer holds a partition (raising
-    `down` while it is set), and the offset committed."""
+    `down` while it is set), and the offset committed (raising `offset_down`)."""
 
     def __init__(self, *, gives: bool, committed: int | None = None) -> None:
         self.gives = gives
         self.offset = committed
         self.asked = 0
         self.down: Exception | None = None
+        self.offset_down: Exception | None = None
 
     async def holds(self, _partition: TopicPartition) -> bool:
         self.asked += 1
@@ -89,6 +90,8 @@ class Group:
         return self.gives
 
     async def committed(self, _partition: TopicPartition) -> int | None:
+        if self.offset_down is not None:
+            raise self.offset_down
         return self.offset
 
 
@@ -262,3 +265,24 @@ async def test_dead_letters_wait_for_their_batch_as_alerts_do() -> None:
     assert pending.before(ZERO, 100) == [late]
     pending.forget([ONE])
     assert pending.before(ONE, 1) == []
+
+
+async def test_a_floor_unread_at_assignment_is_read_by_the_first_commit() -> None:
+    gate, made = asyncio.Event(), list[Producer]()
+    gate.set()
+    group = Group(gives=True, committed=5)
+    held = transactions(gate, made, group)
+    pending = held.pending
+    # Published by the previous holder's transaction, which committed 5.
+    await pending.publish([alert(ZERO, 3)])
+    group.offset_down = ConnectionError("the coordinator is away")
+    await held.assigned({ZERO})
+    assert len(made) == 1
+    assert made[0].running
+    group.offset_down = None
+    # Wholly below the group's offset: nothing committed, nothing moved back.
+    await held.commit({ZERO: OffsetAndMetadata(4, "")})
+    assert not hasattr(made[0], "committed")
+    await held.commit({ZERO: OffsetAndMetadata(7, "")})
+    assert made[0].committed == {ZERO: OffsetAndMetadata(7, "")}
+    assert pending.before(ZERO, 100) == []

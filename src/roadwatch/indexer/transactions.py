@@ -139,7 +139,12 @@ class PartitionTransactions:
                 await producer.stop()
                 return
             self._producers[partition] = producer
-            await self._read_floor(partition)
+            try:
+                await self._read_floor(partition)
+            except Exception as error:
+                log.warning(
+                    "the committed offset of %s is read by its first commit: %s", partition, error
+                )
 
     async def _commit(self, partition: TopicPartition, offset: OffsetAndMetadata) -> None:
         if partition not in self._held:
