@@ -21,7 +21,8 @@ ORIGINAL_PREFIX = "original."
 
 
 def dead_letter(record: Record | Unreadable, rejection: RejectedMessage) -> Draft:
-    """The record's value, key and headers, its reason and source in headers of roadwatch's."""
+    """The draft of the record's letter: its value, key and headers, and its reason and source
+    in headers of roadwatch's."""
     original = [
         (ORIGINAL_PREFIX + name if name.lower().startswith(OWN_PREFIX) else name, value)
         for name, value in record.headers
