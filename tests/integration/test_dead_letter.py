@@ -29,10 +29,18 @@ MALFORMED: dict[bytes | None, str] = {
 }
 
 
+# Letters sent in their batch's transaction (the default), or at once by the indexer's one
+# producer, which alerts share then.
+EXACTLY_ONCE = pytest.mark.parametrize("exactly_once", [True, False], ids=["in", "outside"])
+
+
+@EXACTLY_ONCE
 async def test_a_mixed_stream_stores_every_valid_message_and_dead_letters_the_rest(
-    servers: Servers, postgres_database: str
+    servers: Servers, postgres_database: str, exactly_once: bool
 ) -> None:
-    settings = await stream_settings(servers, store_url=postgres_database)
+    settings = (await stream_settings(servers, store_url=postgres_database)).model_copy(
+        update={"alerts_exactly_once": exactly_once}
+    )
     valid = [orjson.dumps({**VALID, "Year": 1990 + i % 30}) for i in range(200)]
     stream = [
         message for pair in zip(valid, list(MALFORMED) * 25, strict=False) for message in pair
@@ -76,8 +84,9 @@ async def _count_is(store: DetectionStore, expected: int) -> bool:
     return await store.count() == expected
 
 
+@EXACTLY_ONCE
 async def test_a_dead_letter_topic_taking_less_than_a_letter_gets_it_cut_to_fit(
-    servers: Servers, postgres_database: str, caplog: pytest.LogCaptureFixture
+    servers: Servers, postgres_database: str, caplog: pytest.LogCaptureFixture, exactly_once: bool
 ) -> None:
     # An operator's dead-letter topic taking 20 KB at most, and a record of 200 KB that the
     # detections topic took: refused as too large, its letter held up every record behind it.
@@ -86,7 +95,8 @@ async def test_a_dead_letter_topic_taking_less_than_a_letter_gets_it_cut_to_fit(
         update={
             "dead_letter_topic": await create_topic(
                 servers.kafka, config={"max.message.bytes": str(small)}
-            )
+            ),
+            "alerts_exactly_once": exactly_once,
         }
     )
     store = detection_store(postgres_database)
