@@ -220,6 +220,6 @@ def kept_counts_for(
 
 
 def largest_first(counts: dict[str, int]) -> dict[str, int]:
-    """By count, largest first, and by make where counts are equal."""
-    # Two sorts in C, rather than a Python key per make: a sort stays stable in reverse.
+    """By count, largest first, and by key (a make, a category) where counts are equal."""
+    # Two sorts in C, rather than a Python key per entry: a sort stays stable in reverse.
     return dict(sorted(sorted(counts.items()), key=itemgetter(1), reverse=True))
