@@ -37,6 +37,7 @@ class PostgresDeliveryQueue(MigratedDatabase):
         if not deliveries:
             return
         now = datetime.now(UTC)
+        # In the order of their keys, as every writer of deliveries locks them.
         rows = [
             {
                 "id": delivery.id,
@@ -48,7 +49,7 @@ class PostgresDeliveryQueue(MigratedDatabase):
                 "next_attempt_at": now,
                 "updated_at": now,
             }
-            for delivery in deliveries
+            for delivery in sorted(deliveries, key=lambda delivery: delivery.id)
         ]
         with rows_at_fault():
             async with self.writing() as connection:
@@ -152,7 +153,8 @@ class PostgresDeliveryQueue(MigratedDatabase):
             if a.delivery.held or a.outcome != Outcome.DELIVERED
         }
         if states:
-            await connection.execute(UPSERT_DELIVERIES, _arrays(list(states.values())))
+            rows = [states[delivery_id] for delivery_id in sorted(states)]  # in key order
+            await connection.execute(UPSERT_DELIVERIES, _arrays(rows))
         await _record_health(connection, attempts)
 
     async def backlog(self) -> tuple[int, datetime | None]:
@@ -210,7 +212,9 @@ async def _record_health(connection: AsyncConnection, attempts: Sequence[Attempt
         if attempt.outcome == Outcome.FAILED:
             failed.add(attempt.delivery.webhook_id)
     columns = webhooks_table.c
-    for webhook_id, attempt in latest.items():
+    # In one order in every deliverer: each update locks its subscription's row until the
+    # transaction ends, and two deliverers updating the same rows in other orders deadlock.
+    for webhook_id, attempt in sorted(latest.items()):
         if attempt.outcome == Outcome.DELIVERED and webhook_id not in failed:
             values: dict[str, Any] = {
                 "failing_since": None,
