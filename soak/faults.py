@@ -1,9 +1,12 @@
 """The planned faults, carried out on their tracks, each with the time the system took to
 recover from it: from the repair (the process started again, the server back) until every
-process is ready and every detection acknowledged by then is stored."""
+process is ready and every detection acknowledged by then is stored.
+
+One watcher looks at the system for every fault at once. A look of its own for each fault
+could miss a moment of recovery that another fault's look saw: with faults a few seconds
+apart, every process is ready together only now and then."""
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,6 +25,8 @@ class Done:
     target: str
     began: float
     repaired: float
+    # The detections acknowledged by the repair: all stored is part of recovering.
+    due: int
     recovered: float | None = None
 
     @property
@@ -39,25 +44,48 @@ class Faults:
     # while the database cannot say).
     acknowledged: Callable[[], int]
     stored: Callable[[], Awaitable[int | None]]
+    # Seconds between two looks at the system.
+    look_every: float = 0.5
 
     async def run(self, planned: list[Planned]) -> list[Done]:
         tracks: dict[str, list[Planned]] = {}
         for fault in planned:
             tracks.setdefault(fault.track, []).append(fault)
         done: list[Done] = []
-        recoveries: list[asyncio.Task[None]] = []
-        await asyncio.gather(*(self._track(faults, done, recoveries) for faults in tracks.values()))
-        await asyncio.gather(*recoveries)
+        struck = asyncio.Event()
+        watching = asyncio.create_task(self._watch(done, struck))
+        try:
+            await asyncio.gather(*(self._track(faults, done) for faults in tracks.values()))
+        finally:
+            struck.set()
+            await watching
         return sorted(done, key=lambda fault: fault.began)
 
-    async def _track(
-        self, faults: list[Planned], done: list[Done], recoveries: list["asyncio.Task[None]"]
-    ) -> None:
+    async def _track(self, faults: list[Planned], done: list[Done]) -> None:
         for fault in faults:
             await asyncio.sleep(max(0.0, fault.at - self.clock()))
-            record = await self._strike(fault)
-            done.append(record)
-            recoveries.append(asyncio.create_task(self._recovery(record)))
+            done.append(await self._strike(fault))
+
+    async def _watch(self, done: list[Done], struck: asyncio.Event) -> None:
+        """A look every `look_every` seconds, until every fault has recovered or run out of
+        time: each fault repaired before a look that found every process ready and all the
+        fault's detections stored recovered at it."""
+        while True:
+            waiting = [
+                fault
+                for fault in done
+                if fault.recovered is None and self.clock() - fault.repaired < RECOVERY_LIMIT
+            ]
+            if struck.is_set() and not waiting:
+                return
+            if waiting:
+                stored = await self.stored()
+                if stored is not None and not await self.fleet.not_ready():
+                    now = self.clock()
+                    for fault in waiting:
+                        if stored >= fault.due:
+                            fault.recovered = now
+            await asyncio.sleep(self.look_every)
 
     async def _strike(self, fault: Planned) -> Done:
         began = self.clock()
@@ -83,14 +111,4 @@ class Faults:
             await asyncio.to_thread(member.kill)
             await asyncio.sleep(fault.down)
             member.launch()
-        return Done(fault, target, began, self.clock())
-
-    async def _recovery(self, fault: Done) -> None:
-        due = self.acknowledged()
-        deadline = time.monotonic() + RECOVERY_LIMIT
-        while time.monotonic() < deadline:
-            stored = await self.stored()
-            if stored is not None and stored >= due and not await self.fleet.not_ready():
-                fault.recovered = self.clock()
-                return
-            await asyncio.sleep(0.5)
+        return Done(fault, target, began, self.clock(), self.acknowledged())
