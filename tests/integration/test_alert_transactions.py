@@ -23,6 +23,7 @@ from roadwatch.indexer.pending import PendingAlerts, PendingLetters
 from roadwatch.indexer.transactions import FencedButHeld, PartitionTransactions
 from roadwatch.kafka.letters import Draft
 from roadwatch.kafka.ownership import still_holds
+from roadwatch.kafka.producer import Producer
 from roadwatch.kafka.types import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -220,7 +221,7 @@ class Once:
         return first
 
 
-class PausedProducer(AIOKafkaProducer):  # type: ignore[misc]
+class PausedProducer(Producer):
     """A real producer whose first transaction pauses before its offsets, past the
     transaction's timeout (1 s) and the broker's next sweep of timed-out transactions."""
 
@@ -269,7 +270,7 @@ async def _joined(member: AIOKafkaConsumer, partition: TopicPartition) -> bool:
     return partition in member.assignment()
 
 
-class AnswerLostProducer(AIOKafkaProducer):  # type: ignore[misc]
+class AnswerLostProducer(Producer):
     """A real producer whose first transaction commits, and whose caller then hears of a
     failure all the same: the broker's answer lost, or the sender dead after sending it."""
 
@@ -323,7 +324,7 @@ async def _fails_then_commits_each_alert_once(
         await transactions.close()
 
 
-class StartsLateProducer(AIOKafkaProducer):  # type: ignore[misc]
+class StartsLateProducer(Producer):
     """A real producer whose first start fails, as with the broker away at assignment."""
 
     def __init__(self, *, first: Once, **options: Any) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.check import check_kafka
 from roadwatch.kafka.clients import kafka_options
+from roadwatch.kafka.producer import Producer
 from roadwatch.kafka.reader import consumer
 from roadwatch.kafka.sequence_renewal import install as renew_numbering_after_a_loss
 from roadwatch.kafka.transaction_retries import install as retry_concurrent_transactions_sooner
@@ -26,7 +27,7 @@ def kafka_producer(
     if transactional_id is not None:
         retry_concurrent_transactions_sooner()
     renew_numbering_after_a_loss()
-    return AIOKafkaProducer(
+    return Producer(
         **kafka_options(settings),
         acks="all",
         enable_idempotence=True,
