@@ -23,6 +23,7 @@ from bench import (
     indexer_profile,
     indexer_throughput,
     many_days,
+    partitions,
     producer_rate,
     reader_cost,
     report,
@@ -51,6 +52,9 @@ async def main() -> None:
         "alert_latency": lambda: alert_latency.measure(bench, alerts=200, background_rate=1000),
         "transactions": lambda: transactions.measure(
             bench, count=200_000, runs=3, alerts=200, background_rate=1000
+        ),
+        "partitions": lambda: partitions.measure(
+            bench, count=300_000, runs=2, partitions=(6, 24, 96)
         ),
         "connect_sink": lambda: connect_sink.measure(bench, count=1_000_000, runs=3),
         "alerts_in_rows": lambda: alerts_in_rows.measure(bench, count=1_000_000, runs=3),

@@ -17,6 +17,7 @@ from bench import (
     indexer_profile,
     indexer_throughput,
     many_days,
+    partitions,
     reader_cost,
 )
 from roadwatch.infra.ferretdb import FERRETDB_VERSION
@@ -207,6 +208,8 @@ def render(r: dict[str, Any]) -> str:
             ]
     if "transactions" in r:
         lines += transactions_section(r["transactions"])
+    if "partitions" in r:
+        lines += partitions.section(r["partitions"])
     if "connect_sink" in r:
         lines += connect_sink.section(r["connect_sink"])
     if "alerts_in_rows" in r:
