@@ -7,20 +7,13 @@ import pytest
 
 from roadwatch.catalog.producer import ProducerStats
 from roadwatch.cli.produce import ProgressLog
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import Clock
 
 
 def test_at_most_one_line_per_interval_and_one_at_the_end(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     progress = ProgressLog(5.0, clock=clock)
     stats = ProducerStats()
     with caplog.at_level(logging.INFO, logger="roadwatch.produce"):

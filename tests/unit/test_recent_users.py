@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 from roadwatch.api.recent_users import RecentUsers
 from roadwatch.domain import User
+from tests.helpers.clock import Clock
 
 
 class CountingUsers:
@@ -19,14 +20,6 @@ class CountingUsers:
 
 def user(name: str) -> User:
     return User(id=uuid.uuid4(), username=name, is_admin=False, created_at=datetime.now(UTC))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_a_user_is_read_once_while_remembered_and_again_after() -> None:

@@ -21,6 +21,7 @@ from roadwatch.errors import RoadwatchError
 from roadwatch.kafka.reader import Fetched, Reader, SkipUnreadable, consumer
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, Record, TopicPartition
+from roadwatch.logs import Throttled
 from roadwatch.runtime.lifecycle import cancelled, started
 from roadwatch.runtime.readiness import NotReady
 from roadwatch.runtime.retry import retry_until_done
@@ -104,6 +105,7 @@ class KafkaAlertFeed:
         self._topic = topic
         self._client_buffer = client_buffer
         self._skipped = skipped
+        self._log = Throttled(log)
         self._clients_changed = clients_changed
         self._first_delay = first_delay
         self._longest_delay = longest_delay
@@ -227,7 +229,8 @@ class KafkaAlertFeed:
             rules = frozenset(str(rule) for rule in alert.rule_ids)
             return Kept(record.partition, record.offset, alert.text, rules)
         self._skipped()
-        log.warning(
+        self._log.warning(
+            "not an alert",
             "skipped the record at %s[%d]@%d: not an alert (%s)",
             record.topic,
             record.partition,

@@ -9,6 +9,7 @@ from roadwatch.indexer.metrics import IndexerMetrics
 from roadwatch.kafka.letters import Draft, Headers, letter_size, send_letters
 from roadwatch.kafka.types import AIOKafkaProducer, Record, TopicPartition
 from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.logs import Throttled
 from roadwatch.rejections import RejectedMessage
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class DeadLetterTopic:
         self._send = send
         self._metrics = metrics
         self.totals: Counter[str] = Counter()
+        self._log = Throttled(log)
 
     async def __call__(self, rejections: Sequence[Rejection]) -> None:
         await self._send(
@@ -89,7 +91,8 @@ class DeadLetterTopic:
         for reason, count in sorted(in_batch.items()):
             self._metrics.rejected.labels(reason).inc(count)
             example = next(r for _rec, r in rejections if r.reason == reason)
-            log.warning(
+            self._log.warning(
+                reason,
                 "dead-lettered %d message(s) as %s (%d so far), e.g. %s",
                 count,
                 reason,

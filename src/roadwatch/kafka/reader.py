@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from roadwatch.kafka.record import Record
 from roadwatch.kafka.tolerant_fetch import install
 from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.logs import Throttled
 from roadwatch.rejections import Reason
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class SkipUnreadable:
 
     def __init__(self, *, counted: Callable[[Reason], None] = lambda _reason: None) -> None:
         self._counted = counted
+        self._log = Throttled(log)
 
     async def __call__(self, unreadable: Sequence[Unreadable]) -> None:
         by_reason: dict[Reason, list[Unreadable]] = {}
@@ -104,7 +106,8 @@ class SkipUnreadable:
             by_reason.setdefault(record.reason, []).append(record)
         for reason, records in by_reason.items():
             first = records[0]
-            log.warning(
+            self._log.warning(
+                reason,
                 "skipped %d unreadable record(s) as %s, e.g. %s[%d]@%d (%s)",
                 len(records),
                 reason,

@@ -16,6 +16,7 @@ from roadwatch.errors import ConfigurationError
 from roadwatch.kafka.reader import Reader, SkipUnreadable
 from roadwatch.kafka.reopening import ReopeningConsumer
 from roadwatch.kafka.types import AIOKafkaConsumer, AIOKafkaProducer, Record, TopicPartition
+from roadwatch.logs import Throttled
 from roadwatch.rejections import Reason
 from roadwatch.runtime.lifecycle import cancelled, started
 from roadwatch.runtime.retry import retry_until_done
@@ -49,6 +50,7 @@ class RuleLog:
         self.next: dict[int, int] = {}
         self.skipped = 0
         self._unreadable = SkipUnreadable(counted=self._count_unreadable)
+        self._log = Throttled(log)
 
     def _count_unreadable(self, _reason: Reason) -> None:
         self.skipped += 1
@@ -76,7 +78,8 @@ class RuleLog:
                 raise InvalidRule(f"one rule more than the {self.max_rules:,} an indexer keeps")
         except (InvalidRule, UnicodeDecodeError, ValueError) as error:
             self.skipped += 1
-            log.warning(
+            self._log.warning(
+                "not a rule",
                 "skipped the record at %s[%d]@%d: not a rule (%s)",
                 record.topic,
                 record.partition,

@@ -23,6 +23,7 @@ from roadwatch.kafka.types import (
     TopicPartition,
 )
 from roadwatch.kafka.unreadable import Unreadable
+from roadwatch.logs import Throttled
 from roadwatch.runtime.readiness import STUCK_AFTER, NotReady
 from roadwatch.runtime.retry import GaveUpOnShutdown, every, retry_until_done
 from roadwatch.shutdown import STOP_GRACE, sleep_until_stopped
@@ -81,6 +82,7 @@ class Deliverer:
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._stop = stop
+        self._log = Throttled(log)
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._history = timedelta(days=history_days)
@@ -223,9 +225,10 @@ class Deliverer:
     async def _skip(self, rejected: Sequence[tuple[Record | Unreadable, str]]) -> None:
         """Dead-letter a batch's records that are not alerts, together."""
         self._metrics.skipped.inc(len(rejected))
-        # One line a batch, however many it holds: each letter carries its own reason.
+        # A line a batch at most, however many it holds: each letter carries its own reason.
         first, why = rejected[0]
-        log.warning(
+        self._log.warning(
+            "not alerts",
             "dead-lettered %d alerts topic record(s) unsent, e.g. %d/%d: %s",
             len(rejected),
             first.partition,
