@@ -36,6 +36,11 @@ ACL_HINT = "grant the ACLs in docs/deploying.md"
 # A topic created a moment ago reaches the brokers' metadata a moment later: it is looked
 # for this long before it is called missing.
 TOPIC_METADATA_LAG = 5.0
+# A broker going down takes a connection and closes it mid-handshake, as a listener of another
+# protocol does: the handshake is tried this many times, this far apart, before the closing
+# is called a refusal. A broker gone down meanwhile refuses TCP, which may pass.
+HANDSHAKE_TRIES = 3
+HANDSHAKE_PAUSE = 1.0
 
 
 class KafkaUnreachable(RoadwatchError):
@@ -92,6 +97,23 @@ async def _connect(
         await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise KafkaUnreachable(f"{where}: DNS: cannot resolve {host} ({error.strerror})") from None
+    for attempt in range(1, HANDSHAKE_TRIES + 1):
+        await _tcp(host, port, where=where, within=within)
+        try:
+            await _handshake(host, port, options, where=where, user=user, within=within)
+            return
+        except _HandshakeFailed as failed:
+            if attempt == HANDSHAKE_TRIES:
+                raise KafkaRefused(str(failed)) from None
+            await asyncio.sleep(HANDSHAKE_PAUSE)
+
+
+class _HandshakeFailed(RoadwatchError):
+    """The broker took the connection and closed it, or answered what no Kafka listener of
+    this protocol would: a listener of another protocol, or a broker going down."""
+
+
+async def _tcp(host: str, port: int, *, where: str, within: float) -> None:
     try:
         async with asyncio.timeout(within):
             _, writer = await asyncio.open_connection(host, port)
@@ -100,6 +122,17 @@ async def _connect(
         raise KafkaUnreachable(f"{where}: TCP: no answer within {within:.0f} s") from None
     except OSError as error:
         raise KafkaUnreachable(f"{where}: TCP: {error.strerror or error}") from None
+
+
+async def _handshake(
+    host: str,
+    port: int,
+    options: dict[str, object],
+    *,
+    where: str,
+    user: str | None,
+    within: float,
+) -> None:
     security = {k: v for k, v in options.items() if k != "bootstrap_servers"}
     protocol = options["security_protocol"]
     try:
@@ -131,7 +164,7 @@ async def _connect(
         ) from None
     except (OSError, KafkaError) as error:
         # TCP answered just now: the handshake itself failed.
-        raise KafkaRefused(
+        raise _HandshakeFailed(
             f"{where}: the handshake failed ({type(error).__name__}: {error}): does the "
             f"listener speak {protocol}, as KAFKA_SECURITY_PROTOCOL says?"
         ) from None
