@@ -24,7 +24,7 @@ class Producer(AIOKafkaProducer):  # type: ignore[misc]
 
 
 def _read_failures(producer: Any) -> None:
-    """Mark as read the failures left on the producer's internal waiters (aiokafka 0.12's
+    """Mark as read the failures left on the producer's internal waiters (aiokafka 0.14's
     names; a later aiokafka without them leaves them to asyncio's log, as before)."""
     accumulator = getattr(producer, "_message_accumulator", None)
     batches = itertools.chain(
