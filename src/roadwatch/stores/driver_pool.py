@@ -20,11 +20,16 @@ from roadwatch.stores.vanished_hosts import on_new_connection
 
 # The server went away under the connection (a restart, a failover, an administrator's
 # pg_terminate_backend): the statement never ran, or ran to no effect for a read.
+# InternalClientError is the statement begun between the server's last message and its
+# close: asyncpg takes that message, unasked for, as a protocol error and leaves the
+# connection mid-operation ("cannot switch to state 12; another operation (2) is in
+# progress") until the close arrives.
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
 )
 
