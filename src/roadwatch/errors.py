@@ -23,7 +23,18 @@ class Conflict(RoadwatchError):
 
 
 class Busy(RoadwatchError):
-    """A server roadwatch depends on did not answer in time; try again shortly: 503."""
+    """A server roadwatch depends on did not answer in time; try again shortly: 503.
+
+    Its message is what a client is told. What the server said, which may name its address
+    or its internals, is the `cause`: in the message logged, never in a reply."""
+
+    def __init__(self, message: str, *, cause: object = None) -> None:
+        super().__init__(message)
+        self.public = message
+        self.cause = None if cause is None else str(cause)
+
+    def __str__(self) -> str:
+        return self.public if self.cause is None else f"{self.public}: {self.cause}"
 
 
 class Throttled(RoadwatchError):

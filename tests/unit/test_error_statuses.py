@@ -19,7 +19,7 @@ from roadwatch.api.login_throttle import TooManyAttempts
 from roadwatch.api.security import InvalidToken
 from roadwatch.api.stream_slots import TooManyStreams
 from roadwatch.errors import ConfigurationError, Invalid, RoadwatchError
-from roadwatch.stores.detection_store import StoreBusy
+from roadwatch.stores.detection_store import StoreBusy, StoreUnreachable
 from roadwatch.stores.users import UsernameTaken
 from roadwatch.watchlists.registry import RulesNotPublished
 from roadwatch.watchlists.rules import InvalidRule
@@ -80,3 +80,18 @@ async def test_an_error_of_no_kind_is_a_500_that_says_nothing() -> None:
         answer = await client.get("/")
     assert answer.status_code == 500
     assert "hunter2" not in answer.text
+
+
+async def test_a_503_says_what_failed_and_logs_what_the_server_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    said = "dial tcp 10.0.4.7:5432: connect: connection refused"
+    app = _app_raising(StoreUnreachable("the database cannot be reached", cause=said))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        answers = [await client.get("/") for _ in range(3)]
+    assert [a.status_code for a in answers] == [503] * 3
+    assert {a.json()["detail"] for a in answers} == {"the database cannot be reached"}
+    logged = [r.getMessage() for r in caplog.records if r.name == "roadwatch.api.errors"]
+    # Once for the outage's three answers: the next would come after 10 s.
+    assert logged == [f"answered 503: the database cannot be reached: {said}"]

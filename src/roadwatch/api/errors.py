@@ -1,5 +1,7 @@
 """The API's errors, and the one place where errors become HTTP responses."""
 
+import logging
+
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +20,9 @@ from roadwatch.errors import (
     Throttled,
     Unauthenticated,
 )
+from roadwatch.logs import Throttled as ThrottledLog
+
+log = logging.getLogger(__name__)
 
 
 class NotAuthenticated(Unauthenticated):
@@ -72,6 +77,9 @@ def _reply(code: int, error: Exception, headers: dict[str, str] | None = None) -
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # An outage fails every request: a line of each kind now and then is enough.
+    busy_log = ThrottledLog(log)
+
     async def unauthorized(_request: Request, error: Exception) -> JSONResponse:
         if isinstance(error, InvalidToken):
             error = NotAuthenticated("the token is invalid or expired")
@@ -84,7 +92,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _reply(status.HTTP_404_NOT_FOUND, error)
 
     async def busy(_request: Request, error: Exception) -> JSONResponse:
-        return _reply(status.HTTP_503_SERVICE_UNAVAILABLE, error, {"Retry-After": "1"})
+        assert isinstance(error, Busy)
+        if error.cause is not None:
+            # A client is told what failed; what the server said stays in the log.
+            busy_log.warning(type(error).__name__, "answered 503: %s", error)
+        return JSONResponse(
+            {"detail": error.public},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
 
     async def conflict(_request: Request, error: Exception) -> JSONResponse:
         return _reply(status.HTTP_409_CONFLICT, error)

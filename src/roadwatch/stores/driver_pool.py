@@ -98,7 +98,7 @@ class DriverPool:
         except TimeoutError:
             raise StoreBusy("no database connection was free in time") from None
         except UNREACHABLE as error:
-            raise StoreUnreachable(f"the database cannot be reached: {error}") from None
+            raise StoreUnreachable("the database cannot be reached", cause=error) from None
         try:
             yield connection
         except (TimeoutError, asyncpg.QueryCanceledError):
@@ -125,7 +125,9 @@ class DriverPool:
                     return rows
             except CONNECTION_LOST as error:
                 if attempt == 2:
-                    raise StoreUnreachable(f"the database connection was lost: {error}") from None
+                    raise StoreUnreachable(
+                        "the database connection was lost", cause=error
+                    ) from None
                 await self.pool.expire_connections()
         raise AssertionError("unreachable")
 

@@ -43,9 +43,9 @@ def busy_when_slow(within: float | None = None) -> Iterator[None]:
             yield
     except PyMongoError as error:
         if error.timeout:
-            raise StoreBusy(f"the query took longer than allowed: {error}") from None
+            raise StoreBusy("the query took longer than allowed", cause=error) from None
         if isinstance(error, ConnectionFailure):
-            raise StoreUnreachable(f"the database cannot be reached: {error}") from None
+            raise StoreUnreachable("the database cannot be reached", cause=error) from None
         raise
 
 

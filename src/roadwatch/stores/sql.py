@@ -229,7 +229,7 @@ def _busy_when_slow() -> Iterator[None]:
         if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
             raise StoreBusy("the query took longer than allowed") from None
         if isinstance(error.orig, UNREACHABLE) or error.connection_invalidated:
-            raise StoreUnreachable(f"the database cannot be reached: {error.orig}") from None
+            raise StoreUnreachable("the database cannot be reached", cause=error.orig) from None
         raise
     except UNREACHABLE as error:
-        raise StoreUnreachable(f"the database cannot be reached: {error}") from None
+        raise StoreUnreachable("the database cannot be reached", cause=error) from None

@@ -76,6 +76,6 @@ class Watchlists:
                 await sending
         except Exception as error:
             raise RulesNotPublished(
-                "the watchlists topic did not take the change, so nothing was changed: "
-                f"{type(error).__name__}: {error}"
+                "the watchlists topic did not take the change, so nothing was changed",
+                cause=f"{type(error).__name__}: {error}",
             ) from error
