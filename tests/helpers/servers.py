@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from roadwatch.infra.config import InfraConfig
+from roadwatch.infra.ferretdb import FerretDBService
 from roadwatch.infra.postgres import PostgresService
 from roadwatch.infra.stack import Infrastructure
 from roadwatch.kafka.topics import TopicSpec, create_missing_topics
@@ -80,6 +81,26 @@ async def own_postgres(home: Path) -> AsyncIterator[PostgresService]:
     finally:
         database.down()
         shutil.rmtree((home / "postgres").resolve(), ignore_errors=True)
+
+
+@asynccontextmanager
+async def own_ferretdb(home: Path, postgres: PostgresService) -> AsyncIterator[FerretDBService]:
+    """A FerretDB of the test's own, over `postgres` (from own_postgres, under the same
+    `home`), for a test that takes its database away; stopped afterwards."""
+    config = InfraConfig(
+        home=home,
+        postgres_port=postgres.config.postgres_port,
+        ferretdb_port=free_port(),
+        ferretdb_debug_port=free_port(),
+        ferretdb_tls_port=free_port(),
+    )
+    ferretdb = FerretDBService(config, postgres=postgres)
+    await ferretdb.up()
+    try:
+        yield ferretdb
+    finally:
+        ferretdb.down()
+        shutil.rmtree((home / "ferretdb").resolve(), ignore_errors=True)
 
 
 def fresh_mongo_database_url(servers: Servers) -> str:

@@ -29,6 +29,10 @@ DATA_CODES = {2, 14, 52, 121, 10334, 17280}
 # FerretDB passes on its PostgreSQL's refusals, SQLSTATE and all: data exceptions (22),
 # integrity violations (23) and values beyond a limit (54) are the data's fault.
 POSTGRES_DATA_ERROR = re.compile(r"SQLSTATE (22|23|54)[0-9A-Z]{3}")
+# And its PostgreSQL away, as an InternalError (code 1): a connection refused or lost
+# (class 08, or its own dial), a server shutting down (57) or out of resources (53).
+INTERNAL_ERROR = 1
+POSTGRES_AWAY = re.compile(r"SQLSTATE (08|53|57)[0-9A-Z]{3}|dial error")
 
 
 @contextlib.contextmanager
@@ -44,9 +48,19 @@ def busy_when_slow(within: float | None = None) -> Iterator[None]:
     except PyMongoError as error:
         if error.timeout:
             raise StoreBusy("the query took longer than allowed", cause=error) from None
-        if isinstance(error, ConnectionFailure):
+        if isinstance(error, ConnectionFailure) or server_away(error):
             raise StoreUnreachable("the database cannot be reached", cause=error) from None
         raise
+
+
+def server_away(error: PyMongoError) -> bool:
+    """Whether the server answered that it cannot serve for now: MongoDB stepping down or
+    shutting down, or FerretDB without its PostgreSQL. A reader is told to come back."""
+    if not isinstance(error, OperationFailure):
+        return False
+    if error.code in TRANSIENT_CODES or error.has_error_label("RetryableWriteError"):
+        return True
+    return error.code == INTERNAL_ERROR and POSTGRES_AWAY.search(str(error)) is not None
 
 
 @contextlib.contextmanager
