@@ -228,8 +228,16 @@ def _busy_when_slow() -> Iterator[None]:
     except sqlalchemy.exc.DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
             raise StoreBusy("the query took longer than allowed") from None
-        if isinstance(error.orig, UNREACHABLE) or error.connection_invalidated:
+        if _unreachable(error) or error.connection_invalidated:
             raise StoreUnreachable("the database cannot be reached", cause=error.orig) from None
         raise
     except UNREACHABLE as error:
         raise StoreUnreachable("the database cannot be reached", cause=error) from None
+
+
+def _unreachable(error: sqlalchemy.exc.DBAPIError) -> bool:
+    """Whether the database refused or dropped the connection. SQLAlchemy's asyncpg adapter
+    wraps the driver's error in one of its own (a server starting up, or at its connection
+    limit, comes out as a plain DBAPIError), with the driver's as its cause."""
+    driver = error.orig.__cause__ if error.orig is not None else None
+    return isinstance(error.orig, UNREACHABLE) or isinstance(driver, UNREACHABLE)

@@ -1,0 +1,70 @@
+"""A database that answers but refuses a connection (at its connection limit here; a server
+starting up is refused the same way): both of the API's pools say it cannot be reached,
+which the API answers with 503. SQLAlchemy's asyncpg adapter wraps the driver's refusal in
+an error of its own, which had come out as a 500 on every request that authenticates."""
+
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from roadwatch.stores.detection_store import StoreUnreachable
+from roadwatch.stores.driver_pool import DriverPool
+from roadwatch.stores.users_postgres import PostgresUserStore
+from tests.helpers.servers import Servers, fresh_postgres_database, unique
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def limited_role(servers: Servers) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """A database owned by a role of its own, and an administrator's connection: the URL of
+    that role there, and the connection that can change the role's connection limit."""
+    role, password = unique("limited"), uuid.uuid4().hex
+    try:
+        async with fresh_postgres_database(servers) as url:
+            admin = await asyncpg.connect(url)
+            database = urlsplit(url).path.lstrip("/")
+            await admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+            await admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{role}"')
+            parts = urlsplit(url)
+            location = f"{role}:{password}@{parts.hostname}:{parts.port}"
+            try:
+                yield parts._replace(netloc=location).geturl(), admin
+            finally:
+                await admin.close()
+    finally:
+        # Once its database is gone, the role owns nothing.
+        cleanup = await asyncpg.connect(servers.postgres_url)
+        try:
+            await cleanup.execute(f'DROP ROLE IF EXISTS "{role}"')
+        finally:
+            await cleanup.close()
+
+
+async def test_a_connection_refused_at_the_limit_is_unreachable_to_either_pool(
+    limited_role: tuple[str, asyncpg.Connection],
+) -> None:
+    url, admin = limited_role
+    users = PostgresUserStore(url, query_timeout=5)
+    await users.open()
+    reads = DriverPool(url, size=1, query_timeout=5)
+    await reads.open()
+    try:
+        assert await users.get(uuid.uuid4()) is None
+        await users.engine.dispose()
+        role = urlsplit(url).username
+        await admin.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT 0')
+
+        with pytest.raises(StoreUnreachable) as through_sqlalchemy:
+            await users.get(uuid.uuid4())
+        with pytest.raises(StoreUnreachable) as through_asyncpg:
+            await reads.fetch("SELECT 1")
+        for refused in (through_sqlalchemy.value, through_asyncpg.value):
+            assert refused.public == "the database cannot be reached"
+            assert "too many connections" in str(refused.cause)
+    finally:
+        await reads.close()
+        await users.close()
