@@ -3,8 +3,10 @@ reader of committed records sees them, from PostgreSQL, from the API's answers, 
 what the SSE clients and the webhook receivers got."""
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import orjson
@@ -201,3 +203,25 @@ def receivers_complete(truth: Truth, receivers: dict[str, Receiver]) -> list[Inv
             )
         )
     return checked
+
+
+def nothing_logged_as_error(logs: Iterable[Path]) -> Invariant:
+    """No line a process logged at ERROR or above, nor a traceback printed outside its log's
+    format: a fault is met with warnings and retries, and an error is an answer or a step
+    that failed for good (an API's 500, a task that died)."""
+    logs = sorted(logs)
+    errors: list[str] = []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                if line.startswith("Traceback"):
+                    errors.append(f"{log.stem}: {line}")
+                continue
+            if isinstance(entry, dict) and entry.get("level") in {"error", "critical"}:
+                errors.append(f"{log.stem}: {entry.get('logger')}: {entry.get('message')}"[:200])
+    figure = f"{len(errors):,} error lines in {len(logs)} process logs"
+    if errors:
+        figure += "; the first: " + " | ".join(e.replace("\n", " ") for e in errors[:3])
+    return Invariant("No process logged an error", not errors, figure)

@@ -27,6 +27,7 @@ from soak.servers import BROKERS, servers_running
 from soak.topics import read_committed, record_count
 from soak.watchers import Watchers, watchers_of
 
+ROLES = ("indexer", "api", "deliverer")
 # Retries come within seconds, so that what a fault held back arrives within the run.
 SETTINGS = {
     "webhook_allowed_networks": "127.0.0.1/32",
@@ -80,6 +81,9 @@ class SoakResult:
 async def soak(chosen: SoakPlan, *, home: Path) -> SoakResult:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # The processes append to their logs across restarts; a run reads only its own.
+    for old in _process_logs(logs):
+        old.unlink()
     async with AsyncExitStack() as stack:
         servers = await stack.enter_async_context(servers_running(home, Settings(_env_file=None)))
         settings = servers.settings(**SETTINGS)
@@ -111,7 +115,7 @@ async def soak(chosen: SoakPlan, *, home: Path) -> SoakResult:
             acknowledged=lambda: load.stats.acknowledged,
             stored=database.stored,
         )
-        members = {role: len(fleet.of(role)) for role in ("indexer", "api", "deliverer")}
+        members = {role: len(fleet.of(role)) for role in ROLES}
         planned = plan(chosen.seconds, chosen.seed, members=members, brokers=BROKERS)
         striking = asyncio.create_task(faults.run(planned))
         await asyncio.sleep(chosen.seconds)
@@ -154,6 +158,7 @@ async def soak(chosen: SoakPlan, *, home: Path) -> SoakResult:
             checks.streams_complete(truth, watchers.watchers),
             *checks.receivers_complete(truth, receivers),
             await _every_process_ready(fleet),
+            checks.nothing_logged_as_error(_process_logs(logs)),
         ]
     return result
 
@@ -238,6 +243,10 @@ async def _streams_caught_up(truth: checks.Truth, watchers: Watchers) -> None:
 
     with contextlib.suppress(AssertionError):
         await eventually(caught_up, within=60, what="the SSE clients", every=1)
+
+
+def _process_logs(logs: Path) -> list[Path]:
+    return [log for role in ROLES for log in logs.glob(f"{role}-*.log")]
 
 
 async def _every_process_ready(fleet: Fleet) -> Invariant:

@@ -29,7 +29,7 @@ async def test_a_short_soak_keeps_every_invariant_through_every_kind_of_fault(
     )
     text = report(result)
     assert {fault.planned.kind for fault in result.faults} == KINDS, text
-    assert len(result.invariants) == 11, text
+    assert len(result.invariants) == 12, text
     assert result.held, text
     assert result.produced.acknowledged >= 120 * 200 * 0.9, text
     assert result.bad_sent >= 120 * 200 * BAD_SHARE * 0.5, text
