@@ -1,10 +1,15 @@
-"""A database that answers but refuses a connection (at its connection limit here; a server
-starting up is refused the same way): both of the API's pools say it cannot be reached,
-which the API answers with 503. SQLAlchemy's asyncpg adapter wraps the driver's refusal in
-an error of its own, which had come out as a 500 on every request that authenticates."""
+"""A database that refuses a connection (at its connection limit here; a server starting up
+is refused the same way), or resets it as it opens: both of the API's pools say it cannot
+be reached, which the API answers with 503. SQLAlchemy's asyncpg adapter wraps the driver's
+refusal in an error of its own, and a reset is an OSError that neither pool counted: each
+had come out as a 500 on every request that authenticates."""
 
+import asyncio
+import socket
+import struct
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -13,6 +18,7 @@ import pytest
 from roadwatch.stores.detection_store import StoreUnreachable
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.users_postgres import PostgresUserStore
+from tests.helpers.ports import free_port
 from tests.helpers.servers import Servers, fresh_postgres_database, unique
 
 pytestmark = pytest.mark.postgres
@@ -68,3 +74,72 @@ async def test_a_connection_refused_at_the_limit_is_unreachable_to_either_pool(
     finally:
         await reads.close()
         await users.close()
+
+
+class ResettingRelay:
+    """A relay to PostgreSQL that, once `resetting`, resets each new connection as it comes
+    (a server or a load balancer going down mid-handshake)."""
+
+    def __init__(self, server: tuple[str, int]) -> None:
+        self._server = server
+        self.resetting = False
+        self.port = free_port()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.resetting:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return
+        server_reader, server_writer = await asyncio.open_connection(*self._server)
+        await asyncio.gather(
+            _pipe(reader, server_writer), _pipe(server_reader, writer), return_exceptions=True
+        )
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator["ResettingRelay"]:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        try:
+            yield self
+        finally:
+            server.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def test_a_connection_reset_as_it_opens_is_unreachable_to_either_pool(
+    limited_role: tuple[str, asyncpg.Connection],
+) -> None:
+    url, _admin = limited_role
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    async with ResettingRelay((parts.hostname, parts.port)).running() as relay:
+        relayed = parts._replace(
+            netloc=f"{parts.username}:{parts.password}@127.0.0.1:{relay.port}"
+        ).geturl()
+        users = PostgresUserStore(relayed, query_timeout=5)
+        await users.open()
+        reads = DriverPool(relayed, size=1, query_timeout=5)
+        await reads.open()
+        try:
+            assert await users.get(uuid.uuid4()) is None
+            await users.engine.dispose()
+            relay.resetting = True
+
+            with pytest.raises(StoreUnreachable) as through_sqlalchemy:
+                await users.get(uuid.uuid4())
+            with pytest.raises(StoreUnreachable) as through_asyncpg:
+                await reads.fetch("SELECT 1")
+            for refused in (through_sqlalchemy.value, through_asyncpg.value):
+                assert refused.public == "the database cannot be reached"
+        finally:
+            await reads.close()
+            await users.close()

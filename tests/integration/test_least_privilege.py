@@ -11,10 +11,23 @@ import pytest
 
 from roadwatch.bootstrap.stores import detection_store
 from tests.helpers.kafka import stream_settings
+from tests.helpers.ports import free_port
 from tests.helpers.processes import settings_env
 from tests.helpers.servers import Servers, unique
 
 pytestmark = [pytest.mark.postgres]
+
+
+def _roadwatch(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`roadwatch command` run to its end with `env`, its output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "roadwatch", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_the_application_role_reads_and_writes_but_cannot_alter_anything(
@@ -87,14 +100,7 @@ async def test_the_tables_belong_to_the_owner_role_not_to_the_superuser(servers:
 def test_roadwatch_migrate_runs_as_the_owner_and_finds_the_schemas_current(
     servers: Servers,
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "roadwatch", "migrate"],
-        env=settings_env(servers.settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _roadwatch("migrate", settings_env(servers.settings))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["users: up to date", "detections: up to date"]
 
@@ -109,16 +115,20 @@ def test_a_schema_behind_its_migrations_is_a_clear_error_for_the_application_rol
         update={"migrations_db_url": None, "users_db_url": fresh, "detections_db_url": fresh}
     )
     env = {**settings_env(settings), "MIGRATIONS_DB_URL": ""}
-    done = subprocess.run(
-        [sys.executable, "-m", "roadwatch", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _roadwatch("migrate", env)
     assert done.returncode == 1
     assert "roadwatch migrate" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_from_migrate(servers: Servers) -> None:
+    nowhere = f"postgresql://roadwatch:x@127.0.0.1:{free_port()}/roadwatch"
+    settings = servers.settings.model_copy(
+        update={"migrations_db_url": nowhere, "users_db_url": nowhere, "detections_db_url": nowhere}
+    )
+    done = _roadwatch("migrate", settings_env(settings))
+    assert done.returncode == 1
+    assert done.stderr.startswith("roadwatch: the database cannot be reached: "), done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -144,15 +154,7 @@ async def test_an_indexer_whose_role_may_not_keep_the_days_says_so_and_exits(
         settings = (
             await stream_settings(servers, store_url=f"postgresql://{role}:{password}@{location}")
         ).model_copy(update={"detections_retention_days": 30})
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "roadwatch", "indexer"],
-            env=settings_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = await asyncio.to_thread(_roadwatch, "indexer", settings_env(settings))
     finally:
         await admin.execute(f'REVOKE ALL ON DATABASE "{name}" FROM {role}')
         await admin.execute(f"DROP OWNED BY {role}")

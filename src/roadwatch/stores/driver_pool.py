@@ -30,7 +30,7 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,
-    ConnectionError,
+    OSError,
 )
 
 

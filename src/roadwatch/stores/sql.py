@@ -25,9 +25,11 @@ MIGRATION_LOCK = 0x726F6164
 
 
 QUERY_CANCELED = "57014"
-# Raised, bare or wrapped by SQLAlchemy, when the server is not there to ask.
+# Raised, bare or wrapped by SQLAlchemy, when the server is not there to ask. OSError is
+# any failure of the socket: refused, reset mid-handshake, no route, a name not resolved,
+# no answer in time.
 UNREACHABLE = (
-    ConnectionRefusedError,
+    OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
@@ -69,7 +71,12 @@ def async_engine(
     async def connect() -> asyncpg.Connection:
         # asyncpg reads the URL itself, as libpq would: sslmode, sslrootcert and the rest
         # of its parameters, which SQLAlchemy would pass on as unknown keywords.
-        connection = await asyncpg.connect(dsn, server_settings=server_settings)
+        try:
+            connection = await asyncpg.connect(dsn, server_settings=server_settings)
+        except UNREACHABLE as error:
+            # Named here, where only connecting can have raised it: around a block of
+            # statements, an OSError may be the block's own (a broker's, say).
+            raise StoreUnreachable("the database cannot be reached", cause=error) from None
         give_up_on_vanished_host(connection)
         return connection
 
@@ -220,7 +227,8 @@ def rows_at_fault() -> Iterator[None]:
 @contextmanager
 def _busy_when_slow() -> Iterator[None]:
     """No free connection in time, or a statement cancelled by its timeout: StoreBusy. A
-    database that refuses connections, or dropped this one: StoreUnreachable."""
+    database that dropped this connection: StoreUnreachable (one that refuses connections
+    is named so as the engine connects)."""
     try:
         yield
     except sqlalchemy.exc.TimeoutError:
@@ -231,8 +239,6 @@ def _busy_when_slow() -> Iterator[None]:
         if _unreachable(error) or error.connection_invalidated:
             raise StoreUnreachable("the database cannot be reached", cause=error.orig) from None
         raise
-    except UNREACHABLE as error:
-        raise StoreUnreachable("the database cannot be reached", cause=error) from None
 
 
 def _unreachable(error: sqlalchemy.exc.DBAPIError) -> bool:
