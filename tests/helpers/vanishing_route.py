@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers.ports import free_port
+from tests.helpers.relays import pipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,17 +41,6 @@ def can_make_namespaces() -> bool:
     return True
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.close()
-
-
 async def relay(listen: tuple[str, int], to: tuple[str, int]) -> asyncio.Server:
     """A TCP relay from `listen` to `to`, one connection there for each one here."""
 
@@ -60,7 +50,7 @@ async def relay(listen: tuple[str, int], to: tuple[str, int]) -> asyncio.Server:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, onward_writer), _pipe(onward_reader, writer))
+        await asyncio.gather(pipe(reader, onward_writer), pipe(onward_reader, writer))
 
     return await asyncio.start_server(handle, *listen)
 

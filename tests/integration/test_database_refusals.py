@@ -8,7 +8,7 @@ import asyncio
 import socket
 import struct
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from roadwatch.stores.detection_store import StoreUnreachable
 from roadwatch.stores.driver_pool import DriverPool
 from roadwatch.stores.users_postgres import PostgresUserStore
 from tests.helpers.ports import free_port
+from tests.helpers.relays import pipe
 from tests.helpers.servers import Servers, fresh_postgres_database, unique
 
 pytestmark = pytest.mark.postgres
@@ -50,10 +51,10 @@ async def limited_role(servers: Servers) -> AsyncIterator[tuple[str, asyncpg.Con
             await cleanup.close()
 
 
-async def test_a_connection_refused_at_the_limit_is_unreachable_to_either_pool(
-    limited_role: tuple[str, asyncpg.Connection],
-) -> None:
-    url, admin = limited_role
+async def _both_pools_after(
+    url: str, refusing: Callable[[], Awaitable[None]]
+) -> list[StoreUnreachable]:
+    """What a read through each pool raised, connecting anew once `refusing` has run."""
     users = PostgresUserStore(url, query_timeout=5)
     await users.open()
     reads = DriverPool(url, size=1, query_timeout=5)
@@ -61,19 +62,29 @@ async def test_a_connection_refused_at_the_limit_is_unreachable_to_either_pool(
     try:
         assert await users.get(uuid.uuid4()) is None
         await users.engine.dispose()
-        role = urlsplit(url).username
-        await admin.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT 0')
-
+        await refusing()
         with pytest.raises(StoreUnreachable) as through_sqlalchemy:
             await users.get(uuid.uuid4())
         with pytest.raises(StoreUnreachable) as through_asyncpg:
             await reads.fetch("SELECT 1")
-        for refused in (through_sqlalchemy.value, through_asyncpg.value):
-            assert refused.public == "the database cannot be reached"
-            assert "too many connections" in str(refused.cause)
     finally:
         await reads.close()
         await users.close()
+    refused = [through_sqlalchemy.value, through_asyncpg.value]
+    assert [r.public for r in refused] == ["the database cannot be reached"] * 2
+    return refused
+
+
+async def test_a_connection_refused_at_the_limit_is_unreachable_to_either_pool(
+    limited_role: tuple[str, asyncpg.Connection],
+) -> None:
+    url, admin = limited_role
+
+    async def no_more_connections() -> None:
+        await admin.execute(f'ALTER ROLE "{urlsplit(url).username}" CONNECTION LIMIT 0')
+
+    for refused in await _both_pools_after(url, no_more_connections):
+        assert "too many connections" in str(refused.cause)
 
 
 class ResettingRelay:
@@ -92,9 +103,7 @@ class ResettingRelay:
             writer.transport.abort()
             return
         server_reader, server_writer = await asyncio.open_connection(*self._server)
-        await asyncio.gather(
-            _pipe(reader, server_writer), _pipe(server_reader, writer), return_exceptions=True
-        )
+        await asyncio.gather(pipe(reader, server_writer), pipe(server_reader, writer))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator["ResettingRelay"]:
@@ -105,41 +114,17 @@ class ResettingRelay:
             server.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
-
-
 async def test_a_connection_reset_as_it_opens_is_unreachable_to_either_pool(
     limited_role: tuple[str, asyncpg.Connection],
 ) -> None:
-    url, _admin = limited_role
-    parts = urlsplit(url)
+    parts = urlsplit(limited_role[0])
     assert parts.hostname is not None
     assert parts.port is not None
     async with ResettingRelay((parts.hostname, parts.port)).running() as relay:
-        relayed = parts._replace(
-            netloc=f"{parts.username}:{parts.password}@127.0.0.1:{relay.port}"
-        ).geturl()
-        users = PostgresUserStore(relayed, query_timeout=5)
-        await users.open()
-        reads = DriverPool(relayed, size=1, query_timeout=5)
-        await reads.open()
-        try:
-            assert await users.get(uuid.uuid4()) is None
-            await users.engine.dispose()
+        location = f"{parts.username}:{parts.password}@127.0.0.1:{relay.port}"
+
+        async def resetting() -> None:
             relay.resetting = True
 
-            with pytest.raises(StoreUnreachable) as through_sqlalchemy:
-                await users.get(uuid.uuid4())
-            with pytest.raises(StoreUnreachable) as through_asyncpg:
-                await reads.fetch("SELECT 1")
-            for refused in (through_sqlalchemy.value, through_asyncpg.value):
-                assert refused.public == "the database cannot be reached"
-        finally:
-            await reads.close()
-            await users.close()
+        for refused in await _both_pools_after(parts._replace(netloc=location).geturl(), resetting):
+            assert "reset by peer" in str(refused.cause)

@@ -7,6 +7,7 @@ import pytest
 
 from roadwatch.kafka.check import TOPIC_METADATA_LAG, KafkaRefused, check_kafka
 from roadwatch.kafka.topics import TopicSpec, create_missing_topics
+from tests.helpers.relays import pipe
 from tests.helpers.servers import Servers, unique
 
 pytestmark = pytest.mark.kafka
@@ -66,17 +67,8 @@ class ClosingBroker:
         upstream_reader, upstream_writer = await asyncio.open_connection(self._host, self._port)
         upstream_writer.write(first)
         await asyncio.gather(
-            _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
+            pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True
         )
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
 
 
 async def test_a_broker_that_closes_a_handshake_or_two_is_not_called_misconfigured(
