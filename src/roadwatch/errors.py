@@ -26,12 +26,15 @@ class Busy(RoadwatchError):
     """A server roadwatch depends on did not answer in time; try again shortly: 503.
 
     Its message is what a client is told. What the server said, which may name its address
-    or its internals, is the `cause`: in the message logged, never in a reply."""
+    or its internals, is the `cause`: in the message logged, never in a reply, and cut to
+    MAX_CAUSE characters, since another server chose its length."""
+
+    MAX_CAUSE = 500
 
     def __init__(self, message: str, *, cause: object = None) -> None:
         super().__init__(message)
         self.public = message
-        self.cause = None if cause is None else str(cause)
+        self.cause = None if cause is None else str(cause)[: self.MAX_CAUSE]
 
     def __str__(self) -> str:
         return self.public if self.cause is None else f"{self.public}: {self.cause}"

@@ -3,6 +3,7 @@ database cannot be reached (the API's clear 503), as the PostgreSQL store's do, 
 comes out as the raw OperationFailure in which FerretDB reports it (once a 500). Once the
 database is back, the reads answer again."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ async def test_reads_while_ferretdbs_database_is_away_say_it_cannot_be_reached(
             for read in _reads(store).values():
                 await read()
 
-            database.down()
+            await asyncio.to_thread(database.down)
             # Twice: FerretDB first reports its connections ended, then its dials refused.
             for _ in range(2):
                 for read in _reads(store).values():

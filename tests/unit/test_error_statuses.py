@@ -95,3 +95,9 @@ async def test_a_503_says_what_failed_and_logs_what_the_server_said(
     logged = [r.getMessage() for r in caplog.records if r.name == "roadwatch.api.errors"]
     # Once for the outage's three answers: the next would come after 10 s.
     assert logged == [f"answered 503: the database cannot be reached: {said}"]
+
+
+def test_what_a_server_said_is_kept_only_so_far() -> None:
+    huge = StoreUnreachable("the database cannot be reached", cause="x" * 1_000_000)
+    assert huge.cause == "x" * StoreUnreachable.MAX_CAUSE
+    assert str(huge) == f"the database cannot be reached: {'x' * StoreUnreachable.MAX_CAUSE}"
